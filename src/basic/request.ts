@@ -1,0 +1,197 @@
+import type { Readable } from 'node:stream'
+import { HeaderList } from './header-list.js'
+import { parseCookies, parseQuery } from './parse.js'
+import type { BfeResponse } from './response.js'
+import type { Session } from './session.js'
+
+/** Where the balancer sent (or tried to send) the request. */
+export interface BackendInfo {
+  clusterName: string
+  subclusterName: string
+  backendName: string
+  backendAddr: string
+  backendPort: number
+}
+
+/** Redirect asked for by a module: written when a filter returns `Redirect`. */
+export interface RedirectInfo {
+  url: string
+  code: number
+  headers: HeaderList | undefined
+}
+
+/** Millisecond timestamps of the request's milestones (0 = not reached). */
+export interface RequestStat {
+  readStart: number
+  readEnd: number
+  findProEnd: number
+  locateEnd: number
+  backendFirst: number
+  backendStart: number
+  backendEnd: number
+  responseStart: number
+  responseEnd: number
+}
+
+export interface RequestInit {
+  method: string
+  /** Request-target exactly as received. */
+  rawUri: string
+  /** `HTTP/1.1`, `HTTP/1.0` or `HTTP/2.0`. */
+  proto: string
+  headers: HeaderList | string[]
+  body?: Readable | undefined
+}
+
+/**
+ * One HTTP request on a session. Modules read and change it (path, headers ...); the proxy
+ * forwards what it holds after HandleAfterLocation. Every field is initialised in the constructor.
+ */
+export class BfeRequest {
+  readonly session: Session
+  method: string
+  /** Request-target as received; never changed (req_url_regmatch reads it). */
+  readonly rawUri: string
+  /** Request-target to forward: the raw one until a module changes the path or query. */
+  uri: string
+  /** Percent-decoded URL path. */
+  path: string
+  /** Raw query string, without `?`. */
+  rawQuery: string
+  proto: string
+  headers: HeaderList
+  /** Client body stream, undefined when the request has no body. */
+  body: Readable | undefined
+
+  /** Real client address (remote address unless the session is trusted); undefined = unknown. */
+  clientAddr: string | undefined
+  clientPort: number
+
+  product: string
+  hostTag: string
+  clusterName: string
+  /** Tags by name (mod_tag and others): `req_tag_match`. */
+  readonly tags: Map<string, string[]>
+  /** Free-form per-request values for modules: `req_context_value_in`. */
+  readonly context: Map<string, unknown>
+
+  logId: string
+  /** Error code (`BK_CONNECT_BACKEND` ...) and message; undefined when none. */
+  errCode: string | undefined
+  errMsg: string
+  redirect: RedirectInfo | undefined
+  backend: BackendInfo
+  retryTime: number
+  /** The response being built (backend, module or internal). */
+  httpResponse: BfeResponse | undefined
+  /** The client accepts `text/event-stream`. */
+  isSse: boolean
+  readonly stat: RequestStat
+
+  private cookieCache: Map<string, string> | undefined
+  private queryCache: Map<string, string[]> | undefined
+
+  constructor(session: Session, init: RequestInit) {
+    this.session = session
+    this.method = init.method
+    this.rawUri = init.rawUri
+    this.uri = init.rawUri
+    const q = init.rawUri.indexOf('?')
+    const rawPath = pathOfTarget(q === -1 ? init.rawUri : init.rawUri.slice(0, q))
+    this.path = decodePath(rawPath)
+    this.rawQuery = q === -1 ? '' : init.rawUri.slice(q + 1)
+    this.proto = init.proto
+    this.headers = init.headers instanceof HeaderList ? init.headers : new HeaderList(init.headers)
+    this.body = init.body
+    this.clientAddr = session.remoteAddr === '' ? undefined : session.remoteAddr
+    this.clientPort = session.remotePort
+    this.product = ''
+    this.hostTag = ''
+    this.clusterName = ''
+    this.tags = new Map()
+    this.context = new Map()
+    this.logId = ''
+    this.errCode = undefined
+    this.errMsg = ''
+    this.redirect = undefined
+    this.backend = {
+      clusterName: '',
+      subclusterName: '',
+      backendName: '',
+      backendAddr: '',
+      backendPort: 0,
+    }
+    this.retryTime = 0
+    this.httpResponse = undefined
+    this.isSse = false
+    const now = Date.now()
+    this.stat = {
+      readStart: now,
+      readEnd: now,
+      findProEnd: 0,
+      locateEnd: 0,
+      backendFirst: 0,
+      backendStart: 0,
+      backendEnd: 0,
+      responseStart: 0,
+      responseEnd: 0,
+    }
+    this.cookieCache = undefined
+    this.queryCache = undefined
+  }
+
+  /** The Host header value as the client sent it (or as rewritten), '' when absent. */
+  get host(): string {
+    return this.headers.get('host') ?? ''
+  }
+
+  /** Host name: the Host value cut at the first `:`, not case-folded. */
+  get hostname(): string {
+    const h = this.host
+    const i = h.indexOf(':')
+    return i === -1 ? h : h.slice(0, i)
+  }
+
+  /** Cookies of the request, first occurrence of a name wins. Parsed once, on first use. */
+  cookies(): Map<string, string> {
+    if (this.cookieCache === undefined) this.cookieCache = parseCookies(this.headers.getAll('cookie'))
+    return this.cookieCache
+  }
+
+  /** Query parameters (decoded), values in order. Parsed once, on first use. */
+  query(): Map<string, string[]> {
+    if (this.queryCache === undefined) this.queryCache = parseQuery(this.rawQuery)
+    return this.queryCache
+  }
+
+  /** Changes the path to forward (re-encodes it) and drops the cached query. */
+  setPath(path: string): void {
+    this.path = path
+    this.uri = encodePath(path) + (this.rawQuery === '' ? '' : `?${this.rawQuery}`)
+  }
+
+  /** Changes the raw query to forward. */
+  setRawQuery(rawQuery: string): void {
+    this.rawQuery = rawQuery
+    this.queryCache = undefined
+    this.uri = encodePath(this.path) + (rawQuery === '' ? '' : `?${rawQuery}`)
+  }
+}
+
+/** Path part of a request-target: absolute-form URIs lose their scheme and authority. */
+function pathOfTarget(target: string): string {
+  if (target.charCodeAt(0) === 47 /* / */) return target
+  const scheme = target.indexOf('://')
+  if (scheme === -1) return target
+  const slash = target.indexOf('/', scheme + 3)
+  return slash === -1 ? '/' : target.slice(slash)
+}
+
+/** Percent-decodes a path; throws URIError on a malformed escape (the caller answers 400). */
+export function decodePath(raw: string): string {
+  return raw.indexOf('%') === -1 ? raw : decodeURIComponent(raw)
+}
+
+function encodePath(path: string): string {
+  return encodeURI(path).replace(/[?#]/g, (c) => (c === '?' ? '%3F' : '%23'))
+}

@@ -1,0 +1,83 @@
+/** TLS facts recorded on a session after the handshake (absent for plain TCP). */
+export interface TlsState {
+  sni: string
+  version: string
+  cipher: string
+  resumed: boolean
+  /** A client certificate was requested and verified. */
+  clientAuth: boolean
+  /** `ClientCAName` of the TLS rule that verified the client, '' when none. */
+  clientCAName: string
+  alpn: string
+}
+
+export interface SessionInit {
+  remoteAddr: string
+  remotePort: number
+  /** Virtual IP the client connected to (known only through the PROXY protocol). */
+  vip?: string | undefined
+  vipPort?: number
+  /** Real TCP peer when the PROXY protocol supplied the remote address. */
+  balancerAddr?: string | undefined
+  isSecure?: boolean
+  protocol?: string
+  startTime?: number
+}
+
+let sessionSeq = 0
+
+/** One client connection. Every field is initialised here so the object keeps one shape. */
+export class Session {
+  /** Process-local sequence number; mod_logid may set `id` to a log-friendly id. */
+  readonly seq: number
+  id: string
+  startTime: number
+  endTime: number
+  remoteAddr: string
+  remotePort: number
+  vip: string | undefined
+  vipPort: number
+  balancerAddr: string | undefined
+  /** Product found from the VIP at accept time ('' when unknown). */
+  product: string
+  isSecure: boolean
+  /** Session protocol: `http`, `https`, `h2`, `stream`, `ws`, `wss`. */
+  protocol: string
+  /** Set by mod_trust_clientip. */
+  isTrustIp: boolean
+  tlsState: TlsState | undefined
+  /** Session-level error code (`CLIENT_TIMEOUT` ...), undefined when none. */
+  errCode: string | undefined
+  errMsg: string
+  /** Requests read on this session. */
+  reqNum: number
+  /** Requests currently in flight on this session. */
+  reqNumActive: number
+  /** The client sent `Expect: 100-continue` on this session. */
+  useExpect100: boolean
+  /** Free-form values for modules. */
+  readonly context: Map<string, unknown>
+
+  constructor(init: SessionInit) {
+    this.seq = ++sessionSeq
+    this.id = ''
+    this.startTime = init.startTime ?? Date.now()
+    this.endTime = 0
+    this.remoteAddr = init.remoteAddr
+    this.remotePort = init.remotePort
+    this.vip = init.vip
+    this.vipPort = init.vipPort ?? 0
+    this.balancerAddr = init.balancerAddr
+    this.product = ''
+    this.isSecure = init.isSecure ?? false
+    this.protocol = init.protocol ?? (this.isSecure ? 'https' : 'http')
+    this.isTrustIp = false
+    this.tlsState = undefined
+    this.errCode = undefined
+    this.errMsg = ''
+    this.reqNum = 0
+    this.reqNumActive = 0
+    this.useExpect100 = false
+    this.context = new Map()
+  }
+}

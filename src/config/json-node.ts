@@ -1,0 +1,137 @@
+import { BfeConfError } from '../basic/errors.js'
+
+/**
+ * A position in a JSON data file, read the way BFE's Go decoder reads it: object keys match field
+ * names case-insensitively, unknown keys are ignored, `null` is the same as absent, and a value of
+ * the wrong JSON type is an error. Every error names the file and the JSON pointer of the field.
+ */
+export class JsonNode {
+  readonly file: string
+  readonly pointer: string
+  readonly value: unknown
+
+  constructor(file: string, pointer: string, value: unknown) {
+    this.file = file
+    this.pointer = pointer
+    this.value = value === null ? undefined : value
+  }
+
+  /** Parses `text` as JSON; a syntax error names the file, line and column. */
+  static parse(file: string, text: string): JsonNode {
+    try {
+      return new JsonNode(file, '', JSON.parse(text) as unknown)
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err)
+      throw new BfeConfError(file, '', `is not valid JSON: ${withLine(text, msg)}`, { cause: err })
+    }
+  }
+
+  get absent(): boolean {
+    return this.value === undefined
+  }
+
+  /** Throws a configuration error about this field. */
+  fail(reason: string): never {
+    throw new BfeConfError(this.file, this.pointer === '' ? '' : this.pointer, reason)
+  }
+
+  /** Child field `name`, matched case-insensitively (an exact match wins). */
+  get(name: string): JsonNode {
+    const obj = this.objectValue()
+    if (obj === undefined) return new JsonNode(this.file, `${this.pointer}/${name}`, undefined)
+    if (Object.hasOwn(obj, name)) return new JsonNode(this.file, `${this.pointer}/${name}`, obj[name])
+    const lower = name.toLowerCase()
+    for (const k of Object.keys(obj)) {
+      if (k.toLowerCase() === lower) return new JsonNode(this.file, `${this.pointer}/${k}`, obj[k])
+    }
+    return new JsonNode(this.file, `${this.pointer}/${name}`, undefined)
+  }
+
+  /** This value as an object (error if it is another type; `{}` if absent and not required). */
+  entries(required = false): [string, JsonNode][] {
+    if (this.value === undefined) {
+      if (required) this.fail('is required')
+      return []
+    }
+    const obj = this.objectValue()
+    if (obj === undefined) this.fail(`must be an object, got ${typeName(this.value)}`)
+    return Object.keys(obj).map((k) => [k, new JsonNode(this.file, `${this.pointer}/${esc(k)}`, obj[k])])
+  }
+
+  /** This value as an array (error if another type; `[]` if absent and not required). */
+  items(required = false): JsonNode[] {
+    if (this.value === undefined) {
+      if (required) this.fail('is required')
+      return []
+    }
+    if (!Array.isArray(this.value)) this.fail(`must be an array, got ${typeName(this.value)}`)
+    return this.value.map((v, i) => new JsonNode(this.file, `${this.pointer}/${i}`, v as unknown))
+  }
+
+  /** String value; `def` when absent, error when absent and no default is given. */
+  string(def?: string): string {
+    if (this.value === undefined) {
+      if (def === undefined) this.fail('is required')
+      return def
+    }
+    if (typeof this.value !== 'string') this.fail(`must be a string, got ${typeName(this.value)}`)
+    return this.value
+  }
+
+  /** Integer value (JSON number without fraction); `def` when absent. */
+  int(def?: number): number {
+    if (this.value === undefined) {
+      if (def === undefined) this.fail('is required')
+      return def
+    }
+    if (typeof this.value !== 'number' || !Number.isInteger(this.value)) {
+      this.fail(`must be an integer, got ${typeName(this.value)}`)
+    }
+    return this.value
+  }
+
+  bool(def?: boolean): boolean {
+    if (this.value === undefined) {
+      if (def === undefined) this.fail('is required')
+      return def
+    }
+    if (typeof this.value !== 'boolean') this.fail(`must be a boolean, got ${typeName(this.value)}`)
+    return this.value
+  }
+
+  /** Array of strings; `def` when absent. */
+  strings(def?: string[]): string[] {
+    if (this.value === undefined) {
+      if (def === undefined) this.fail('is required')
+      return def
+    }
+    return this.items().map((n) => n.string())
+  }
+
+  private objectValue(): Record<string, unknown> | undefined {
+    const v = this.value
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined
+    return v as Record<string, unknown>
+  }
+}
+
+function esc(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1')
+}
+
+function typeName(v: unknown): string {
+  if (v === null || v === undefined) return 'null'
+  if (Array.isArray(v)) return 'array'
+  return typeof v === 'object' ? 'object' : typeof v
+}
+
+/** Adds `line L column C` to V8's "at position N" JSON errors. */
+function withLine(text: string, msg: string): string {
+  const m = /position (\d+)/.exec(msg)
+  if (m === null) return msg
+  const pos = Number(m[1])
+  const before = text.slice(0, pos)
+  const line = before.split('\n').length
+  const col = pos - before.lastIndexOf('\n')
+  return `${msg} (line ${line} column ${col})`
+}
