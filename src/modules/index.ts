@@ -1,0 +1,83 @@
+import type { BfeModule } from '../module/types.js'
+import type { ModuleCatalogEntry } from '../module/registry.js'
+
+/*
+ * BFE's built-in modules in BFE's fixed order. Enabled modules are initialised, and so register
+ * their filters, in this order, whatever the order of the `Modules` lines in bfe.conf.
+ * Ordering notes carried over from BFE:
+ * - mod_trust_clientip comes first: later modules read the trusted client address.
+ * - mod_logid follows mod_trust_clientip (it logs the client address).
+ * - mod_block runs before mod_redirect/mod_static, so blocked requests are never answered.
+ * - mod_header comes after mod_rewrite, so header rules see the rewritten request.
+ * - mod_access is last among the loggers, so it sees what every other module did.
+ */
+const ORDER: readonly string[] = [
+  'mod_trust_clientip',
+  'mod_logid',
+  'mod_tcp_keepalive',
+  'mod_userid',
+  'mod_geo',
+  'mod_tag',
+  'mod_trace',
+  'mod_cors',
+  'mod_block',
+  'mod_prison',
+  'mod_auth_basic',
+  'mod_auth_jwt',
+  'mod_secure_link',
+  'mod_waf',
+  'mod_doh',
+  'mod_redirect',
+  'mod_static',
+  'mod_rewrite',
+  'mod_header',
+  'mod_auth_request',
+  'mod_errors',
+  'mod_markdown',
+  'mod_compress',
+  'mod_key_log',
+  'mod_http_code',
+  'mod_access',
+  'mod_wasm',
+  'mod_unified_waf',
+  'mod_ai_token_auth',
+  'mod_ai_route',
+  'mod_body_process',
+  'mod_ai_rate_limit',
+  'mod_access_pb3',
+  'mod_session_sticky',
+]
+
+/** Out of scope by decision D19: naming one in `Modules =` fails start-up as "not supported". */
+const UNSUPPORTED: ReadonlySet<string> = new Set([
+  'mod_wasm',
+  'mod_unified_waf',
+  'mod_doh',
+  'mod_access_pb3',
+  'mod_ai_token_auth',
+  'mod_ai_route',
+  'mod_body_process',
+  'mod_ai_rate_limit',
+])
+
+/** Built-in modules implemented so far, by name. */
+const IMPLEMENTED: ReadonlyMap<string, BfeModule> = new Map()
+
+/**
+ * The module catalog: BFE's built-ins in order, then the caller's own modules (user modules
+ * written in TypeScript), which run after every built-in at each point.
+ */
+export function moduleCatalog(extra: readonly BfeModule[] = []): ModuleCatalogEntry[] {
+  const out: ModuleCatalogEntry[] = ORDER.map((name) => ({
+    name,
+    module: IMPLEMENTED.get(name),
+    unsupported: UNSUPPORTED.has(name),
+  }))
+  for (const m of extra) {
+    if (out.some((e) => e.name === m.name)) {
+      throw new Error(`module name ${m.name} is already taken by a built-in module`)
+    }
+    out.push({ name: m.name, module: m, unsupported: false })
+  }
+  return out
+}

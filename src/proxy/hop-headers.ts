@@ -1,0 +1,71 @@
+/*
+ * Hop-by-hop header removal, in one place (protocols.md §7). Works on flat raw header arrays.
+ */
+
+const REQUEST_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'trailers',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'proxy-connection',
+])
+
+const RESPONSE_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'proxy-connection',
+])
+
+/**
+ * The headers to send to a backend: hop-by-hop ones removed (`TE` kept only when it is exactly
+ * `trailers`), `Host` replaced when `hostOverride` is given. Returns a new flat array.
+ */
+export function outgoingRequestHeaders(raw: readonly string[], hostOverride: string | undefined): string[] {
+  const out: string[] = []
+  let hostSeen = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    const value = raw[i + 1]!
+    const c = name.charCodeAt(0) | 0x20
+    // Only names starting with c, e, h, k, p, t, u can be hop-by-hop or Host: skip the Set probe otherwise.
+    if (c === 0x63 || c === 0x65 || c === 0x6b || c === 0x70 || c === 0x74 || c === 0x75 || c === 0x68) {
+      const lower = name.toLowerCase()
+      if (REQUEST_HOP.has(lower)) continue
+      if (lower === 'te') {
+        if (value.trim().toLowerCase() === 'trailers') out.push(name, value)
+        continue
+      }
+      if (lower === 'host') {
+        if (hostSeen) continue
+        hostSeen = true
+        out.push(name, hostOverride ?? value)
+        continue
+      }
+    }
+    out.push(name, value)
+  }
+  if (!hostSeen && hostOverride !== undefined) out.push('Host', hostOverride)
+  return out
+}
+
+/** Removes hop-by-hop headers from a backend response's flat header array, in place. */
+export function stripResponseHopHeaders(raw: string[]): string[] {
+  let w = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    const c = name.charCodeAt(0) | 0x20
+    if ((c === 0x63 || c === 0x6b || c === 0x74 || c === 0x70) && RESPONSE_HOP.has(name.toLowerCase())) continue
+    if (w !== i) {
+      raw[w] = name
+      raw[w + 1] = raw[i + 1]!
+    }
+    w += 2
+  }
+  raw.length = w
+  return raw
+}

@@ -1,0 +1,90 @@
+import { Pool } from 'undici'
+import type { ClusterConf } from '../config/cluster-conf-types.js'
+
+/** Idle upstream connections are dropped after this long (BFE's Go transport uses 90 s by default). */
+const IDLE_TIMEOUT_MS = 60_000
+
+interface PoolEntry {
+  pool: Pool
+  sig: string
+}
+
+/**
+ * One undici Pool per backend `addr:port` and transport settings. A pool is created when a
+ * backend is first used and kept while the cluster's transport settings stay the same, so a
+ * routing reload that does not touch them keeps the warm connections (config.md §7).
+ */
+export class TransportPools {
+  private readonly pools = new Map<string, PoolEntry>()
+
+  get(addr: string, port: number, cc: ClusterConf): Pool {
+    const key = `${addr}:${port}|${cc.name}`
+    const entry = this.pools.get(key)
+    if (entry !== undefined && entry.sig === transportSignature(cc)) return entry.pool
+    if (entry !== undefined) void entry.pool.close().catch(() => {})
+    const pool = createPool(addr, port, cc)
+    this.pools.set(key, { pool, sig: transportSignature(cc) })
+    return pool
+  }
+
+  /** Closes the pools of backends that are no longer in use. */
+  retain(keep: (addr: string, port: number, cluster: string) => boolean): void {
+    for (const [key, entry] of this.pools) {
+      const bar = key.indexOf('|')
+      const hostPort = key.slice(0, bar)
+      const colon = hostPort.lastIndexOf(':')
+      if (keep(hostPort.slice(0, colon), Number(hostPort.slice(colon + 1)), key.slice(bar + 1))) continue
+      this.pools.delete(key)
+      void entry.pool.close().catch(() => {})
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.pools.values()].map((e) => e.pool.destroy().catch(() => {}))
+    this.pools.clear()
+    await Promise.all(all)
+  }
+}
+
+function transportSignature(cc: ClusterConf): string {
+  const b = cc.BackendConf
+  const h = cc.HTTPSConf
+  return [
+    b.Protocol,
+    b.TimeoutConnSrv,
+    b.TimeoutResponseHeader,
+    b.MaxIdleConnsPerHost,
+    b.MaxConnsPerHost,
+    h.RSHost,
+    h.RSInsecureSkipVerify,
+    h.RSCAList.join(''),
+    h.BFECert ?? '',
+  ].join('\u0000')
+}
+
+function createPool(addr: string, port: number, cc: ClusterConf): Pool {
+  const b = cc.BackendConf
+  const https = b.Protocol === 'https'
+  const host = addr.includes(':') ? `[${addr}]` : addr
+  const origin = `${https ? 'https' : 'http'}://${host}:${port}`
+  const tls = https
+    ? {
+        rejectUnauthorized: !cc.HTTPSConf.RSInsecureSkipVerify,
+        ...(cc.HTTPSConf.RSHost === '' ? {} : { servername: cc.HTTPSConf.RSHost }),
+        ...(cc.HTTPSConf.RSCAList.length === 0 ? {} : { ca: cc.HTTPSConf.RSCAList }),
+        ...(cc.HTTPSConf.BFECert !== undefined && cc.HTTPSConf.BFEKey !== undefined
+          ? { cert: cc.HTTPSConf.BFECert, key: cc.HTTPSConf.BFEKey }
+          : {}),
+      }
+    : {}
+  return new Pool(origin, {
+    connections: b.MaxConnsPerHost > 0 ? b.MaxConnsPerHost : null,
+    pipelining: 1,
+    connectTimeout: b.TimeoutConnSrv,
+    headersTimeout: b.TimeoutResponseHeader,
+    bodyTimeout: 0,
+    keepAliveTimeout: IDLE_TIMEOUT_MS,
+    keepAliveMaxTimeout: IDLE_TIMEOUT_MS,
+    connect: { ...tls, noDelay: true },
+  })
+}
