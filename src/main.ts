@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { BfeError } from './basic/errors.js'
-import { type Logger, createLogger } from './log/logger.js'
+import { createLogger, type Logger } from './log/logger.js'
 import { BfeServer } from './server/server.js'
 
 const HELP = `Usage: bfe [options]
@@ -20,7 +20,9 @@ const HELP = `Usage: bfe [options]
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version?: unknown }
     return typeof pkg.version === 'string' ? pkg.version : 'unknown'
   } catch {
     return 'unknown'
@@ -52,7 +54,9 @@ async function main(): Promise<number> {
     return 0
   }
   if (v.V === true) {
-    process.stdout.write(`bfe version: ${version()}\nnode version: ${process.version}\ngit commit: ${process.env['BFE_GIT_COMMIT'] ?? 'unknown'}\n`)
+    process.stdout.write(
+      `bfe version: ${version()}\nnode version: ${process.version}\ngit commit: ${process.env['BFE_GIT_COMMIT'] ?? 'unknown'}\n`,
+    )
     return 0
   }
   const confRoot = resolve(v.c ?? './conf')
@@ -65,11 +69,17 @@ async function main(): Promise<number> {
       process.stdout.write(`bfe: configuration file ${confPath} test is successful\n`)
       return 0
     } catch (err) {
-      process.stdout.write(`bfe: ${describe(err)}\nbfe: configuration file ${confPath} test failed\n`)
+      process.stdout.write(
+        `bfe: ${describe(err)}\nbfe: configuration file ${confPath} test failed\n`,
+      )
       return 1
     }
   }
-  const log = createLogger({ logDir: resolve(v.l ?? './log'), stdout: v.s === true, debug: v.d === true })
+  const log = createLogger({
+    logDir: resolve(v.l ?? './log'),
+    stdout: v.s === true,
+    debug: v.d === true,
+  })
   return run(confRoot, confPath, log)
 }
 
@@ -139,7 +149,8 @@ function runPrimary(workers: number, log: Logger): number {
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGTERM'))
   process.on('SIGQUIT', () => stop('SIGQUIT'))
-  for (const s of ['SIGHUP', 'SIGTRAP', 'SIGABRT'] as const) process.on(s, () => log.info(`${s} ignored`))
+  for (const s of ['SIGHUP', 'SIGTRAP', 'SIGABRT'] as const)
+    process.on(s, () => log.info(`${s} ignored`))
   process.stdout.write(`bfe: started ${workers} workers\n`)
   return -1
 }
@@ -149,9 +160,12 @@ function installSignals(server: BfeServer, log: Logger): void {
   process.on('SIGINT', () => process.exit(0))
   process.on('SIGQUIT', () => {
     log.info('SIGQUIT: graceful shutdown')
-    void server.shutdown(server.conf.Server.GracefulShutdownTimeout * 1000).then(() => process.exit(0))
+    void server
+      .shutdown(server.conf.Server.GracefulShutdownTimeout * 1000)
+      .then(() => process.exit(0))
   })
-  for (const s of ['SIGHUP', 'SIGTRAP', 'SIGABRT'] as const) process.on(s, () => log.info(`${s} ignored`))
+  for (const s of ['SIGHUP', 'SIGTRAP', 'SIGABRT'] as const)
+    process.on(s, () => log.info(`${s} ignored`))
 }
 
 main().then(

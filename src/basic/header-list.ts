@@ -16,7 +16,8 @@ export class HeaderList {
     const len = name.length
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i]!
-      if (k.length === len && (k === name || k.toLowerCase() === name.toLowerCase())) return raw[i + 1]
+      if (k.length === len && (k === name || k.toLowerCase() === name.toLowerCase()))
+        return raw[i + 1]
     }
     return undefined
   }

@@ -8,7 +8,8 @@ export function parseCookies(values: readonly string[]): Map<string, string> {
       const name = part.slice(0, eq).trim()
       if (name === '' || out.has(name)) continue
       let value = part.slice(eq + 1).trim()
-      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
+        value = value.slice(1, -1)
       out.set(name, value)
     }
   }

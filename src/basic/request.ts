@@ -154,7 +154,8 @@ export class BfeRequest {
 
   /** Cookies of the request, first occurrence of a name wins. Parsed once, on first use. */
   cookies(): Map<string, string> {
-    if (this.cookieCache === undefined) this.cookieCache = parseCookies(this.headers.getAll('cookie'))
+    if (this.cookieCache === undefined)
+      this.cookieCache = parseCookies(this.headers.getAll('cookie'))
     return this.cookieCache
   }
 

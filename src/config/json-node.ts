@@ -39,7 +39,8 @@ export class JsonNode {
   get(name: string): JsonNode {
     const obj = this.objectValue()
     if (obj === undefined) return new JsonNode(this.file, `${this.pointer}/${name}`, undefined)
-    if (Object.hasOwn(obj, name)) return new JsonNode(this.file, `${this.pointer}/${name}`, obj[name])
+    if (Object.hasOwn(obj, name))
+      return new JsonNode(this.file, `${this.pointer}/${name}`, obj[name])
     const lower = name.toLowerCase()
     for (const k of Object.keys(obj)) {
       if (k.toLowerCase() === lower) return new JsonNode(this.file, `${this.pointer}/${k}`, obj[k])
@@ -55,7 +56,10 @@ export class JsonNode {
     }
     const obj = this.objectValue()
     if (obj === undefined) this.fail(`must be an object, got ${typeName(this.value)}`)
-    return Object.keys(obj).map((k) => [k, new JsonNode(this.file, `${this.pointer}/${esc(k)}`, obj[k])])
+    return Object.keys(obj).map((k) => [
+      k,
+      new JsonNode(this.file, `${this.pointer}/${esc(k)}`, obj[k]),
+    ])
   }
 
   /** This value as an array (error if another type; `[]` if absent and not required). */

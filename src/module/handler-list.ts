@@ -13,16 +13,22 @@ import type { AcceptFilter, FilterReturn, RequestFilter, ResponseFilter } from '
 export function runAcceptFilters(list: readonly AcceptFilter[], ses: Session, i = 0): FilterReturn {
   for (; i < list.length; i++) {
     const r = list[i]!(ses)
-    if (typeof r !== 'number') return r.then((v) => (v === HandlerResult.GoOn ? runAcceptFilters(list, ses, i + 1) : v))
+    if (typeof r !== 'number')
+      return r.then((v) => (v === HandlerResult.GoOn ? runAcceptFilters(list, ses, i + 1) : v))
     if (r !== HandlerResult.GoOn) return r
   }
   return HandlerResult.GoOn
 }
 
-export function runRequestFilters(list: readonly RequestFilter[], req: BfeRequest, i = 0): FilterReturn {
+export function runRequestFilters(
+  list: readonly RequestFilter[],
+  req: BfeRequest,
+  i = 0,
+): FilterReturn {
   for (; i < list.length; i++) {
     const r = list[i]!(req)
-    if (typeof r !== 'number') return r.then((v) => (v === HandlerResult.GoOn ? runRequestFilters(list, req, i + 1) : v))
+    if (typeof r !== 'number')
+      return r.then((v) => (v === HandlerResult.GoOn ? runRequestFilters(list, req, i + 1) : v))
     if (r !== HandlerResult.GoOn) return r
   }
   return HandlerResult.GoOn
@@ -37,7 +43,9 @@ export function runResponseFilters(
   for (; i < list.length; i++) {
     const r = list[i]!(req, res)
     if (typeof r !== 'number') {
-      return r.then((v) => (v === HandlerResult.GoOn ? runResponseFilters(list, req, res, i + 1) : v))
+      return r.then((v) =>
+        v === HandlerResult.GoOn ? runResponseFilters(list, req, res, i + 1) : v,
+      )
     }
     if (r !== HandlerResult.GoOn) return r
   }

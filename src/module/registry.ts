@@ -60,7 +60,11 @@ export class HandlerTable implements Callbacks {
   private add(point: number, kind: FilterKind, filter: unknown, name: string | undefined): void {
     const who = this.owner === '' ? 'filter' : `module ${this.owner}`
     if (!Number.isInteger(point) || point < 0 || point > CallbackPoint.Finish) {
-      throw new BfeConfError('', who, `registers a filter at unknown callback point ${String(point)}`)
+      throw new BfeConfError(
+        '',
+        who,
+        `registers a filter at unknown callback point ${String(point)}`,
+      )
     }
     const expected = PointKind[point]
     if (kind !== expected) {
@@ -71,7 +75,11 @@ export class HandlerTable implements Callbacks {
       )
     }
     if (typeof filter !== 'function') {
-      throw new BfeConfError('', who, `registers a non-function filter at ${CallbackPointName[point]}`)
+      throw new BfeConfError(
+        '',
+        who,
+        `registers a non-function filter at ${CallbackPointName[point]}`,
+      )
     }
     const fname = name ?? (filter.name === '' ? 'anonymous' : filter.name)
     this.names[point]!.push(this.owner === '' ? fname : `${this.owner}.${fname}`)
@@ -108,12 +116,14 @@ export class WebHandlerTable implements WebHandlers {
   readonly reload = new Map<string, ReloadHandler>()
 
   registerMonitor(name: string, handler: MonitorHandler): void {
-    if (this.monitor.has(name)) throw new BfeConfError('', `monitor handler ${name}`, 'is registered twice')
+    if (this.monitor.has(name))
+      throw new BfeConfError('', `monitor handler ${name}`, 'is registered twice')
     this.monitor.set(name, handler)
   }
 
   registerReload(name: string, handler: ReloadHandler): void {
-    if (this.reload.has(name)) throw new BfeConfError('', `reload handler ${name}`, 'is registered twice')
+    if (this.reload.has(name))
+      throw new BfeConfError('', `reload handler ${name}`, 'is registered twice')
     this.reload.set(name, handler)
   }
 }
@@ -153,9 +163,14 @@ export class ModuleFramework {
       const name = raw.trim()
       if (name === '') continue
       const entry = this.catalog.find((e) => e.name === name)
-      if (entry === undefined) throw new BfeConfError(file, '[Server] Modules', `names unknown module "${name}"`)
+      if (entry === undefined)
+        throw new BfeConfError(file, '[Server] Modules', `names unknown module "${name}"`)
       if (entry.unsupported) {
-        throw new BfeConfError(file, '[Server] Modules', `names "${name}", which bfe-ts does not support`)
+        throw new BfeConfError(
+          file,
+          '[Server] Modules',
+          `names "${name}", which bfe-ts does not support`,
+        )
       }
       if (entry.module === undefined) {
         throw new BfeConfError(

@@ -30,7 +30,9 @@ export type MonitorHandler = (query: URLSearchParams) => unknown
  * another file), swaps the table in, and may return a version text. Throws on failure, leaving the
  * old table in place.
  */
-export type ReloadHandler = (query: URLSearchParams) => string | undefined | Promise<string | undefined>
+export type ReloadHandler = (
+  query: URLSearchParams,
+) => string | undefined | Promise<string | undefined>
 
 /** What a module registers its monitor and reload handlers with. */
 export interface WebHandlers {

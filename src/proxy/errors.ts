@@ -78,11 +78,16 @@ export function classifyUpstreamError(err: unknown, clientBodyFailed: boolean): 
   const code = errorCode(err)
   const msg = err instanceof Error ? err.message : String(err)
   if (CONNECT_CODES.has(code)) return { code: ErrCode.ConnectBackend, msg, backendFault: true }
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { code: ErrCode.RespHeaderTimeout, msg, backendFault: true }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT')
+    return { code: ErrCode.RespHeaderTimeout, msg, backendFault: true }
   if (clientBodyFailed || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
     return { code: ErrCode.WriteRequest, msg, backendFault: !clientBodyFailed }
   }
-  if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || err instanceof Error && err.name === 'HTTPParserError') {
+  if (
+    code.startsWith('HPE_') ||
+    code === 'UND_ERR_INFO' ||
+    (err instanceof Error && err.name === 'HTTPParserError')
+  ) {
     return { code: ErrCode.ReadRespHeader, msg, backendFault: true }
   }
   if (code === 'EPIPE') return { code: ErrCode.WriteRequest, msg, backendFault: true }

@@ -25,7 +25,10 @@ const RESPONSE_HOP: ReadonlySet<string> = new Set([
  * The headers to send to a backend: hop-by-hop ones removed (`TE` kept only when it is exactly
  * `trailers`), `Host` replaced when `hostOverride` is given. Returns a new flat array.
  */
-export function outgoingRequestHeaders(raw: readonly string[], hostOverride: string | undefined): string[] {
+export function outgoingRequestHeaders(
+  raw: readonly string[],
+  hostOverride: string | undefined,
+): string[] {
   const out: string[] = []
   let hostSeen = false
   for (let i = 0; i < raw.length; i += 2) {
@@ -33,7 +36,15 @@ export function outgoingRequestHeaders(raw: readonly string[], hostOverride: str
     const value = raw[i + 1]!
     const c = name.charCodeAt(0) | 0x20
     // Only names starting with c, e, h, k, p, t, u can be hop-by-hop or Host: skip the Set probe otherwise.
-    if (c === 0x63 || c === 0x65 || c === 0x6b || c === 0x70 || c === 0x74 || c === 0x75 || c === 0x68) {
+    if (
+      c === 0x63 ||
+      c === 0x65 ||
+      c === 0x6b ||
+      c === 0x70 ||
+      c === 0x74 ||
+      c === 0x75 ||
+      c === 0x68
+    ) {
       const lower = name.toLowerCase()
       if (REQUEST_HOP.has(lower)) continue
       if (lower === 'te') {
@@ -59,7 +70,11 @@ export function stripResponseHopHeaders(raw: string[]): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     const c = name.charCodeAt(0) | 0x20
-    if ((c === 0x63 || c === 0x6b || c === 0x74 || c === 0x70) && RESPONSE_HOP.has(name.toLowerCase())) continue
+    if (
+      (c === 0x63 || c === 0x6b || c === 0x74 || c === 0x70) &&
+      RESPONSE_HOP.has(name.toLowerCase())
+    )
+      continue
     if (w !== i) {
       raw[w] = name
       raw[w + 1] = raw[i + 1]!

@@ -33,7 +33,8 @@ export class TransportPools {
       const bar = key.indexOf('|')
       const hostPort = key.slice(0, bar)
       const colon = hostPort.lastIndexOf(':')
-      if (keep(hostPort.slice(0, colon), Number(hostPort.slice(colon + 1)), key.slice(bar + 1))) continue
+      if (keep(hostPort.slice(0, colon), Number(hostPort.slice(colon + 1)), key.slice(bar + 1)))
+        continue
       this.pools.delete(key)
       void entry.pool.close().catch(() => {})
     }

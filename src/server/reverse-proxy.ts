@@ -2,6 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import type { Backend } from '../balance/backend.js'
+import type { ClusterBalancer } from '../balance/cluster-balancer.js'
+import { onBackendFailure, onBackendSuccess } from '../balance/health.js'
 import { HeaderList } from '../basic/header-list.js'
 import type { BfeRequest } from '../basic/request.js'
 import { BfeResponse, internalResponse } from '../basic/response.js'
@@ -9,13 +12,16 @@ import type { ClusterConf } from '../config/cluster-conf-types.js'
 import { HandlerResult } from '../module/callback-point.js'
 import { runRequestFilters, runResponseFilters } from '../module/handler-list.js'
 import type { HandlerTable } from '../module/registry.js'
-import { type AttemptFailure, ErrCode, classifyUpstreamError, closesConnection, statusForError } from '../proxy/errors.js'
+import {
+  type AttemptFailure,
+  classifyUpstreamError,
+  closesConnection,
+  ErrCode,
+  statusForError,
+} from '../proxy/errors.js'
 import { outgoingRequestHeaders, stripResponseHopHeaders } from '../proxy/hop-headers.js'
 import type { Conn } from './conn.js'
 import { redirectBody, redirectLocation } from './redirect.js'
-import type { Backend } from '../balance/backend.js'
-import type { ClusterBalancer } from '../balance/cluster-balancer.js'
-import { onBackendFailure, onBackendSuccess } from '../balance/health.js'
 import type { Runtime, ServerContext } from './runtime.js'
 
 /** Marks a response whose body is still arriving from the backend (streamed by the flow). */
@@ -66,7 +72,13 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   /** The flow waits for async ReadResponse filters before streaming. */
   private holdBody: boolean
 
-  constructor(conn: Conn, req: BfeRequest, nreq: IncomingMessage, nres: ServerResponse, ctx: ServerContext) {
+  constructor(
+    conn: Conn,
+    req: BfeRequest,
+    nreq: IncomingMessage,
+    nres: ServerResponse,
+    ctx: ServerContext,
+  ) {
     this.conn = conn
     this.req = req
     this.nreq = nreq
@@ -161,7 +173,10 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     const req = this.req
     const name = this.rt.findCluster(req)
     if (name === undefined) {
-      this.errorResponse(ErrCode.FindLocation, req.errMsg === '' ? 'no rule match for this req' : req.errMsg)
+      this.errorResponse(
+        ErrCode.FindLocation,
+        req.errMsg === '' ? 'no rule match for this req' : req.errMsg,
+      )
       return
     }
     const cc = this.rt.clusterConf(name)
@@ -200,7 +215,8 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.balancer = bal
     this.hasBody = this.hasRequestBody()
     if (this.req.session.useExpect100 && this.hasBody) this.nres.writeContinue()
-    if (!cc.ClusterBasic.DisableHostHeader) this.outHeaders = outgoingRequestHeaders(this.req.headers.raw, undefined)
+    if (!cc.ClusterBasic.DisableHostHeader)
+      this.outHeaders = outgoingRequestHeaders(this.req.headers.raw, undefined)
     this.nextAttempt(undefined)
   }
 
@@ -265,7 +281,11 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     const cc = this.cc as ClusterConf
     if (!this.dispatch(cc)) {
       this.retry++
-      this.nextAttempt({ code: ErrCode.ConnectBackend, msg: 'MaxConnsPerHost reached', backendFault: true })
+      this.nextAttempt({
+        code: ErrCode.ConnectBackend,
+        msg: 'MaxConnsPerHost reached',
+        backendFault: true,
+      })
     }
   }
 
@@ -321,7 +341,12 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     onBackendSuccess(b, statusCode)
     const raw = new Array<string>(rawHeaders.length)
     for (let i = 0; i < rawHeaders.length; i++) raw[i] = rawHeaders[i]!.toString('latin1')
-    const res = new BfeResponse(statusCode, new HeaderList(stripResponseHopHeaders(raw)), UPSTREAM_BODY, false)
+    const res = new BfeResponse(
+      statusCode,
+      new HeaderList(stripResponseHopHeaders(raw)),
+      UPSTREAM_BODY,
+      false,
+    )
     this.responseStage(res)
     return !this.holdBody
   }
@@ -352,7 +377,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     }
     const clientBodyFailed = this.hasBody && (this.nreq.errored !== null || this.nreq.destroyed)
     const failure = classifyUpstreamError(err, clientBodyFailed)
-    const cc = this.cc as ClusterConf
+    const _cc = this.cc as ClusterConf
     const b = this.backend as Backend
     if (failure.backendFault) onBackendFailure(b)
     this.req.errCode = failure.code
@@ -371,7 +396,11 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     // A body that has started to flow cannot be sent again.
     if (this.hasBody && this.nreq.readableDidRead) return false
     if (f.code === ErrCode.ConnectBackend) return true
-    return (this.cc as ClusterConf).BackendConf.RetryLevel === 1 && this.req.method === 'GET' && !this.hasBody
+    return (
+      (this.cc as ClusterConf).BackendConf.RetryLevel === 1 &&
+      this.req.method === 'GET' &&
+      !this.hasBody
+    )
   }
 
   private releaseBackend(): void {
@@ -456,14 +485,17 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.prepareConnectionHeader()
     const body = res.body
     const raw = res.headers.raw
-    if (res.internal && !res.headers.has('content-type')) raw.push('Content-Type', 'text/plain; charset=utf-8')
+    if (res.internal && !res.headers.has('content-type'))
+      raw.push('Content-Type', 'text/plain; charset=utf-8')
     if (body === UPSTREAM_BODY) {
       nres.writeHead(res.statusCode, raw)
       return
     }
     if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
-      const len = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
-      if (!res.headers.has('content-length') && !noBodyStatus(res.statusCode)) raw.push('Content-Length', String(len))
+      const len =
+        body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
+      if (!res.headers.has('content-length') && !noBodyStatus(res.statusCode))
+        raw.push('Content-Length', String(len))
       nres.writeHead(res.statusCode, raw)
       if (body === undefined || this.req.method === 'HEAD') nres.end()
       else nres.end(body)
@@ -516,7 +548,8 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   }
 
   private prepareConnectionHeader(): void {
-    if (this.closeAfter || !this.ctx.keepAliveEnabled || this.ctx.shuttingDown) this.nres.shouldKeepAlive = false
+    if (this.closeAfter || !this.ctx.keepAliveEnabled || this.ctx.shuttingDown)
+      this.nres.shouldKeepAlive = false
   }
 
   /** The response has been written (or the connection dropped): step 13. */

@@ -1,6 +1,16 @@
-import { type IncomingMessage, type Server as HttpServer, type ServerResponse, createServer as createHttpServer } from 'node:http'
-import { type AddressInfo, type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net'
-import { dirname, join } from 'node:path'
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net'
+import { basename, join } from 'node:path'
 import { BalTable } from '../balance/bal-table.js'
 import { BfeConfError } from '../basic/errors.js'
 import { BfeRequest } from '../basic/request.js'
@@ -8,7 +18,7 @@ import { Session } from '../basic/session.js'
 import { type BfeConf, loadBfeConf } from '../config/bfe-conf.js'
 import { loadGslbData } from '../config/gslb.js'
 import { loadNameConf } from '../config/name-conf.js'
-import { type ServerDataConf, loadServerDataConf } from '../config/server-data.js'
+import { loadServerDataConf, type ServerDataConf, serverDataPaths } from '../config/server-data.js'
 import { type Logger, silentLogger } from '../log/logger.js'
 import { HandlerResult } from '../module/callback-point.js'
 import { runAcceptFilters } from '../module/handler-list.js'
@@ -18,7 +28,7 @@ import { moduleCatalog } from '../modules/index.js'
 import { TransportPools } from '../proxy/transport.js'
 import { Conn } from './conn.js'
 import { RequestFlow } from './reverse-proxy.js'
-import { type ProxyCounters, Runtime, type ServerContext, newProxyCounters } from './runtime.js'
+import { newProxyCounters, type ProxyCounters, Runtime, type ServerContext } from './runtime.js'
 
 const kConn = Symbol('bfe.conn')
 type BfeSocket = Socket & { [kConn]?: Conn }
@@ -63,7 +73,13 @@ export class BfeServer implements ServerContext {
   private readonly clientReadTimeoutMs: number
   private readonly maxUriBytes: number
 
-  private constructor(opts: BfeServerOptions, conf: BfeConf, framework: ModuleFramework, runtime: Runtime, warnings: string[]) {
+  private constructor(
+    opts: BfeServerOptions,
+    conf: BfeConf,
+    framework: ModuleFramework,
+    runtime: Runtime,
+    warnings: string[],
+  ) {
     this.opts = opts
     this.conf = conf
     this.framework = framework
@@ -93,14 +109,13 @@ export class BfeServer implements ServerContext {
     const s = conf.Server
     const warnings = [...conf.warnings]
     if (s.Layer4LoadBalancer.toUpperCase() === 'PROXY') {
-      throw new BfeConfError('bfe.conf', '[Server] Layer4LoadBalancer', 'PROXY is not supported by this version of bfe-ts yet')
+      throw new BfeConfError(
+        'bfe.conf',
+        '[Server] Layer4LoadBalancer',
+        'PROXY is not supported by this version of bfe-ts yet',
+      )
     }
-    const serverData = loadServerDataConf({
-      hostRule: s.HostRuleConf,
-      vipRule: s.VipRuleConf,
-      routeRule: s.RouteRuleConf,
-      clusterConf: s.ClusterConf,
-    })
+    const serverData = loadServerDataConf(serverDataPaths(conf), { confRoot: conf.confRoot })
     warnings.push(...serverData.warnings)
     const gslb = loadGslbData({ clusterTable: s.ClusterTableConf, gslb: s.GslbConf })
     const balTable = new BalTable(gslb, serverData.clusterConfs)
@@ -131,11 +146,19 @@ export class BfeServer implements ServerContext {
       },
       (nreq, nres) => this.onRequest(nreq, nres),
     )
-    http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket))
-    http.on('checkContinue', (nreq: IncomingMessage, nres: ServerResponse) => this.onExpectContinue(nreq, nres))
-    http.on('checkExpectation', (nreq: IncomingMessage, nres: ServerResponse) => this.onExpectOther(nreq, nres))
+    http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
+      this.onClientError(err, socket),
+    )
+    http.on('checkContinue', (nreq: IncomingMessage, nres: ServerResponse) =>
+      this.onExpectContinue(nreq, nres),
+    )
+    http.on('checkExpectation', (nreq: IncomingMessage, nres: ServerResponse) =>
+      this.onExpectOther(nreq, nres),
+    )
     this.httpServer = http
-    const net = createNetServer({ noDelay: true }, (socket) => this.onConnection(socket as BfeSocket))
+    const net = createNetServer({ noDelay: true }, (socket) =>
+      this.onConnection(socket as BfeSocket),
+    )
     net.on('error', (err) => this.log.error({ err }, 'http listener error'))
     this.netServer = net
     const port = this.opts.httpPort ?? s.HttpPort
@@ -183,7 +206,8 @@ export class BfeServer implements ServerContext {
   async shutdown(timeoutMs: number): Promise<void> {
     this.shuttingDown = true
     const net = this.netServer
-    const closed = net === undefined ? Promise.resolve() : new Promise<void>((r) => net.close(() => r()))
+    const closed =
+      net === undefined ? Promise.resolve() : new Promise<void>((r) => net.close(() => r()))
     const deadline = Date.now() + timeoutMs
     while (this.conns.size > 0 && Date.now() < deadline) {
       for (const c of this.conns) if (c.flow === undefined && c.served > 0) c.socket.destroy()
@@ -195,13 +219,8 @@ export class BfeServer implements ServerContext {
 
   /** Routing reload (`/reload/server_data_conf`): all-or-nothing; the old tables stay on failure. */
   reloadServerData(dir?: string): ServerDataConf {
-    const s = this.conf.Server
-    const pick = (p: string) => (dir === undefined ? p : join(dir, p.slice(dirname(p).length + 1)))
-    const data = loadServerDataConf({
-      hostRule: pick(s.HostRuleConf),
-      vipRule: pick(s.VipRuleConf),
-      routeRule: pick(s.RouteRuleConf),
-      clusterConf: pick(s.ClusterConf),
+    const data = loadServerDataConf(serverDataPaths(this.conf, dir), {
+      confRoot: this.conf.confRoot,
     })
     this.runtime.balTable.applyClusterConfs(data.clusterConfs)
     this.runtime = new Runtime(data, this.runtime.balTable)
@@ -212,7 +231,7 @@ export class BfeServer implements ServerContext {
   /** Balancing reload (`/reload/gslb_data_conf`). */
   reloadGslbData(dir?: string): void {
     const s = this.conf.Server
-    const pick = (p: string) => (dir === undefined ? p : join(dir, p.slice(dirname(p).length + 1)))
+    const pick = (p: string) => (dir === undefined ? p : join(dir, basename(p)))
     const data = loadGslbData({ clusterTable: pick(s.ClusterTableConf), gslb: pick(s.GslbConf) })
     this.runtime.balTable.reloadGslb(data)
   }
@@ -363,7 +382,7 @@ export class BfeServer implements ServerContext {
     ses.reqNum++
     ses.reqNumActive++
     const accept = req.headers.get('accept')
-    if (accept !== undefined && accept.includes('text/event-stream')) req.isSse = true
+    if (accept?.includes('text/event-stream')) req.isSse = true
     const flow = new RequestFlow(conn, req, nreq, nres, this)
     conn.flow = flow
     conn.served++
@@ -384,7 +403,14 @@ export class BfeServer implements ServerContext {
       this.counters.ERR_CLIENT_ZERO_CONTENTLEN++
       conn.session.errCode = 'CLIENT_ZERO_CONTENTLEN'
       nres.shouldKeepAlive = false
-      nres.writeHead(400, ['Server', 'bfe', 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', '0'])
+      nres.writeHead(400, [
+        'Server',
+        'bfe',
+        'Content-Type',
+        'text/plain; charset=utf-8',
+        'Content-Length',
+        '0',
+      ])
       nres.end()
       return
     }
@@ -396,7 +422,14 @@ export class BfeServer implements ServerContext {
     if (conn !== undefined) conn.session.errCode = 'CLIENT_EXPECT_FAIL'
     this.counters.ERR_CLIENT_EXPECT_FAIL++
     nres.shouldKeepAlive = false
-    nres.writeHead(417, ['Server', 'bfe', 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', '0'])
+    nres.writeHead(417, [
+      'Server',
+      'bfe',
+      'Content-Type',
+      'text/plain; charset=utf-8',
+      'Content-Length',
+      '0',
+    ])
     nres.end()
   }
 

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { HeaderList } from './header-list.js'
+import { parseCookies, parseQuery } from './parse.js'
+import { BfeRequest } from './request.js'
+import { Session } from './session.js'
+
+test('HeaderList looks names up case-insensitively and keeps duplicates and order', () => {
+  const h = new HeaderList(['Host', 'a', 'X-A', '1', 'x-a', '2'])
+  assert.equal(h.get('HOST'), 'a')
+  assert.deepEqual(h.getAll('X-a'), ['1', '2'])
+  h.set('x-A', '3')
+  assert.deepEqual(h.raw, ['Host', 'a', 'X-A', '3'])
+  h.add('Y', '1')
+  assert.equal(h.delete('host'), true)
+  assert.equal(h.delete('host'), false)
+  assert.deepEqual(h.raw, ['X-A', '3', 'Y', '1'])
+  h.set('Z', 'z')
+  assert.equal(h.size, 3)
+  assert.equal(h.has('z'), true)
+})
+
+test('cookies: first occurrence wins, quotes removed', () => {
+  const c = parseCookies(['a=1; b="2"', 'a=3; c=x=y'])
+  assert.equal(c.get('a'), '1')
+  assert.equal(c.get('b'), '2')
+  assert.equal(c.get('c'), 'x=y')
+})
+
+test('query parsing as Go: + and % decoding, bad pairs and ; dropped', () => {
+  const q = parseQuery('a=1&a=2&b=x+y&c=%41&d=%zz&e;f=1&g')
+  assert.deepEqual(q.get('a'), ['1', '2'])
+  assert.deepEqual(q.get('b'), ['x y'])
+  assert.deepEqual(q.get('c'), ['A'])
+  assert.equal(q.has('d'), false)
+  assert.equal(q.has('e;f'), false)
+  assert.deepEqual(q.get('g'), [''])
+})
+
+test('a request decodes its path, splits its query and can be rewritten', () => {
+  const ses = new Session({ remoteAddr: '1.2.3.4', remotePort: 5 })
+  const r = new BfeRequest(ses, {
+    method: 'GET',
+    rawUri: '/a%20b/c?x=1',
+    proto: 'HTTP/1.1',
+    headers: ['Host', 'A.test:81'],
+  })
+  assert.equal(r.path, '/a b/c')
+  assert.equal(r.rawQuery, 'x=1')
+  assert.equal(r.hostname, 'A.test')
+  assert.equal(r.clientAddr, '1.2.3.4')
+  r.setPath('/n m')
+  assert.equal(r.uri, '/n%20m?x=1')
+  assert.equal(r.rawUri, '/a%20b/c?x=1')
+  const abs = new BfeRequest(ses, {
+    method: 'GET',
+    rawUri: 'http://h.test/p?q',
+    proto: 'HTTP/1.1',
+    headers: [],
+  })
+  assert.equal(abs.path, '/p')
+  assert.throws(
+    () => new BfeRequest(ses, { method: 'GET', rawUri: '/%zz', proto: 'HTTP/1.1', headers: [] }),
+  )
+})

@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs'
+import { BfeConfError } from '../basic/errors.js'
+import { JsonNode } from './json-node.js'
+
+/** One backend line of cluster_table.data (BFE field names, every field required). */
+export interface BackendSpec {
+  Name: string
+  Addr: string
+  Port: number
+  Weight: number
+}
+
+/** cluster_table.data: cluster -> sub-cluster -> backends, in file order. */
+export interface ClusterTableConf {
+  Version: string
+  Config: Map<string, Map<string, BackendSpec[]>>
+}
+
+/** Parses and validates the text of cluster_table.data (config.md §5.1). */
+export function parseClusterTable(file: string, text: string): ClusterTableConf {
+  const root = JsonNode.parse(file, text)
+  if (root.absent) root.fail('is empty')
+  root.entries(true) // the root must be an object
+  const version = root.get('Version').string()
+  const config = new Map<string, Map<string, BackendSpec[]>>()
+  for (const [clusterName, clusterNode] of root.get('Config').entries(true)) {
+    const subs = new Map<string, BackendSpec[]>()
+    for (const [subName, subNode] of clusterNode.entries(true)) {
+      const backends: BackendSpec[] = []
+      let positive = false
+      for (const b of subNode.items(true)) {
+        b.entries(true)
+        const spec: BackendSpec = {
+          Name: b.get('Name').string(),
+          Addr: b.get('Addr').string(),
+          Port: b.get('Port').int(),
+          Weight: b.get('Weight').int(),
+        }
+        if (spec.Addr === '') b.get('Addr').fail('must not be empty')
+        if (spec.Port < 0 || spec.Port > 65535) b.get('Port').fail('must be in 0..65535')
+        if (spec.Weight > 0) positive = true
+        backends.push(spec)
+      }
+      if (!positive) subNode.fail('needs at least one backend with Weight > 0')
+      subs.set(subName, backends)
+    }
+    config.set(clusterName, subs)
+  }
+  return { Version: version, Config: config }
+}
+
+/** Reads cluster_table.data from disk; errors name the file. */
+export function loadClusterTable(path: string): ClusterTableConf {
+  return parseClusterTable(path, readText(path))
+}
+
+export function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err)
+    throw new BfeConfError(path, '', `cannot be read: ${msg}`, { cause: err })
+  }
+}

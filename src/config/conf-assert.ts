@@ -1,0 +1,15 @@
+// Test helper shared by the config and route unit tests (not used at run time).
+import assert from 'node:assert/strict'
+import { BfeConfError } from '../basic/errors.js'
+
+/** Asserts `fn` throws a BfeConfError naming `file` and `pointer`, with a reason matching `re`. */
+export function confError(fn: () => unknown, file: string, pointer: string, re: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof BfeConfError, String(err))
+    assert.equal(err.file, file)
+    assert.equal(err.field, pointer)
+    assert.match(err.reason, re)
+    assert.ok(err.message.startsWith(`${file}: ${pointer}`), err.message)
+    return true
+  })
+}

@@ -1,0 +1,48 @@
+import { JsonNode } from './json-node.js'
+import { readDataFile } from './paths.js'
+
+/** One instance of a named service. */
+export interface NameInstance {
+  Host: string
+  Port: number
+  Weight: number
+}
+
+/** name_conf.data (config.md §4.5): service name → instances. */
+export interface NameConf {
+  Version: string
+  Config: ReadonlyMap<string, readonly NameInstance[]>
+}
+
+/** Parses and validates name_conf.data text. Throws BfeConfError. */
+export function parseNameConf(file: string, text: string): NameConf {
+  const root = JsonNode.parse(file, text)
+  if (root.absent) root.fail('is empty')
+  root.entries(true)
+  const version = root.get('Version').string()
+  const config = new Map<string, NameInstance[]>()
+  for (const [name, list] of root.get('Config').entries(true)) {
+    if (list.absent) list.fail('must not be null')
+    const instances: NameInstance[] = []
+    for (const item of list.items()) {
+      item.entries(true)
+      const hostNode = item.get('Host')
+      const host = hostNode.string()
+      if (host === '') hostNode.fail('must not be empty')
+      const portNode = item.get('Port')
+      const port = portNode.int()
+      if (port < 0 || port > 65535) portNode.fail(`must be in [0, 65535], got ${port}`)
+      const weightNode = item.get('Weight')
+      const weight = weightNode.int()
+      if (weight < 0) weightNode.fail(`must be >= 0, got ${weight}`)
+      instances.push({ Host: host, Port: port, Weight: weight })
+    }
+    config.set(name, instances)
+  }
+  return { Version: version, Config: config }
+}
+
+/** Reads name_conf.data (`/reload/name_conf` calls this too). */
+export function loadNameConf(file: string): NameConf {
+  return parseNameConf(file, readDataFile(file))
+}

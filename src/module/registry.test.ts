@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { BfeConfError } from '../basic/errors.js'
+import { moduleCatalog } from '../modules/index.js'
+import { CallbackPoint, HandlerResult } from './callback-point.js'
+import { HandlerTable, ModuleFramework } from './registry.js'
+import type { BfeModule } from './types.js'
+
+const ok = () => HandlerResult.GoOn
+
+test('filters are kept per point in registration order, named after their module', () => {
+  const t = new HandlerTable()
+  t.owner = 'mod_a'
+  t.addRequestFilter(CallbackPoint.FoundProduct, function first() {
+    return HandlerResult.GoOn
+  })
+  t.addRequestFilter(CallbackPoint.FoundProduct, ok, 'second')
+  t.addFinishFilter(CallbackPoint.Finish, ok)
+  assert.equal(t.foundProduct.length, 2)
+  assert.deepEqual(t.view(), {
+    '3#HandleFoundProduct': ['mod_a.first', 'mod_a.second'],
+    '8#HandleFinish': ['mod_a.ok'],
+  })
+})
+
+test('a filter of the wrong kind for its point is rejected with the module and point named', () => {
+  const t = new HandlerTable()
+  t.owner = 'mod_x'
+  assert.throws(
+    () => t.addRequestFilter(CallbackPoint.Accept as never, ok),
+    (err: unknown) =>
+      err instanceof BfeConfError &&
+      /module mod_x registers a request filter at HandleAccept, which takes accept filters/.test(
+        err.message,
+      ),
+  )
+  assert.throws(
+    () => t.addResponseFilter(CallbackPoint.Forward as never, ok),
+    /HandleForward, which takes forward/,
+  )
+  assert.throws(() => t.addAcceptFilter(9 as never, ok), /unknown callback point 9/)
+  assert.throws(() => t.addFinishFilter(CallbackPoint.Finish, 'x' as never), /non-function filter/)
+  assert.equal(t.accept.length, 0)
+})
+
+test('every point accepts exactly its own kind', () => {
+  const t = new HandlerTable()
+  t.addAcceptFilter(0, ok)
+  t.addAcceptFilter(1, ok)
+  t.addRequestFilter(2, ok)
+  t.addRequestFilter(3, ok)
+  t.addRequestFilter(4, ok)
+  t.addForwardFilter(5, ok)
+  t.addResponseFilter(6, ok)
+  t.addResponseFilter(7, ok)
+  t.addFinishFilter(8, ok)
+  assert.equal(Object.keys(t.view()).length, 9)
+})
+
+function recorder(name: string, log: string[]): BfeModule {
+  return {
+    name,
+    init(cbs) {
+      log.push(name)
+      cbs.addRequestFilter(CallbackPoint.BeforeLocation, ok)
+    },
+  }
+}
+
+test('modules initialise in catalog order, not in the order of the Modules lines', async () => {
+  const log: string[] = []
+  const fw = new ModuleFramework(moduleCatalog([recorder('mod_u1', log), recorder('mod_u2', log)]))
+  await fw.init(['mod_u2', ' mod_u1 ', '', 'mod_u2'], '/tmp')
+  assert.deepEqual(log, ['mod_u1', 'mod_u2'])
+  assert.deepEqual(fw.status().enabled, ['mod_u1', 'mod_u2'])
+  assert.equal(fw.status().available[0], 'mod_trust_clientip')
+  assert.equal(fw.status().available.at(-1), 'mod_u2')
+  assert.deepEqual(fw.handlerView(), { '2#HandleBeforeLocation': ['mod_u1.ok', 'mod_u2.ok'] })
+})
+
+test('unknown, unsupported and not-yet-built module names fail with different messages', async () => {
+  const fw = () => new ModuleFramework(moduleCatalog())
+  await assert.rejects(fw().init(['mod_nonsense'], '/tmp'), /unknown module "mod_nonsense"/)
+  await assert.rejects(fw().init(['mod_wasm'], '/tmp'), /"mod_wasm", which bfe-ts does not support/)
+  await assert.rejects(
+    fw().init(['mod_block'], '/tmp'),
+    /"mod_block", a BFE module that is not built/,
+  )
+})
+
+test('the built-in catalog lists the 34 BFE modules in BFE order', () => {
+  const names = moduleCatalog().map((e) => e.name)
+  assert.equal(names.length, 34)
+  assert.deepEqual(names.slice(0, 4), [
+    'mod_trust_clientip',
+    'mod_logid',
+    'mod_tcp_keepalive',
+    'mod_userid',
+  ])
+  assert.ok(names.indexOf('mod_rewrite') < names.indexOf('mod_header'))
+  assert.equal(names.at(-1), 'mod_session_sticky')
+  assert.throws(() => moduleCatalog([{ name: 'mod_block', init() {} }]), /already taken/)
+})

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { classifyUpstreamError, closesConnection, ErrCode, statusForError } from './errors.js'
+import { outgoingRequestHeaders, stripResponseHopHeaders } from './hop-headers.js'
+
+test('D8: statuses for forwarding failures, and BFE 500 in compat mode', () => {
+  assert.equal(statusForError(ErrCode.ConnectBackend, false), 502)
+  assert.equal(statusForError(ErrCode.WriteRequest, false), 502)
+  assert.equal(statusForError(ErrCode.ReadRespHeader, false), 502)
+  assert.equal(statusForError(ErrCode.TransportBroken, false), 502)
+  assert.equal(statusForError(ErrCode.RespHeaderTimeout, false), 504)
+  assert.equal(statusForError(ErrCode.NoBackend, false), 503)
+  assert.equal(statusForError(ErrCode.NoSubCluster, false), 503)
+  assert.equal(statusForError(ErrCode.GslbBlackhole, false), 503)
+  assert.equal(statusForError(ErrCode.NoSubClusterCross, false), 503)
+  assert.equal(statusForError(ErrCode.FindProduct, false), 500)
+  assert.equal(statusForError(ErrCode.FindLocation, false), 500)
+  assert.equal(statusForError(ErrCode.NoCluster, false), 500)
+  for (const code of Object.values(ErrCode)) assert.equal(statusForError(code, true), 500)
+})
+
+test('lookup failures close the connection, forwarding failures do not', () => {
+  assert.equal(closesConnection(ErrCode.FindProduct), true)
+  assert.equal(closesConnection(ErrCode.NoCluster), true)
+  assert.equal(closesConnection(ErrCode.ConnectBackend), false)
+})
+
+test('upstream errors are classified by code', () => {
+  const e = (code: string) => Object.assign(new Error(code), { code })
+  assert.equal(classifyUpstreamError(e('ECONNREFUSED'), false).code, ErrCode.ConnectBackend)
+  assert.equal(
+    classifyUpstreamError(e('UND_ERR_CONNECT_TIMEOUT'), false).code,
+    ErrCode.ConnectBackend,
+  )
+  assert.equal(
+    classifyUpstreamError(e('UND_ERR_HEADERS_TIMEOUT'), false).code,
+    ErrCode.RespHeaderTimeout,
+  )
+  assert.equal(classifyUpstreamError(e('HPE_INVALID_CONSTANT'), false).code, ErrCode.ReadRespHeader)
+  const clientSide = classifyUpstreamError(e('ECONNRESET'), true)
+  assert.equal(clientSide.code, ErrCode.WriteRequest)
+  assert.equal(clientSide.backendFault, false)
+  const wrapped = Object.assign(new Error('wrapped'), { cause: e('ECONNREFUSED') })
+  assert.equal(classifyUpstreamError(wrapped, false).code, ErrCode.ConnectBackend)
+})
+
+test('hop-by-hop request headers are removed, TE: trailers kept, Host replaced on demand', () => {
+  const raw = [
+    'Host',
+    'a.test',
+    'Connection',
+    'keep-alive, x-foo',
+    'Keep-Alive',
+    'timeout=5',
+    'TE',
+    'trailers',
+    'Te',
+    'gzip',
+    'Upgrade',
+    'h2c',
+    'Proxy-Authorization',
+    'x',
+    'Transfer-Encoding',
+    'chunked',
+    'X-Foo',
+    'kept',
+    'Cookie',
+    'a=1',
+  ]
+  assert.deepEqual(outgoingRequestHeaders(raw, undefined), [
+    'Host',
+    'a.test',
+    'TE',
+    'trailers',
+    'X-Foo',
+    'kept',
+    'Cookie',
+    'a=1',
+  ])
+  assert.deepEqual(outgoingRequestHeaders(['X-A', '1'], '10.0.0.1:80'), [
+    'X-A',
+    '1',
+    'Host',
+    '10.0.0.1:80',
+  ])
+  assert.deepEqual(outgoingRequestHeaders(['host', 'a', 'X', 'y'], '1.2.3.4:8'), [
+    'host',
+    '1.2.3.4:8',
+    'X',
+    'y',
+  ])
+})
+
+test('hop-by-hop response headers are removed in place', () => {
+  const raw = [
+    'Content-Type',
+    'text/plain',
+    'Connection',
+    'close',
+    'Transfer-Encoding',
+    'chunked',
+    'Set-Cookie',
+    'a=1',
+    'Keep-Alive',
+    'x',
+  ]
+  assert.deepEqual(stripResponseHopHeaders(raw), [
+    'Content-Type',
+    'text/plain',
+    'Set-Cookie',
+    'a=1',
+  ])
+})

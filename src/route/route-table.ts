@@ -1,0 +1,141 @@
+import type { BfeRequest } from '../basic/request.js'
+import type { Condition } from '../condition/index.js'
+import {
+  ADVANCED_MODE,
+  basicHostKey,
+  prefixOfPattern,
+  type RouteRuleConf,
+} from '../config/route-rule.js'
+import { normaliseRequestHost } from './host-table.js'
+
+/** Failure of a cluster lookup (lifecycle.md §5 step 6). */
+export interface RouteError {
+  readonly code: 'BK_FIND_LOCATION'
+  readonly msg: 'no route rule found for product' | 'no rule match for this req'
+}
+
+export const ERR_NO_PRODUCT_RULE: RouteError = Object.freeze({
+  code: 'BK_FIND_LOCATION',
+  msg: 'no route rule found for product',
+})
+export const ERR_NO_MATCH_RULE: RouteError = Object.freeze({
+  code: 'BK_FIND_LOCATION',
+  msg: 'no rule match for this req',
+})
+
+/** Paths of one host bucket. */
+class PathBucket {
+  readonly exact = new Map<string, string>()
+  /** Stored prefixes (each '' or ending in '/'), longest first. */
+  prefixes: { prefix: string; cluster: string }[] = []
+
+  lookup(path: string): string | undefined {
+    const e = this.exact.get(path)
+    if (e !== undefined) return e
+    // the request path is compared as if a '/' were appended when it lacks one (and is not '')
+    const addSlash = path.length > 0 && path.charCodeAt(path.length - 1) !== 47
+    for (const { prefix, cluster } of this.prefixes) {
+      if (path.startsWith(prefix)) return cluster
+      if (addSlash && prefix.length === path.length + 1 && prefix.startsWith(path)) return cluster
+    }
+    return undefined
+  }
+}
+
+/** Basic rules of one product: host buckets. */
+class BasicTable {
+  readonly exact = new Map<string, PathBucket>()
+  /** `.a.b` → bucket of `*.a.b`. */
+  readonly wildcard = new Map<string, PathBucket>()
+  any: PathBucket | undefined = undefined
+
+  bucket(host: string): PathBucket | undefined {
+    const e = this.exact.get(host)
+    if (e !== undefined) return e
+    // longest configured wildcard suffix that ends the host
+    for (let i = host.indexOf('.'); i !== -1; i = host.indexOf('.', i + 1)) {
+      const w = this.wildcard.get(host.slice(i))
+      if (w === undefined) continue
+      // one label before the suffix: that bucket; more: only the catch-all, no shorter wildcard
+      return host.lastIndexOf('.', i - 1) === -1 ? w : this.any
+    }
+    return this.any
+  }
+}
+
+interface ProductRoutes {
+  basic: BasicTable | undefined
+  /** undefined when the product has no ProductRule entry. */
+  advanced: readonly { condition: Condition; cluster: string }[] | undefined
+}
+
+/**
+ * Cluster lookup for a product (config.md §4.3): basic host+path rules, then advanced rules in
+ * order. Built once per routing load; lookups allocate at most a host substring.
+ */
+export class RouteTable {
+  private readonly products = new Map<string, ProductRoutes>()
+
+  constructor(conf: RouteRuleConf) {
+    for (const [product, rules] of conf.BasicRule) {
+      const t = new BasicTable()
+      for (const r of rules) {
+        for (const h of r.Hostname.length === 0 ? ['*'] : r.Hostname) {
+          const key = basicHostKey(h)
+          let b: PathBucket | undefined
+          if (key === '*') b = t.any ??= new PathBucket()
+          else {
+            const map = key.startsWith('*.') ? t.wildcard : t.exact
+            const k = key.startsWith('*.') ? key.slice(1) : key
+            b = map.get(k)
+            if (b === undefined) {
+              b = new PathBucket()
+              map.set(k, b)
+            }
+          }
+          for (const p of r.Path.length === 0 ? ['*'] : r.Path) {
+            if (p.endsWith('*'))
+              b.prefixes.push({ prefix: prefixOfPattern(p), cluster: r.ClusterName })
+            else b.exact.set(p, r.ClusterName)
+          }
+        }
+      }
+      const sortBucket = (b: PathBucket): void => {
+        b.prefixes.sort((x, y) => y.prefix.length - x.prefix.length)
+      }
+      for (const b of t.exact.values()) sortBucket(b)
+      for (const b of t.wildcard.values()) sortBucket(b)
+      if (t.any !== undefined) sortBucket(t.any)
+      this.products.set(product, { basic: t, advanced: undefined })
+    }
+    for (const [product, rules] of conf.ProductRule) {
+      const advanced = rules.map((r) => ({ condition: r.condition, cluster: r.ClusterName }))
+      const p = this.products.get(product)
+      if (p === undefined) this.products.set(product, { basic: undefined, advanced })
+      else p.advanced = advanced
+    }
+  }
+
+  /** Products that have basic or advanced rules. */
+  productNames(): IterableIterator<string> {
+    return this.products.keys()
+  }
+
+  /** Cluster name for `req` in `product`, or a `BK_FIND_LOCATION` error. */
+  lookup(product: string, req: BfeRequest): string | RouteError {
+    const p = this.products.get(product)
+    if (p === undefined) return ERR_NO_PRODUCT_RULE
+    if (p.basic !== undefined) {
+      const bucket = p.basic.bucket(normaliseRequestHost(req.hostname))
+      const c = bucket?.lookup(req.path)
+      if (c !== undefined && c !== ADVANCED_MODE) return c
+    }
+    const adv = p.advanced
+    if (adv === undefined) return ERR_NO_PRODUCT_RULE
+    for (let i = 0; i < adv.length; i++) {
+      const r = adv[i]
+      if (r?.condition.test(req)) return r.cluster
+    }
+    return ERR_NO_MATCH_RULE
+  }
+}

@@ -1,0 +1,81 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net'
+
+export interface Upstream {
+  port: number
+  /** Requests seen, in order. */
+  seen: { method: string; url: string; headers: IncomingMessage['headers']; rawHeaders: string[] }[]
+  /** Distinct client sockets that sent requests (keep-alive reuse shows as 1). */
+  sockets: Set<Socket>
+  close(): Promise<void>
+}
+
+export type UpstreamHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** A real HTTP upstream on 127.0.0.1, port 0. The default handler answers `ok <port>`. */
+export async function startUpstream(handler?: UpstreamHandler): Promise<Upstream> {
+  const seen: Upstream['seen'] = []
+  const sockets = new Set<Socket>()
+  let port = 0
+  const server: Server = createServer((req, res) => {
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+    })
+    sockets.add(req.socket)
+    if (handler !== undefined) {
+      handler(req, res)
+      return
+    }
+    req.resume()
+    const body = `ok ${port}`
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) })
+    res.end(body)
+  })
+  server.on('clientError', (_err, socket) => socket.destroy())
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  port = (server.address() as AddressInfo).port
+  return {
+    port,
+    seen,
+    sockets,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      }),
+  }
+}
+
+/** A raw TCP upstream: `onSocket` sees every accepted socket (for byte-level answers). */
+export async function startRawUpstream(
+  onSocket: (s: Socket) => void,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const open = new Set<Socket>()
+  const server = createNetServer((s) => {
+    s.on('error', () => {})
+    open.add(s)
+    s.on('close', () => open.delete(s))
+    onSocket(s)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy()
+        server.close(() => r())
+      }),
+  }
+}
+
+/** A port on 127.0.0.1 where nothing listens (connections are refused). */
+export async function closedPort(): Promise<number> {
+  const server = createNetServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as AddressInfo).port
+  await new Promise<void>((r) => server.close(() => r()))
+  return port
+}
