@@ -1,0 +1,91 @@
+/**
+ * IP addresses as 16-byte arrays (IPv4 as `::ffff:a.b.c.d`) for inclusive range tests. Load-time
+ * parsing is strict (ipaddr.js, dotted-quad IPv4 only); request-time parsing of the client address
+ * fills a scratch buffer and allocates nothing for IPv4.
+ */
+import ipaddr from 'ipaddr.js'
+
+export interface ParsedIp {
+  readonly bytes: Uint8Array
+  /** 4 for IPv4 (and IPv4-mapped IPv6), 6 otherwise. */
+  readonly family: 4 | 6
+}
+
+/** Parses an IP literal written in a rule; undefined when it is not a valid address. */
+export function parseIpLiteral(text: string): ParsedIp | undefined {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
+    const b = new Uint8Array(16)
+    b[10] = 0xff
+    b[11] = 0xff
+    b.set(ipaddr.IPv4.parse(text).toByteArray(), 12)
+    return { bytes: b, family: 4 }
+  }
+  if (text.includes('%') || !ipaddr.IPv6.isValid(text)) return undefined
+  const v6 = ipaddr.IPv6.parse(text)
+  const b = Uint8Array.from(v6.toByteArray())
+  return { bytes: b, family: v6.isIPv4MappedAddress() ? 4 : 6 }
+}
+
+export function compare16(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < 16; i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0)
+    if (d !== 0) return d
+  }
+  return 0
+}
+
+const scratch = new Uint8Array(16)
+let cacheText = ''
+let cacheOk = false
+const cacheBytes = new Uint8Array(16)
+
+/**
+ * Parses a runtime address (socket or PROXY text) into a shared scratch buffer, valid until the
+ * next call; undefined when the text is not an IP.
+ */
+export function ipToScratch(text: string): Uint8Array | undefined {
+  if (parseV4Into(text, text.startsWith('::ffff:') ? 7 : 0, scratch)) return scratch
+  // IPv6: rare on the hot path; remember the last one.
+  if (text !== cacheText) {
+    cacheText = text
+    const pct = text.indexOf('%')
+    const bare = pct === -1 ? text : text.slice(0, pct)
+    cacheOk = ipaddr.IPv6.isValid(bare)
+    if (cacheOk) cacheBytes.set(ipaddr.IPv6.parse(bare).toByteArray())
+  }
+  if (!cacheOk) return undefined
+  scratch.set(cacheBytes)
+  return scratch
+}
+
+/** Dotted-quad decimal from `start` to the end of `s` into `out` as IPv4-mapped; false if not. */
+function parseV4Into(s: string, start: number, out: Uint8Array): boolean {
+  let part = 0
+  let value = 0
+  let digits = 0
+  for (let i = start; i <= s.length; i++) {
+    const c = i === s.length ? 46 /* . */ : s.charCodeAt(i)
+    if (c >= 48 && c <= 57) {
+      value = value * 10 + (c - 48)
+      digits++
+      if (value > 255 || digits > 3) return false
+      continue
+    }
+    if (c !== 46 || digits === 0 || part > 3) return false
+    out[12 + part] = value
+    part++
+    value = 0
+    digits = 0
+  }
+  if (part !== 4) return false
+  out.fill(0, 0, 10)
+  out[10] = 0xff
+  out[11] = 0xff
+  return true
+}
+
+/** Text form of an address as Go prints it: IPv4-mapped IPv6 is shown as plain IPv4. */
+export function ipText(addr: string): string {
+  if (addr.startsWith('::ffff:') && addr.includes('.')) return addr.slice(7)
+  return addr
+}
