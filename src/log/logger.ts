@@ -18,9 +18,13 @@ export function createLogger(opts: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = []
   if (opts.logDir !== undefined) {
     mkdirSync(opts.logDir, { recursive: true })
-    streams.push({ level: 'trace', stream: pino.destination({ dest: join(opts.logDir, 'bfe.log'), sync: false }) })
+    streams.push({
+      level: 'trace',
+      stream: pino.destination({ dest: join(opts.logDir, 'bfe.log'), sync: false }),
+    })
   }
-  if (opts.stdout === true) streams.push({ level: 'trace', stream: pino.destination({ dest: 1, sync: false }) })
+  if (opts.stdout === true)
+    streams.push({ level: 'trace', stream: pino.destination({ dest: 1, sync: false }) })
   if (streams.length === 0) return pino({ level: 'silent' })
   return pino({ level, base: { pid: process.pid } }, pino.multistream(streams))
 }

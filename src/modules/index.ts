@@ -1,5 +1,5 @@
-import type { BfeModule } from '../module/types.js'
 import type { ModuleCatalogEntry } from '../module/registry.js'
+import type { BfeModule } from '../module/types.js'
 
 /*
  * BFE's built-in modules in BFE's fixed order. Enabled modules are initialised, and so register

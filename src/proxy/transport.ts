@@ -82,7 +82,8 @@ function createPool(addr: string, port: number, cc: ClusterConf): Pool {
     connections: b.MaxConnsPerHost > 0 ? b.MaxConnsPerHost : null,
     pipelining: 1,
     connectTimeout: b.TimeoutConnSrv,
-    headersTimeout: b.TimeoutResponseHeader,
+    // The flow enforces TimeoutResponseHeader to 100 ms; undici's coarser timer is a backstop.
+    headersTimeout: b.TimeoutResponseHeader > 0 ? b.TimeoutResponseHeader + 2000 : 0,
     bodyTimeout: 0,
     keepAliveTimeout: IDLE_TIMEOUT_MS,
     keepAliveMaxTimeout: IDLE_TIMEOUT_MS,

@@ -56,6 +56,11 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   /** Status recorded for logs when no response is written by us (Finish). */
   internalStatus: number
   done: boolean
+  /**
+   * Epoch ms by which the backend's response header must arrive (TimeoutResponseHeader); 0 =
+   * none. Checked by the server's deadline sweeper, which is finer than undici's own timer.
+   */
+  headerDeadline: number
 
   // forwarding state
   private retry: number
@@ -90,6 +95,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.closeAfter = false
     this.internalStatus = 0
     this.done = false
+    this.headerDeadline = 0
     this.retry = 0
     this.attempts = 0
     this.backend = undefined
@@ -310,6 +316,8 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
       : (this.outHeaders as string[])
     this.gotHeaders = false
     this.abortUpstream = undefined
+    const t = cc.BackendConf.TimeoutResponseHeader
+    this.headerDeadline = t > 0 ? Date.now() + t : 0
     pool.dispatch(
       {
         method: req.method,
@@ -332,6 +340,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true
     this.gotHeaders = true
+    this.headerDeadline = 0
     this.resumeUpstream = resume
     const b = this.backend as Backend
     const req = this.req
@@ -365,8 +374,9 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    this.headerDeadline = 0
     this.releaseBackend()
-    if (this.done) return
+    if (this.done || this.discardBody) return
     if (this.gotHeaders) {
       // The backend broke while streaming the body: the client sees a truncated response.
       this.req.errCode = ErrCode.TransportBroken
@@ -390,6 +400,18 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     }
     this.retry++
     this.nextAttempt(failure)
+  }
+
+  /** The backend did not send a response header in time (called by the sweeper). */
+  headerTimeout(): void {
+    this.headerDeadline = 0
+    const abort = this.abortUpstream
+    if (abort === undefined || this.gotHeaders || this.done) return
+    abort(
+      Object.assign(new Error('timeout waiting for the response header'), {
+        code: 'UND_ERR_HEADERS_TIMEOUT',
+      }),
+    )
   }
 
   private retryAllowed(f: AttemptFailure): boolean {
@@ -469,7 +491,10 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
       this.sendRedirect()
       return
     }
-    this.send(this.req.httpResponse ?? res)
+    const final = this.req.httpResponse ?? res
+    // A module replaced the backend response: stop reading the backend's body.
+    if (res.body === UPSTREAM_BODY && final.body !== UPSTREAM_BODY) this.dropUpstream()
+    this.send(final)
   }
 
   /** Stops reading a backend response that will not be sent. */

@@ -337,6 +337,8 @@ export class BfeServer implements ServerContext {
         c.socket.destroy()
         continue
       }
+      const f = c.flow
+      if (f !== undefined && f.headerDeadline !== 0 && now > f.headerDeadline) f.headerTimeout()
       if (c.writeDeadline !== 0 && now > c.writeDeadline) {
         c.writeDeadline = 0
         if (c.session.errCode === undefined) c.session.errCode = 'CLIENT_WRITE'

@@ -112,7 +112,10 @@ export interface TestCluster {
  * One product per cluster (named like the cluster) for the cluster's hosts, routed with
  * `default_t()`; no DefaultProduct. `extra` overrides any part.
  */
-export function clustersConf(clusters: Record<string, TestCluster>, extra: TestConf = {}): TestConf {
+export function clustersConf(
+  clusters: Record<string, TestCluster>,
+  extra: TestConf = {},
+): TestConf {
   const hosts: Record<string, string[]> = {}
   const hostTags: Record<string, string[]> = {}
   const productRule: Record<string, { Cond: string; ClusterName: string }[]> = {}

@@ -75,3 +75,16 @@ export function requestRecorder(name = 'mod_test_recorder'): {
   }
   return { module, seen }
 }
+
+/** Polls `cond` every 10 ms until it is true; throws after `timeoutMs`. */
+export async function waitFor(
+  cond: () => boolean,
+  timeoutMs = 1000,
+  what = 'condition',
+): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}

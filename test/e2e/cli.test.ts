@@ -1,0 +1,322 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { get } from '../helpers/client.js'
+import { closedPort, startUpstream } from '../helpers/upstream.js'
+
+/** Repository root (this file runs as dist/test/e2e/cli.test.js). */
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..')
+const MAIN = join(ROOT, 'dist/src/main.js')
+const CONF = join(ROOT, 'conf')
+const BFE18 = join(ROOT, 'test/fixtures/conf/bfe18')
+const STACK_LINE = /^\s+at /m
+
+const temps: string[] = []
+const children: ChildProcess[] = []
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const d of temps) rmSync(d, { recursive: true, force: true })
+})
+
+interface RunResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+function bfe(args: string[], cwd = ROOT, timeoutMs = 8000): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.push(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString()
+    })
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString()
+    })
+    const t = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`bfe ${args.join(' ')} did not exit; stdout: ${stdout} stderr: ${stderr}`))
+    }, timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(t)
+      resolvePromise({ code, stdout, stderr })
+    })
+  })
+}
+
+/** A copy of `src` in a temp dir; `edit(root)` changes it. */
+function copyConf(src: string, edit: (root: string) => void): string {
+  const root = mkdtempSync(join(tmpdir(), 'bfe-cli-'))
+  temps.push(root)
+  cpSync(src, root, { recursive: true })
+  edit(root)
+  return root
+}
+
+function replaceIn(file: string, from: string | RegExp, to: string): void {
+  const text = readFileSync(file, 'utf8')
+  const next = text.replace(from, to)
+  assert.notEqual(next, text, `nothing replaced in ${file}`)
+  writeFileSync(file, next)
+}
+
+function assertNoStack(r: RunResult): void {
+  assert.doesNotMatch(r.stdout, STACK_LINE, `stack trace on stdout:\n${r.stdout}`)
+  assert.doesNotMatch(r.stderr, STACK_LINE, `stack trace on stderr:\n${r.stderr}`)
+}
+
+// Each test spawns its own process on its own temp copy, so they can run side by side.
+describe('bfe command line', { concurrency: 4 }, () => {
+  test('-v prints the version', async () => {
+    const r = await bfe(['-v'])
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /^bfe version: \S+\n$/)
+  })
+
+  test('-V prints version, runtime and commit', async () => {
+    const r = await bfe(['-V'])
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /^bfe version: /)
+    assert.ok(r.stdout.includes(process.version), r.stdout)
+  })
+
+  test('-h prints usage with every flag', async () => {
+    const r = await bfe(['-h'])
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /Usage/)
+    for (const f of ['-c', '-l', '-s', '-d', '-t', '-v', '-V', '-h'])
+      assert.ok(r.stdout.includes(f), f)
+  })
+
+  test('an unknown flag fails with usage and no stack trace', async () => {
+    const r = await bfe(['-x'])
+    assert.notEqual(r.code, 0)
+    assert.match(r.stdout + r.stderr, /Usage/)
+    assertNoStack(r)
+  })
+
+  test('-t -c conf: the bundled configuration passes', async () => {
+    const r = await bfe(['-t', '-c', CONF])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.ok(
+      r.stdout.includes(`bfe: configuration file ${join(CONF, 'bfe.conf')} test is successful\n`),
+      r.stdout,
+    )
+  })
+
+  test('-t with a relative -c prints the absolute path', async () => {
+    const r = await bfe(['-t', '-c', 'conf'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.ok(
+      r.stdout.includes(`bfe: configuration file ${CONF}/bfe.conf test is successful`),
+      r.stdout,
+    )
+  })
+
+  const broken: {
+    name: string
+    edit: (root: string) => void
+    file: RegExp
+    field: RegExp
+  }[] = [
+    {
+      name: 'cluster_table.data Port 70000',
+      edit: (root) =>
+        replaceIn(join(root, 'cluster_conf/cluster_table.data'), '"Port": 8181', '"Port": 70000'),
+      file: /cluster_table\.data/,
+      field: /Port/,
+    },
+    {
+      name: 'cluster_table.data Weight as a string',
+      edit: (root) =>
+        replaceIn(join(root, 'cluster_conf/cluster_table.data'), '"Weight": 2', '"Weight": "1"'),
+      file: /cluster_table\.data/,
+      field: /Weight/,
+    },
+    {
+      name: 'route_rule.data with a bad Cond',
+      edit: (root) =>
+        replaceIn(join(root, 'server_data_conf/route_rule.data'), 'default_t()', 'default_t('),
+      file: /route_rule\.data/,
+      field: /Cond/,
+    },
+    {
+      name: 'cluster_conf.data with a wrong type',
+      edit: (root) =>
+        replaceIn(
+          join(root, 'server_data_conf/cluster_conf.data'),
+          '"TimeoutConnSrv": 2000',
+          '"TimeoutConnSrv": "2s"',
+        ),
+      file: /cluster_conf\.data/,
+      field: /TimeoutConnSrv/,
+    },
+    {
+      name: 'host_rule.data that is not JSON',
+      edit: (root) => writeFileSync(join(root, 'server_data_conf/host_rule.data'), '{ "Version": '),
+      file: /host_rule\.data/,
+      field: /./,
+    },
+    {
+      name: 'gslb.data naming a cluster absent from cluster_table.data',
+      edit: (root) =>
+        replaceIn(join(root, 'cluster_conf/gslb.data'), '"cluster_static":', '"cluster_nope":'),
+      file: /gslb\.data/,
+      field: /cluster_nope/,
+    },
+  ]
+
+  for (const b of broken) {
+    test(`-t fails on ${b.name}: names the file and the field, no stack trace`, async () => {
+      const root = copyConf(CONF, b.edit)
+      const r = await bfe(['-t', '-c', root])
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.ok(
+        r.stdout.includes(`bfe: configuration file ${root}/bfe.conf test failed`),
+        r.stdout + r.stderr,
+      )
+      const out = r.stdout + r.stderr
+      assert.match(out, b.file)
+      const line = out.split('\n').find((l) => b.file.test(l)) ?? ''
+      assert.match(line, b.field, `the message does not name the field: ${line}`)
+      assertNoStack(r)
+    })
+  }
+
+  test('starting (without -t) on a broken configuration exits 1 with the message and no stack', async () => {
+    const root = copyConf(CONF, (r) =>
+      replaceIn(join(r, 'cluster_conf/cluster_table.data'), '"Port": 8181', '"Port": 70000'),
+    )
+    const r = await bfe(['-c', root, '-l', join(root, 'log')])
+    assert.equal(r.code, 1)
+    assert.match(r.stdout + r.stderr, /cluster_table\.data.*Port/)
+    assertNoStack(r)
+  })
+
+  test('bfe.conf with an unknown key names bfe.conf and the line', async () => {
+    const root = copyConf(CONF, (r) => {
+      const file = join(r, 'bfe.conf')
+      const lines = readFileSync(file, 'utf8').split('\n')
+      const at = lines.findIndex((l) => l.startsWith('MaxCpus'))
+      lines.splice(at + 1, 0, 'NoSuchKey = 1')
+      writeFileSync(file, lines.join('\n'))
+    })
+    const lineNo =
+      readFileSync(join(root, 'bfe.conf'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.startsWith('NoSuchKey')) + 1
+    const r = await bfe(['-t', '-c', root])
+    assert.equal(r.code, 1)
+    const msg = r.stdout.split('\n').find((l) => l.includes('NoSuchKey')) ?? ''
+    assert.match(msg, /bfe\.conf/)
+    assert.match(msg, new RegExp(`line ${lineNo}\\b`))
+    assert.match(r.stdout, /test failed/)
+    assertNoStack(r)
+  })
+
+  const moduleCases = [
+    { name: 'mod_block', expect: /mod_block.*not built/ },
+    { name: 'mod_wasm', expect: /mod_wasm.*does not support/ },
+    { name: 'mod_nonsense', expect: /unknown module "?mod_nonsense/ },
+  ]
+  for (const m of moduleCases) {
+    test(`Modules = ${m.name} fails start-up with a clear message`, async () => {
+      const root = copyConf(CONF, (r) =>
+        replaceIn(join(r, 'bfe.conf'), /^NameConf =$/m, `NameConf =\nModules = ${m.name}`),
+      )
+      const r = await bfe(['-t', '-c', root])
+      assert.equal(r.code, 1)
+      assert.match(r.stdout, m.expect)
+      assert.match(r.stdout, /test failed/)
+      if (m.name !== 'mod_nonsense') assert.doesNotMatch(r.stdout, /unknown module/)
+      assertNoStack(r)
+    })
+  }
+
+  test('-t accepts the BFE 1.8 configuration directory as BFE ships it', async () => {
+    const r = await bfe(['-t', '-c', BFE18])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.ok(
+      r.stdout.includes(`bfe: configuration file ${BFE18}/bfe.conf test is successful`),
+      r.stdout,
+    )
+    assertNoStack(r)
+  })
+
+  test('-t on the BFE 1.8 layout fails when NameConf points at a missing file', async () => {
+    const root = copyConf(BFE18, (r) => rmSync(join(r, 'server_data_conf/name_conf.data')))
+    const r = await bfe(['-t', '-c', root])
+    assert.equal(r.code, 1)
+    assert.match(r.stdout, /name_conf\.data/)
+    assertNoStack(r)
+  })
+
+  test('the BFE 1.8 configuration starts and routes a request to its cluster', async () => {
+    const up = await startUpstream()
+    try {
+      const httpPort = await closedPort()
+      const root = copyConf(BFE18, (r) => {
+        const conf = join(r, 'bfe.conf')
+        replaceIn(conf, /^HttpPort = 8080$/m, `HttpPort = ${httpPort}`)
+        replaceIn(
+          conf,
+          /^HttpsPort = 8443$/m,
+          `HttpsPort = ${httpPort === 65535 ? 65534 : httpPort + 1}`,
+        )
+        // one process: the multi-worker mode (MaxCpus = 0) is not what this test is about
+        replaceIn(conf, /^MaxCpus = 0$/m, 'MaxCpus = 1')
+        replaceIn(join(r, 'cluster_conf/cluster_table.data'), '"Port": 8181', `"Port": ${up.port}`)
+      })
+      const child = spawn(process.execPath, [MAIN, '-c', root, '-l', join(root, 'log')], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      children.push(child)
+      let out = ''
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString()
+      })
+      child.stderr.on('data', (c: Buffer) => {
+        out += c.toString()
+      })
+      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
+      const end = Date.now() + 5000
+      while (!out.includes('listening on port')) {
+        if (Date.now() > end || child.exitCode !== null) assert.fail(`bfe did not start: ${out}`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      assert.match(out, new RegExp(`listening on port ${httpPort}\\b`))
+
+      const ok = await get(`http://127.0.0.1:${httpPort}/hello?x=1`, {
+        headers: { host: 'example.org' },
+      })
+      assert.equal(ok.status, 200)
+      assert.equal(ok.body, `ok ${up.port}`)
+      assert.equal(up.seen.at(-1)?.url, '/hello?x=1')
+      assert.equal(up.seen.at(-1)?.headers.host, 'example.org')
+
+      // no default product in BFE's sample: an unknown host gets BFE's 500
+      const miss = await get(`http://127.0.0.1:${httpPort}/`, { headers: { host: 'other.org' } })
+      assert.equal(miss.status, 500)
+      assert.equal(up.seen.length, 1)
+
+      child.kill('SIGTERM')
+      const code = await exited
+      assert.equal(code, 0)
+      assert.doesNotMatch(out, STACK_LINE)
+    } finally {
+      await up.close()
+    }
+  })
+})
