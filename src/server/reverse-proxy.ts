@@ -280,18 +280,22 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
 
   private afterForwardFilters(v: HandlerResult): void {
     if (this.done) return
-    if (v === HandlerResult.Finish) {
-      this.forwardAborted()
-      return
-    }
-    const cc = this.cc as ClusterConf
-    if (!this.dispatch(cc)) {
-      this.retry++
-      this.nextAttempt({
-        code: ErrCode.ConnectBackend,
-        msg: 'MaxConnsPerHost reached',
-        backendFault: true,
-      })
+    try {
+      if (v === HandlerResult.Finish) {
+        this.forwardAborted()
+        return
+      }
+      const cc = this.cc as ClusterConf
+      if (!this.dispatch(cc)) {
+        this.retry++
+        this.nextAttempt({
+          code: ErrCode.ConnectBackend,
+          msg: 'MaxConnsPerHost reached',
+          backendFault: true,
+        })
+      }
+    } catch (err) {
+      this.fail(err)
     }
   }
 
@@ -399,7 +403,11 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
       return
     }
     this.retry++
-    this.nextAttempt(failure)
+    try {
+      this.nextAttempt(failure)
+    } catch (e) {
+      this.fail(e)
+    }
   }
 
   /** The backend did not send a response header in time (called by the sweeper). */
@@ -470,7 +478,11 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.holdBody = true
     r.then(
       (v) => {
-        this.afterReadResponse(v)
+        try {
+          this.afterReadResponse(v)
+        } catch (err) {
+          this.fail(err)
+        }
         if (this.holdBody) {
           this.holdBody = false
           this.resumeUpstream?.()

@@ -119,9 +119,9 @@ export class BfeServer implements ServerContext {
     warnings.push(...serverData.warnings)
     const gslb = loadGslbData({ clusterTable: s.ClusterTableConf, gslb: s.GslbConf })
     const balTable = new BalTable(gslb, serverData.clusterConfs)
-    if (s.NameConf !== '') loadNameConf(s.NameConf)
     const framework = new ModuleFramework(moduleCatalog(opts.modules ?? []))
     try {
+      if (s.NameConf !== '') loadNameConf(s.NameConf)
       await framework.init(s.Modules, conf.confRoot)
     } catch (err) {
       balTable.stop()
