@@ -404,16 +404,7 @@ export class BfeServer implements ServerContext {
     if (cl === '0') {
       this.counters.ERR_CLIENT_ZERO_CONTENTLEN++
       conn.session.errCode = 'CLIENT_ZERO_CONTENTLEN'
-      nres.shouldKeepAlive = false
-      nres.writeHead(400, [
-        'Server',
-        'bfe',
-        'Content-Type',
-        'text/plain; charset=utf-8',
-        'Content-Length',
-        '0',
-      ])
-      nres.end()
+      replyAndClose(nres, 400)
       return
     }
     this.onRequest(nreq, nres)
@@ -423,16 +414,7 @@ export class BfeServer implements ServerContext {
     const conn = (nreq.socket as BfeSocket)[kConn]
     if (conn !== undefined) conn.session.errCode = 'CLIENT_EXPECT_FAIL'
     this.counters.ERR_CLIENT_EXPECT_FAIL++
-    nres.shouldKeepAlive = false
-    nres.writeHead(417, [
-      'Server',
-      'bfe',
-      'Content-Type',
-      'text/plain; charset=utf-8',
-      'Content-Length',
-      '0',
-    ])
-    nres.end()
+    replyAndClose(nres, 417)
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -453,6 +435,21 @@ export class BfeServer implements ServerContext {
     if (ses !== undefined && ses.errCode === undefined) ses.errCode = 'CLIENT_BAD_REQUEST'
     rawReply(socket, 'HTTP/1.1 400 Bad Request\r\n\r\n', false)
   }
+}
+
+/** An empty internal response with `Connection: close` (Expect failures). */
+function replyAndClose(nres: ServerResponse, status: number): void {
+  nres.shouldKeepAlive = false
+  const headers = [
+    'Server',
+    'bfe',
+    'Content-Type',
+    'text/plain; charset=utf-8',
+    'Content-Length',
+    '0',
+  ]
+  nres.writeHead(status, headers)
+  nres.end()
 }
 
 /**
