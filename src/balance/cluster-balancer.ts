@@ -1,3 +1,4 @@
+import { defaultClusterConf } from '../config/cluster-conf.js'
 import type { CheckConf, ClusterConf, HashConf, HTTPSConf } from '../config/cluster-conf-types.js'
 import type { BackendSpec } from '../config/cluster-table.js'
 import { murmur3Sum64 } from '../util/murmur3.js'
@@ -91,33 +92,11 @@ const ERR_NO_SUB_CLUSTER_CROSS = err(
 )
 const ERR_CROSS_RETRY = err(BalanceErrorCode.CrossRetryBalance, 'cross retry balance failed')
 
-const DEFAULT_CHECK_CONF: CheckConf = Object.freeze({
-  Schem: 'http',
-  Uri: '/health_check',
-  Host: '',
-  HostType: 'HOST',
-  StatusCode: 0,
-  StatusCodeRange: '',
-  FailNum: 5,
-  SuccNum: 1,
-  CheckTimeout: undefined,
-  CheckInterval: 1000,
-  ActiveCheck: false,
-})
-
-const DEFAULT_HTTPS_CONF: HTTPSConf = Object.freeze({
-  RSHost: '',
-  RSInsecureSkipVerify: false,
-  RSCAList: [],
-  BFECert: undefined,
-  BFEKey: undefined,
-})
-
-const DEFAULT_HASH_CONF: HashConf = Object.freeze({
-  HashStrategy: 1,
-  HashHeader: '',
-  SessionSticky: false,
-})
+// Settings of a cluster that is in gslb.data but not in cluster_conf.data: the file's defaults.
+const DEFAULTS = defaultClusterConf('')
+const DEFAULT_CHECK_CONF: CheckConf = Object.freeze(DEFAULTS.CheckConf)
+const DEFAULT_HTTPS_CONF: HTTPSConf = Object.freeze(DEFAULTS.HTTPSConf)
+const DEFAULT_HASH_CONF: HashConf = Object.freeze(DEFAULTS.GslbBasic.HashConf)
 
 export interface BalancerOptions {
   /** Random numbers in [0, 1); default Math.random. */

@@ -1,4 +1,5 @@
 import { HeaderList } from '../basic/header-list.js'
+import { defaultClusterConf } from '../config/cluster-conf.js'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
 import type { BackendSpec } from '../config/cluster-table.js'
 import type { GslbData } from '../config/gslb.js'
@@ -14,61 +15,13 @@ export function clusterConf(
     ClusterBasic?: Partial<ClusterConf['ClusterBasic']>
   } = {},
 ): ClusterConf {
+  const d = defaultClusterConf(name)
   return {
-    name,
-    BackendConf: {
-      Protocol: 'http',
-      TimeoutConnSrv: 2000,
-      TimeoutResponseHeader: 60000,
-      MaxIdleConnsPerHost: 2,
-      MaxConnsPerHost: 0,
-      RetryLevel: 0,
-      SlowStartTime: 0,
-      OutlierDetectionHttpCode: '',
-      FCGIConf: { Root: '', EnvVars: {} },
-      ...patch.BackendConf,
-    },
-    CheckConf: {
-      Schem: 'http',
-      Uri: '/health_check',
-      Host: '',
-      HostType: 'HOST',
-      StatusCode: 0,
-      StatusCodeRange: '',
-      FailNum: 5,
-      SuccNum: 1,
-      CheckTimeout: undefined,
-      CheckInterval: 1000,
-      ActiveCheck: false,
-      ...patch.CheckConf,
-    },
-    GslbBasic: {
-      CrossRetry: 0,
-      RetryMax: 2,
-      BalanceMode: 'WRR',
-      EPPAddr: [],
-      HashConf: { HashStrategy: 1, HashHeader: '', SessionSticky: false },
-      ...patch.GslbBasic,
-    },
-    ClusterBasic: {
-      TimeoutReadClient: 30000,
-      TimeoutWriteClient: 60000,
-      TimeoutReadClientAgain: 60000,
-      ReqWriteBufferSize: 512,
-      ReqFlushInterval: 0,
-      ResFlushInterval: -1,
-      CancelOnClientClose: false,
-      DisableHostHeader: false,
-      DisableHealthCheck: false,
-      ...patch.ClusterBasic,
-    },
-    HTTPSConf: {
-      RSHost: '',
-      RSInsecureSkipVerify: false,
-      RSCAList: [],
-      BFECert: undefined,
-      BFEKey: undefined,
-    },
+    ...d,
+    BackendConf: { ...d.BackendConf, ...patch.BackendConf },
+    CheckConf: { ...d.CheckConf, ...patch.CheckConf },
+    GslbBasic: { ...d.GslbBasic, ...patch.GslbBasic },
+    ClusterBasic: { ...d.ClusterBasic, ...patch.ClusterBasic },
   }
 }
 

@@ -54,6 +54,23 @@ export function parseClusterConf(
   return { Version: version, Config: config, notes }
 }
 
+/**
+ * The settings of a cluster that cluster_conf.data lists with no fields (`"name": {}`): every
+ * default applied by the same code that reads the file, so there is one source of BFE's defaults.
+ */
+export function defaultClusterConf(name: string): ClusterConf {
+  const absent = new JsonNode('', '', undefined)
+  const backend = backendConf(absent)
+  return {
+    name,
+    BackendConf: backend,
+    CheckConf: checkConf(absent),
+    GslbBasic: gslbBasic(absent),
+    ClusterBasic: clusterBasic(absent),
+    HTTPSConf: httpsConf(absent, backend.Protocol, process.cwd(), []),
+  }
+}
+
 export function loadClusterConf(file: string, opts: ClusterConfOptions = {}): ClusterConfFile {
   return parseClusterConf(file, readDataFile(file), opts)
 }
