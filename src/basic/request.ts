@@ -60,7 +60,7 @@ export class BfeRequest {
   rawQuery: string
   proto: string
   headers: HeaderList
-  /** Client body stream, undefined when the request has no body. */
+  /** Client body stream; undefined when the request has no body (no Content-Length > 0, no Transfer-Encoding). */
   body: Readable | undefined
 
   /** Real client address (remote address unless the session is trusted); undefined = unknown. */
@@ -102,7 +102,8 @@ export class BfeRequest {
     this.rawQuery = q === -1 ? '' : init.rawUri.slice(q + 1)
     this.proto = init.proto
     this.headers = init.headers instanceof HeaderList ? init.headers : new HeaderList(init.headers)
-    this.body = init.body
+    // Only a request that announces a body has one (the stream of a bodiless request is empty).
+    this.body = announcesBody(this.headers) ? init.body : undefined
     this.clientAddr = session.remoteAddr === '' ? undefined : session.remoteAddr
     this.clientPort = session.remotePort
     this.product = ''
@@ -177,6 +178,12 @@ export class BfeRequest {
     this.queryCache = undefined
     this.uri = encodePath(this.path) + (rawQuery === '' ? '' : `?${rawQuery}`)
   }
+}
+
+function announcesBody(h: HeaderList): boolean {
+  const cl = h.get('content-length')
+  if (cl !== undefined) return cl !== '0'
+  return h.get('transfer-encoding') !== undefined
 }
 
 /** Path part of a request-target: absolute-form URIs lose their scheme and authority. */

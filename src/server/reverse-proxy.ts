@@ -68,7 +68,8 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   private backend: Backend | undefined
   private balancer: ClusterBalancer | undefined
   private outHeaders: string[] | undefined
-  private hasBody: boolean
+  /** The client request has a body (Content-Length > 0 or Transfer-Encoding). */
+  private readonly hasBody: boolean
   private abortUpstream: ((err?: Error) => void) | undefined
   private resumeUpstream: (() => void) | undefined
   private gotHeaders: boolean
@@ -101,7 +102,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.backend = undefined
     this.balancer = undefined
     this.outHeaders = undefined
-    this.hasBody = false
+    this.hasBody = req.body !== undefined
     this.abortUpstream = undefined
     this.resumeUpstream = undefined
     this.gotHeaders = false
@@ -195,7 +196,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     req.backend.clusterName = name
     req.stat.locateEnd = Date.now()
     this.conn.keepAliveMs = cc.ClusterBasic.TimeoutReadClientAgain
-    if (this.hasRequestBody() && !req.isSse && cc.ClusterBasic.TimeoutReadClient > 0) {
+    if (this.hasBody && !req.isSse && cc.ClusterBasic.TimeoutReadClient > 0) {
       this.conn.readDeadline = Date.now() + cc.ClusterBasic.TimeoutReadClient
       this.nreq.once('end', () => {
         if (this.conn.flow === this) this.conn.readDeadline = 0
@@ -219,7 +220,6 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
       return
     }
     this.balancer = bal
-    this.hasBody = this.hasRequestBody()
     if (this.req.session.useExpect100 && this.hasBody) this.nres.writeContinue()
     if (!cc.ClusterBasic.DisableHostHeader)
       this.outHeaders = outgoingRequestHeaders(this.req.headers.raw, undefined)
@@ -653,13 +653,6 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
       this.nres.destroy()
       this.finished()
     }
-  }
-
-  private hasRequestBody(): boolean {
-    const h = this.req.headers
-    const cl = h.get('content-length')
-    if (cl !== undefined) return cl !== '0'
-    return h.get('transfer-encoding') !== undefined
   }
 }
 
