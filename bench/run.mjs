@@ -22,7 +22,7 @@ import {
 import http from 'node:http'
 import net from 'node:net'
 import { cpus, tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { writeBfeConf } from './conf/bfe-conf.mjs'
@@ -36,11 +36,15 @@ const USAGE = `usage: node bench/run.mjs [options]        (npm run bench -- [opt
   --warmup S            wrk warm-up per target and scenario             (default 3)
   --connections C       wrk connections                                 (default 50)
   --threads T           wrk threads                                     (default 1)
-  --only a,b            targets: bfe-ts,nginx,http-proxy,undici (+ direct = origin, no proxy)
+  --only a,b            targets: bfe-ts,nginx,http-proxy,undici,undici-dispatch
+                        (+ direct = origin, no proxy)
   --scenario a,b        scenarios: small,64k,close (+ workers)          (default small,64k,close)
   --workers             also run "workers": bfe-ts MaxCpus=2 vs nginx 2 workers, unpinned
   --bfe-modules a,b     write "Modules = a" lines into the bench bfe.conf (default mod_bench;
                         "" for none)
+  --bfe-node-flags=F    extra node flags for bfe-ts, e.g. --bfe-node-flags=--max-semi-space-size=32
+  --bfe-before DIR      adds target bfe-before: the same bench with DIR/dist (another checkout,
+                        built), for a before/after comparison inside one run
   --base-port N         proxies on N+1.., origin on N-99..N-96          (default 19100)
   --quiet-pct P         before a run, wait (max 30 s) until other processes use < P % of a core
                         (default 25); a run during which they used more than 2P % is redone once
@@ -63,6 +67,8 @@ try {
       scenario: { type: 'string', default: '' },
       workers: { type: 'boolean', default: false },
       'bfe-modules': { type: 'string', default: 'mod_bench' },
+      'bfe-node-flags': { type: 'string', default: '' },
+      'bfe-before': { type: 'string', default: '' },
       'base-port': { type: 'string', default: '19100' },
       'quiet-pct': { type: 'string', default: '25' },
       'no-pin': { type: 'boolean', default: false },
@@ -100,9 +106,18 @@ const list = (s) =>
     .map((x) => x.trim())
     .filter(Boolean)
 
-const ALL_TARGETS = ['bfe-ts', 'nginx', 'http-proxy', 'undici', 'direct']
-const DEFAULT_TARGETS = ['bfe-ts', 'nginx', 'http-proxy', 'undici']
+const ALL_TARGETS = [
+  'bfe-ts',
+  'bfe-before',
+  'nginx',
+  'http-proxy',
+  'undici',
+  'undici-dispatch',
+  'direct',
+]
+const DEFAULT_TARGETS = ['bfe-ts', 'nginx', 'http-proxy', 'undici', 'undici-dispatch']
 const TARGETS = opts.only ? list(opts.only) : DEFAULT_TARGETS
+if (opts['bfe-before'] !== '' && !TARGETS.includes('bfe-before')) TARGETS.splice(1, 0, 'bfe-before')
 for (const t of TARGETS) {
   if (!ALL_TARGETS.includes(t)) {
     console.error(`unknown target ${t} (known: ${ALL_TARGETS.join(', ')})`)
@@ -151,10 +166,18 @@ const CLK = (() => {
 })()
 
 const ORIGIN_PORTS = [BASE - 99, BASE - 98, BASE - 97, BASE - 96]
-const PORTS = { nginx: BASE + 1, 'http-proxy': BASE + 2, undici: BASE + 3, 'bfe-ts': BASE + 4 }
+const PORTS = {
+  nginx: BASE + 1,
+  'http-proxy': BASE + 2,
+  undici: BASE + 3,
+  'bfe-ts': BASE + 4,
+  'bfe-before': BASE + 5,
+  'undici-dispatch': BASE + 6,
+}
 const PORTS_W2 = { nginx: BASE + 11, 'bfe-ts': BASE + 14 }
 // bfe-ts with the bench's five-filter module available (bench/bfe-bench.ts); enabled by default.
 const BFE_MAIN = join(ROOT, 'dist/bench/bfe-bench.js')
+const BFE_NODE_FLAGS = list(opts['bfe-node-flags'].replaceAll(' ', ','))
 
 const log = (msg) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -499,8 +522,9 @@ http {
       ],
       { logFile },
     )
-  } else if (name === 'http-proxy' || name === 'undici') {
-    const script = join(HERE, 'targets', name === 'undici' ? 'undici-proxy.mjs' : 'http-proxy.mjs')
+  } else if (name === 'http-proxy' || name === 'undici' || name === 'undici-dispatch') {
+    const file = { 'http-proxy': 'http-proxy.mjs', undici: 'undici-proxy.mjs' }[name]
+    const script = join(HERE, 'targets', file ?? 'undici-dispatch.mjs')
     child = launch(
       name,
       cpu,
@@ -511,12 +535,14 @@ http {
         logFile,
       },
     )
-  } else if (name === 'bfe-ts') {
-    if (!existsSync(BFE_MAIN)) {
-      log(`bfe-ts: ${BFE_MAIN} does not exist (run npm run build); skipping bfe-ts`)
+  } else if (name === 'bfe-ts' || name === 'bfe-before') {
+    const main =
+      name === 'bfe-ts' ? BFE_MAIN : join(resolve(opts['bfe-before']), 'dist/bench/bfe-bench.js')
+    if (!existsSync(main)) {
+      log(`${name}: ${main} does not exist (run npm run build there); skipping ${name}`)
       return undefined
     }
-    const dir = writeBfeConf(join(tmp, `bfe-w${workers}`), {
+    const dir = writeBfeConf(join(tmp, `${name}-w${workers}`), {
       httpPort: port,
       httpsPort: port + 1000,
       monitorPort: port + 2000,
@@ -524,10 +550,14 @@ http {
       modules: BFE_MODULES,
       originPorts: ORIGIN_PORTS,
     })
-    child = launch(name, cpu, process.execPath, [BFE_MAIN, '-c', dir, '-l', join(dir, 'log')], {
-      env: { NODE_ENV: 'production' },
-      logFile,
-    })
+    const flags = name === 'bfe-ts' ? BFE_NODE_FLAGS : []
+    child = launch(
+      name,
+      cpu,
+      process.execPath,
+      [...flags, main, '-c', dir, '-l', join(dir, 'log')],
+      { env: { NODE_ENV: 'production' }, logFile },
+    )
   } else {
     throw new Error(`unknown target ${name}`)
   }

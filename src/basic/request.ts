@@ -70,10 +70,6 @@ export class BfeRequest {
   product: string
   hostTag: string
   clusterName: string
-  /** Tags by name (mod_tag and others): `req_tag_match`. */
-  readonly tags: Map<string, string[]>
-  /** Free-form per-request values for modules: `req_context_value_in`. */
-  readonly context: Map<string, unknown>
 
   logId: string
   /** Error code (`BK_CONNECT_BACKEND` ...) and message; undefined when none. */
@@ -90,6 +86,9 @@ export class BfeRequest {
 
   private cookieCache: Map<string, string> | undefined
   private queryCache: Map<string, string[]> | undefined
+  // Created on first use: most requests never touch them.
+  private tagMap: Map<string, string[]> | undefined
+  private contextMap: Map<string, unknown> | undefined
 
   constructor(session: Session, init: RequestInit) {
     this.session = session
@@ -109,8 +108,6 @@ export class BfeRequest {
     this.product = ''
     this.hostTag = ''
     this.clusterName = ''
-    this.tags = new Map()
-    this.context = new Map()
     this.logId = ''
     this.errCode = undefined
     this.errMsg = ''
@@ -139,6 +136,20 @@ export class BfeRequest {
     }
     this.cookieCache = undefined
     this.queryCache = undefined
+    this.tagMap = undefined
+    this.contextMap = undefined
+  }
+
+  /** Tags by name (mod_tag and others): `req_tag_match`. */
+  get tags(): Map<string, string[]> {
+    if (this.tagMap === undefined) this.tagMap = new Map()
+    return this.tagMap
+  }
+
+  /** Free-form per-request values for modules: `req_context_value_in`. */
+  get context(): Map<string, unknown> {
+    if (this.contextMap === undefined) this.contextMap = new Map()
+    return this.contextMap
   }
 
   /** The Host header value as the client sent it (or as rewritten), '' when absent. */

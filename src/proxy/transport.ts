@@ -9,6 +9,12 @@ interface PoolEntry {
   sig: string
 }
 
+/** What the request path keeps per backend object: the pool it used last and for which cluster conf. */
+interface BackendSlot {
+  cc: ClusterConf
+  pool: Pool
+}
+
 /**
  * One undici Pool per backend `addr:port` and transport settings. A pool is created when a
  * backend is first used and kept while the cluster's transport settings stay the same, so a
@@ -16,15 +22,42 @@ interface PoolEntry {
  */
 export class TransportPools {
   private readonly pools = new Map<string, PoolEntry>()
+  /**
+   * The request path's shortcut: a backend object and a cluster conf snapshot always map to the
+   * same pool, so after the first request the lookup is one WeakMap probe and an identity check
+   * instead of building the key and the transport signature again.
+   */
+  private readonly byBackend = new WeakMap<object, BackendSlot>()
+  private readonly sigs = new WeakMap<ClusterConf, string>()
+
+  /** The pool for `backend` (an object with `addr` and `port`) under the cluster conf `cc`. */
+  forBackend(backend: { readonly addr: string; readonly port: number }, cc: ClusterConf): Pool {
+    const slot = this.byBackend.get(backend)
+    if (slot !== undefined && slot.cc === cc && !slot.pool.closed && !slot.pool.destroyed)
+      return slot.pool
+    const pool = this.get(backend.addr, backend.port, cc)
+    this.byBackend.set(backend, { cc, pool })
+    return pool
+  }
 
   get(addr: string, port: number, cc: ClusterConf): Pool {
     const key = `${addr}:${port}|${cc.name}`
     const entry = this.pools.get(key)
-    if (entry !== undefined && entry.sig === transportSignature(cc)) return entry.pool
+    const sig = this.signature(cc)
+    if (entry !== undefined && entry.sig === sig) return entry.pool
     if (entry !== undefined) void entry.pool.close().catch(() => {})
     const pool = createPool(addr, port, cc)
-    this.pools.set(key, { pool, sig: transportSignature(cc) })
+    this.pools.set(key, { pool, sig })
     return pool
+  }
+
+  private signature(cc: ClusterConf): string {
+    let sig = this.sigs.get(cc)
+    if (sig === undefined) {
+      sig = transportSignature(cc)
+      this.sigs.set(cc, sig)
+    }
+    return sig
   }
 
   /** Closes the pools of backends that are no longer in use. */

@@ -313,7 +313,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     const max = cc.BackendConf.MaxConnsPerHost
     if (max > 0 && b.activeRequests >= max) return false
     b.activeRequests++
-    const pool = this.ctx.pools.get(b.addr, b.port, cc)
+    const pool = this.ctx.pools.forBackend(b, cc)
     const req = this.req
     const headers = cc.ClusterBasic.DisableHostHeader
       ? outgoingRequestHeaders(req.headers.raw, `${b.addr}:${b.port}`)

@@ -33,6 +33,14 @@ import { newProxyCounters, type ProxyCounters, Runtime, type ServerContext } fro
 const kConn = Symbol('bfe.conn')
 type BfeSocket = Socket & { [kConn]?: Conn }
 
+// The response knows its flow, so one shared 'finish' listener serves every request (no closure
+// per request).
+const kFlow = Symbol('bfe.flow')
+type FlowResponse = ServerResponse & { [kFlow]?: RequestFlow }
+function onResponseFinish(this: FlowResponse): void {
+  this[kFlow]?.finished()
+}
+
 /** How often connection deadlines are checked (ms). */
 const SWEEP_INTERVAL_MS = 100
 
@@ -370,7 +378,7 @@ export class BfeServer implements ServerContext {
       req = new BfeRequest(ses, {
         method: nreq.method ?? 'GET',
         rawUri,
-        proto: `HTTP/${nreq.httpVersion}`,
+        proto: nreq.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${nreq.httpVersion}`,
         headers: nreq.rawHeaders,
         body: nreq,
       })
@@ -388,7 +396,8 @@ export class BfeServer implements ServerContext {
     const flow = new RequestFlow(conn, req, nreq, nres, this)
     conn.flow = flow
     conn.served++
-    nres.once('finish', () => flow.finished())
+    ;(nres as FlowResponse)[kFlow] = flow
+    nres.on('finish', onResponseFinish)
     flow.start()
   }
 
