@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { HeaderList } from './header-list.js'
+import { HeaderList, sameName } from './header-list.js'
 import { parseCookies, parseQuery } from './parse.js'
 import { BfeRequest } from './request.js'
 import { Session } from './session.js'
@@ -18,6 +18,16 @@ test('HeaderList looks names up case-insensitively and keeps duplicates and orde
   h.set('Z', 'z')
   assert.equal(h.size, 3)
   assert.equal(h.has('z'), true)
+})
+
+test('header names compare with ASCII case folding only', () => {
+  assert.equal(sameName('Content-Length', 'content-length'), true)
+  assert.equal(sameName('X-A', 'x-B'), false)
+  assert.equal(sameName('host', 'hos'), false)
+  // '[' and '{' differ by 0x20 but are not letters.
+  assert.equal(sameName('a[', 'a{'), false)
+  assert.equal(sameName('@', '`'), false)
+  assert.equal(sameName('\u00c9', '\u00e9'), false)
 })
 
 test('cookies: first occurrence wins, quotes removed', () => {

@@ -13,12 +13,7 @@ export class HeaderList {
   /** First value of `name`, or undefined. */
   get(name: string): string | undefined {
     const raw = this.raw
-    const len = name.length
-    for (let i = 0; i < raw.length; i += 2) {
-      const k = raw[i]!
-      if (k.length === len && (k === name || k.toLowerCase() === name.toLowerCase()))
-        return raw[i + 1]
-    }
+    for (let i = 0; i < raw.length; i += 2) if (sameName(raw[i]!, name)) return raw[i + 1]
     return undefined
   }
 
@@ -26,11 +21,7 @@ export class HeaderList {
   getAll(name: string): string[] {
     const out: string[] = []
     const raw = this.raw
-    const lower = name.toLowerCase()
-    for (let i = 0; i < raw.length; i += 2) {
-      const k = raw[i]!
-      if (k.length === lower.length && k.toLowerCase() === lower) out.push(raw[i + 1]!)
-    }
+    for (let i = 0; i < raw.length; i += 2) if (sameName(raw[i]!, name)) out.push(raw[i + 1]!)
     return out
   }
 
@@ -46,12 +37,11 @@ export class HeaderList {
   /** Replaces every value of `name` with one value, at the position of the first one. */
   set(name: string, value: string): void {
     const raw = this.raw
-    const lower = name.toLowerCase()
     let found = false
     let w = 0
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i]!
-      if (k.length === lower.length && k.toLowerCase() === lower) {
+      if (sameName(k, name)) {
         if (found) continue
         found = true
         raw[w] = k
@@ -72,11 +62,10 @@ export class HeaderList {
   /** Removes every value of `name`. Returns true when something was removed. */
   delete(name: string): boolean {
     const raw = this.raw
-    const lower = name.toLowerCase()
     let w = 0
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i]!
-      if (k.length === lower.length && k.toLowerCase() === lower) continue
+      if (sameName(k, name)) continue
       if (w !== i) {
         raw[w] = k
         raw[w + 1] = raw[i + 1]!
@@ -96,4 +85,22 @@ export class HeaderList {
   clone(): HeaderList {
     return new HeaderList(this.raw.slice())
   }
+}
+
+/**
+ * Header-name equality with ASCII case folding (field names are tokens, RFC 9110 §5.1), without
+ * allocating lower-cased copies: the request path looks names up many times per request.
+ */
+export function sameName(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  if (a === b) return true
+  for (let i = 0; i < a.length; i++) {
+    let x = a.charCodeAt(i)
+    let y = b.charCodeAt(i)
+    if (x === y) continue
+    if (x >= 65 && x <= 90) x += 32
+    if (y >= 65 && y <= 90) y += 32
+    if (x !== y) return false
+  }
+  return true
 }

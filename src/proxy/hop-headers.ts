@@ -64,23 +64,21 @@ export function outgoingRequestHeaders(
   return out
 }
 
-/** Removes hop-by-hop headers from a backend response's flat header array, in place. */
-export function stripResponseHopHeaders(raw: string[]): string[] {
-  let w = 0
+/**
+ * A backend response's raw header buffers (undici's legacy handler shape) as a flat string array,
+ * hop-by-hop headers left out. One pass: a dropped header's value is never converted.
+ */
+export function responseHeaderStrings(raw: readonly Buffer[]): string[] {
+  const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
+    const name = raw[i]!.toString('latin1')
     const c = name.charCodeAt(0) | 0x20
     if (
       (c === 0x63 || c === 0x6b || c === 0x74 || c === 0x70) &&
       RESPONSE_HOP.has(name.toLowerCase())
     )
       continue
-    if (w !== i) {
-      raw[w] = name
-      raw[w + 1] = raw[i + 1]!
-    }
-    w += 2
+    out.push(name, raw[i + 1]!.toString('latin1'))
   }
-  raw.length = w
-  return raw
+  return out
 }

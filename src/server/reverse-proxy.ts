@@ -19,7 +19,7 @@ import {
   ErrCode,
   statusForError,
 } from '../proxy/errors.js'
-import { outgoingRequestHeaders, stripResponseHopHeaders } from '../proxy/hop-headers.js'
+import { outgoingRequestHeaders, responseHeaderStrings } from '../proxy/hop-headers.js'
 import type { Conn } from './conn.js'
 import { redirectBody, redirectLocation } from './redirect.js'
 import type { Runtime, ServerContext } from './runtime.js'
@@ -251,8 +251,9 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
       req.backend.backendName = b.name
       req.backend.backendAddr = b.addr
       req.backend.backendPort = b.port
-      if (req.stat.backendFirst === 0) req.stat.backendFirst = Date.now()
-      req.stat.backendStart = Date.now()
+      const now = Date.now()
+      if (req.stat.backendFirst === 0) req.stat.backendFirst = now
+      req.stat.backendStart = now
       req.retryTime = this.retry
       const fwd = this.handlers.forward
       if (fwd.length > 0) {
@@ -269,7 +270,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
           return
         }
       }
-      if (this.dispatch(cc)) return
+      if (this.dispatch(cc, now)) return
       // The connection cap was reached: a connect failure, always retryable.
       last = { code: ErrCode.ConnectBackend, msg: 'MaxConnsPerHost reached', backendFault: true }
       onBackendFailure(b)
@@ -286,7 +287,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
         return
       }
       const cc = this.cc as ClusterConf
-      if (!this.dispatch(cc)) {
+      if (!this.dispatch(cc, Date.now())) {
         this.retry++
         this.nextAttempt({
           code: ErrCode.ConnectBackend,
@@ -308,7 +309,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   }
 
   /** Sends the request to the chosen backend. False when the backend is at its connection cap. */
-  private dispatch(cc: ClusterConf): boolean {
+  private dispatch(cc: ClusterConf, now: number): boolean {
     const b = this.backend as Backend
     const max = cc.BackendConf.MaxConnsPerHost
     if (max > 0 && b.activeRequests >= max) return false
@@ -321,7 +322,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.gotHeaders = false
     this.abortUpstream = undefined
     const t = cc.BackendConf.TimeoutResponseHeader
-    this.headerDeadline = t > 0 ? Date.now() + t : 0
+    this.headerDeadline = t > 0 ? now + t : 0
     pool.dispatch(
       {
         method: req.method,
@@ -348,19 +349,18 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.resumeUpstream = resume
     const b = this.backend as Backend
     const req = this.req
-    req.stat.backendEnd = Date.now()
+    const now = Date.now()
+    req.stat.backendEnd = now
     req.errCode = undefined
     req.errMsg = ''
     onBackendSuccess(b, statusCode)
-    const raw = new Array<string>(rawHeaders.length)
-    for (let i = 0; i < rawHeaders.length; i++) raw[i] = rawHeaders[i]!.toString('latin1')
     const res = new BfeResponse(
       statusCode,
-      new HeaderList(stripResponseHopHeaders(raw)),
+      new HeaderList(responseHeaderStrings(rawHeaders)),
       UPSTREAM_BODY,
       false,
     )
-    this.responseStage(res)
+    this.responseStage(res, now)
     return !this.holdBody
   }
 
@@ -450,14 +450,14 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   }
 
   /** Step 11: HandleReadResponse, then send. */
-  private responseStage(res: BfeResponse): void {
+  private responseStage(res: BfeResponse, now = Date.now()): void {
     if (this.done) return
     const req = this.req
     req.httpResponse = res
-    req.stat.responseStart = Date.now()
+    req.stat.responseStart = now
     const cc = this.cc
     if (!req.isSse && cc !== undefined && cc.ClusterBasic.TimeoutWriteClient > 0) {
-      this.conn.writeDeadline = Date.now() + cc.ClusterBasic.TimeoutWriteClient
+      this.conn.writeDeadline = now + cc.ClusterBasic.TimeoutWriteClient
     }
     const list = this.handlers.readResponse
     if (list.length === 0) {
@@ -595,7 +595,8 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.done = true
     const req = this.req
     const conn = this.conn
-    req.stat.responseEnd = Date.now()
+    const now = Date.now()
+    req.stat.responseEnd = now
     conn.writeDeadline = 0
     conn.session.reqNumActive--
     if (conn.flow === this) conn.flow = undefined
@@ -624,7 +625,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
       conn.socket.destroySoon()
       return
     }
-    conn.readDeadline = Date.now() + conn.keepAliveMs
+    conn.readDeadline = now + conn.keepAliveMs
   }
 
   /** The client went away before the response was written. */
