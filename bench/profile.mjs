@@ -6,16 +6,13 @@
 //
 // The summary groups self time by where the code lives (bfe-ts, undici, node:http, node:net and
 // streams, GC, idle ...) and lists the functions with the most self and inclusive time.
-import { execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { writeBfeConf } from './conf/bfe-conf.mjs'
+import { startOriginAndBfe } from './lib/harness.mjs'
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const { values: opt } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
@@ -32,73 +29,14 @@ if (opt.summarize !== undefined) {
   process.exit(0)
 }
 
-const ORIGIN_PORTS = [19201, 19202, 19203, 19204]
-const BFE_PORT = 19210
-const tmp = mkdtempSync(join(tmpdir(), 'bfe-prof-'))
-const children = []
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-function start(cpu, cmd, args) {
-  const child = spawn('taskset', ['-c', cpu, cmd, ...args], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  children.push(child)
-  return child
-}
-
-async function waitPort(port) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((res) => {
-      const s = connect(port, '127.0.0.1')
-      s.on('connect', () => {
-        s.destroy()
-        res(true)
-      })
-      s.on('error', () => res(false))
-    })
-    if (ok) return
-    await sleep(100)
-  }
-  throw new Error(`port ${port} never opened`)
-}
-
+const profDir = join(tmpdir(), `bfe-prof-${process.pid}`)
+const h = await startOriginAndBfe({
+  basePort: 19200,
+  modules: opt.modules === '' ? [] : opt.modules.split(','),
+  nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profDir],
+})
 try {
-  mkdirSync(join(tmp, 'tmp'), { recursive: true })
-  writeFileSync(join(tmp, '64k'), Buffer.alloc(65536, 'x'))
-  writeFileSync(
-    join(tmp, 'origin.conf'),
-    `daemon off; master_process off; pid ${tmp}/origin.pid; error_log ${tmp}/origin-error.log warn;
-events { worker_connections 8192; }
-http { access_log off; client_body_temp_path ${tmp}/tmp/b; proxy_temp_path ${tmp}/tmp/p;
-  fastcgi_temp_path ${tmp}/tmp/f; uwsgi_temp_path ${tmp}/tmp/u; scgi_temp_path ${tmp}/tmp/s;
-  keepalive_requests 100000000; sendfile on;
-  server { ${ORIGIN_PORTS.map((p) => `listen 127.0.0.1:${p};`).join(' ')}
-    location = /64k { root ${tmp}; } location / { return 200 "${'0123456789'.repeat(10)}"; } } }
-`,
-  )
-  start('0', 'nginx', ['-e', `${tmp}/origin-error.log`, '-p', tmp, '-c', `${tmp}/origin.conf`])
-  for (const p of ORIGIN_PORTS) await waitPort(p)
-
-  const conf = writeBfeConf(join(tmp, 'bfe'), {
-    httpPort: BFE_PORT,
-    httpsPort: BFE_PORT + 1000,
-    monitorPort: BFE_PORT + 2000,
-    modules: opt.modules === '' ? [] : opt.modules.split(','),
-    originPorts: ORIGIN_PORTS,
-  })
-  const profDir = join(tmp, 'prof')
-  const bfe = start('1', process.execPath, [
-    '--cpu-prof',
-    '--cpu-prof-dir',
-    profDir,
-    join(root, 'dist/bench/bfe-bench.js'),
-    '-c',
-    conf,
-    '-l',
-    join(conf, 'log'),
-  ])
-  await waitPort(BFE_PORT)
-  const url = `http://127.0.0.1:${BFE_PORT}${opt.path}`
+  const url = `${h.url}${opt.path}`
   execFileSync('taskset', ['-c', '0', 'wrk', '-t1', '-c50', '-d3s', url], { stdio: 'ignore' })
   const out = execFileSync(
     'taskset',
@@ -112,8 +50,9 @@ http { access_log off; client_body_temp_path ${tmp}/tmp/b; proxy_temp_path ${tmp
       .join('\n'),
   )
   process.stdout.write('\n')
-  const exited = new Promise((r) => bfe.once('exit', r))
-  bfe.kill('SIGTERM')
+  // SIGTERM ends bfe-ts with process.exit(), which writes the profile.
+  const exited = new Promise((r) => h.bfe.once('exit', r))
+  h.bfe.kill('SIGTERM')
   await exited
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
   if (file === undefined) throw new Error('no profile written')
@@ -125,8 +64,8 @@ http { access_log off; client_body_temp_path ${tmp}/tmp/b; proxy_temp_path ${tmp
   }
   summarize(JSON.parse(readFileSync(path, 'utf8')), Number(opt.top))
 } finally {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
-  rmSync(tmp, { recursive: true, force: true })
+  await h.stop()
+  rmSync(profDir, { recursive: true, force: true })
 }
 
 /** Self-time summary of a V8 .cpuprofile. */
@@ -181,7 +120,34 @@ function summarize(prof, top) {
       incl.set(key, (incl.get(key) ?? 0) + dt)
     }
   }
+  // Each sample charged to the innermost frame that belongs to a library we can name, so the time
+  // of a native call (a socket write, a Buffer conversion) goes to the code that made it.
+  const owner = (u) =>
+    u.includes('/undici/')
+      ? 'undici'
+      : u.includes('/dist/')
+        ? 'bfe-ts'
+        : /node:_http_server|node:_http_incoming|node:_http_common/.test(u)
+          ? 'node:http server side (parser, IncomingMessage)'
+          : /node:_http_outgoing/.test(u)
+            ? 'node:http ServerResponse'
+            : undefined
+  const byOwner = new Map()
+  for (let i = 0; i < prof.samples.length; i++) {
+    const dt = prof.timeDeltas[i] ?? 0
+    const leaf = nodes.get(prof.samples[i]).callFrame.functionName
+    let o = ['(idle)', '(garbage collector)', '(program)'].includes(leaf) ? leaf : undefined
+    for (let id = prof.samples[i]; id !== undefined && o === undefined; id = parent.get(id))
+      o = owner(nodes.get(id).callFrame.url)
+    o ??= 'other (events, timers, streams outside the above)'
+    if (leaf === 'writev' || leaf === 'writeLatin1String' || leaf === 'writeUtf8String')
+      o += ', in the socket write'
+    byOwner.set(o, (byOwner.get(o) ?? 0) + dt)
+  }
   const pct = (t) => `${((100 * t) / total).toFixed(1).padStart(5)} %`
+  process.stdout.write(`\ntime by owner (innermost named caller)\n`)
+  for (const [g, t] of [...byOwner].sort((a, b) => b[1] - a[1]))
+    process.stdout.write(`  ${pct(t)}  ${g}\n`)
   process.stdout.write(`\nself time by group (total ${(total / 1e6).toFixed(1)} s sampled)\n`)
   for (const [g, t] of [...byGroup].sort((a, b) => b[1] - a[1])) {
     if (t / total < 0.002) continue

@@ -13,8 +13,12 @@ const hop = (name) => /^(connection|keep-alive|proxy-connection|transfer-encodin
 class Forward {
   constructor(res) {
     this.res = res
+    this.abort = undefined
+    this.resume = undefined
   }
-  onConnect() {}
+  onConnect(abort) {
+    this.abort = abort
+  }
   onHeaders(status, raw, resume) {
     if (status < 200) return true
     const out = []
@@ -35,8 +39,9 @@ class Forward {
     this.res.end()
   }
   onError() {
-    if (!this.res.headersSent) this.res.writeHead(502)
-    this.res.end()
+    if (this.res.destroyed) return
+    if (this.res.headersSent) this.res.destroy()
+    else this.res.writeHead(502).end()
   }
 }
 
@@ -45,7 +50,12 @@ const server = http.createServer((req, res) => {
   const raw = req.rawHeaders
   for (let i = 0; i < raw.length; i += 2) if (!hop(raw[i])) headers.push(raw[i], raw[i + 1])
   const body = req.method === 'GET' || req.method === 'HEAD' ? null : req
-  pool.dispatch({ path: req.url, method: req.method, headers, body }, new Forward(res))
+  const fwd = new Forward(res)
+  // A client that goes away mid-response must free the upstream connection.
+  res.on('close', () => {
+    if (!res.writableFinished) fwd.abort?.(new Error('client went away'))
+  })
+  pool.dispatch({ path: req.url, method: req.method, headers, body }, fwd)
 })
 server.keepAliveTimeout = 300_000
 server.listen(Number(port), '127.0.0.1')
