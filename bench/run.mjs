@@ -523,8 +523,12 @@ http {
       { logFile },
     )
   } else if (name === 'http-proxy' || name === 'undici' || name === 'undici-dispatch') {
-    const file = { 'http-proxy': 'http-proxy.mjs', undici: 'undici-proxy.mjs' }[name]
-    const script = join(HERE, 'targets', file ?? 'undici-dispatch.mjs')
+    const file = {
+      'http-proxy': 'http-proxy.mjs',
+      undici: 'undici-proxy.mjs',
+      'undici-dispatch': 'undici-dispatch.mjs',
+    }[name]
+    const script = join(HERE, 'targets', file)
     child = launch(
       name,
       cpu,

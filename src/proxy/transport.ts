@@ -35,12 +35,13 @@ export class TransportPools {
     const slot = this.byBackend.get(backend)
     if (slot !== undefined && slot.cc === cc && !slot.pool.closed && !slot.pool.destroyed)
       return slot.pool
-    const pool = this.get(backend.addr, backend.port, cc)
+    const pool = this.keyed(backend.addr, backend.port, cc)
     this.byBackend.set(backend, { cc, pool })
     return pool
   }
 
-  get(addr: string, port: number, cc: ClusterConf): Pool {
+  /** The pool by `addr:port|cluster`, replaced when the cluster's transport settings changed. */
+  private keyed(addr: string, port: number, cc: ClusterConf): Pool {
     const key = `${addr}:${port}|${cc.name}`
     const entry = this.pools.get(key)
     const sig = this.signature(cc)
