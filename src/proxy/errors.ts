@@ -1,25 +1,9 @@
-/**
- * Error codes of the request path (BFE's names) and the one place that decides which status a
- * client sees for each (decisions.md D8).
+import { ErrCode } from '../basic/error-code.js'
+
+/*
+ * The one place that decides which status a client sees for each request error code
+ * (decisions.md D8), and how an upstream error is classified.
  */
-export const ErrCode = {
-  FindProduct: 'BK_FIND_PRODUCT',
-  FindLocation: 'BK_FIND_LOCATION',
-  NoCluster: 'BK_NO_CLUSTER',
-  NoSubCluster: 'BK_NO_SUB_CLUSTER',
-  GslbBlackhole: 'GSLB_BLACKHOLE',
-  NoBackend: 'BK_NO_BACKEND',
-  NoSubClusterCross: 'BK_NO_SUB_CLUSTER_CROSS',
-  ConnectBackend: 'BK_CONNECT_BACKEND',
-  WriteRequest: 'BK_WRITE_REQUEST',
-  ReadRespHeader: 'BK_READ_RESP_HEADER',
-  RespHeaderTimeout: 'BK_RESP_HEADER_TIMEOUT',
-  TransportBroken: 'BK_TRANSPORT_BROKEN',
-  RetryTooMany: 'BK_RETRY_TOOMANY',
-  ClientWrite: 'CLIENT_WRITE',
-  Internal: 'BFE_ERR_INTERNAL',
-} as const
-export type ErrCode = (typeof ErrCode)[keyof typeof ErrCode]
 
 /**
  * Status a client gets for a request that failed with `code` (D8): 502 for transport failures,

@@ -65,20 +65,38 @@ export function outgoingRequestHeaders(
 }
 
 /**
- * A backend response's raw header buffers (undici's legacy handler shape) as a flat string array,
- * hop-by-hop headers left out. One pass: a dropped header's value is never converted.
+ * A backend response's raw headers (buffers or strings, as undici's controller holds them) as a
+ * flat string array, hop-by-hop headers left out. One pass: a dropped header's value is never
+ * converted.
  */
-export function responseHeaderStrings(raw: readonly Buffer[]): string[] {
+export function responseHeaderStrings(raw: readonly (Buffer | string)[]): string[] {
   const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1')
+    const n = raw[i]!
+    const name = typeof n === 'string' ? n : n.toString('latin1')
     const c = name.charCodeAt(0) | 0x20
     if (
       (c === 0x63 || c === 0x6b || c === 0x74 || c === 0x70) &&
       RESPONSE_HOP.has(name.toLowerCase())
     )
       continue
-    out.push(name, raw[i + 1]!.toString('latin1'))
+    const v = raw[i + 1]!
+    out.push(name, typeof v === 'string' ? v : v.toString('latin1'))
+  }
+  return out
+}
+
+/** The same from a parsed header object (lower-case names, repeated values as arrays). */
+export function responseHeadersFromObject(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): string[] {
+  const out: string[] = []
+  for (const name of Object.keys(headers)) {
+    if (RESPONSE_HOP.has(name)) continue
+    const v = headers[name]
+    if (v === undefined) continue
+    if (typeof v === 'string') out.push(name, v)
+    else for (const x of v) out.push(name, x)
   }
   return out
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { classifyUpstreamError, closesConnection, ErrCode, statusForError } from './errors.js'
+import { ErrCode } from '../basic/error-code.js'
+import { classifyUpstreamError, closesConnection, statusForError } from './errors.js'
 import { outgoingRequestHeaders, responseHeaderStrings } from './hop-headers.js'
 
 test('D8: statuses for forwarding failures, and BFE 500 in compat mode', () => {

@@ -5,6 +5,7 @@ import type { ServerDataConf } from '../config/server-data.js'
 import type { Logger } from '../log/logger.js'
 import type { HandlerTable } from '../module/registry.js'
 import type { TransportPools } from '../proxy/transport.js'
+import type { Sweeper } from './accept/deadlines.js'
 
 /**
  * The routing snapshot a request runs with: replaced as a whole by a routing reload, so a request
@@ -78,11 +79,13 @@ export function newProxyCounters(): ProxyCounters {
   }
 }
 
-/** What a request flow reads from its server: current tables, filters, pools and settings. */
+/** What a request pipeline reads from its server: current tables, filters, pools and settings. */
 export interface ServerContext {
   readonly runtime: Runtime
   readonly handlers: HandlerTable
   readonly pools: TransportPools
+  /** Checks request deadlines (the backend's response header). */
+  readonly sweeper: Sweeper
   readonly counters: ProxyCounters
   readonly log: Logger
   readonly compatErrorStatus: boolean

@@ -365,9 +365,9 @@ for (const async of [false, true]) {
     assert.ok(await c.waitClose(1000), 'connection not closed')
   })
 
-  // Server bug: afterReadResponse() calls dropUpstream() before sendRedirect(); undici's abort
-  // calls RequestFlow.onError() synchronously, which sees gotHeaders=true and destroys the client
-  // response (reverse-proxy.ts onError, `if (this.gotHeaders)` ignores `discardBody`).
+  // Regression: afterReadResponse() calls dropUpstream() before sendRedirect(); the abort
+  // reaches the pipeline's upstreamError(), which must not destroy the client response
+  // (pipeline.ts checks `discardBody` first).
   test(`HandleReadResponse Redirect → redirect instead of the backend response, keep-alive${v}`, async () => {
     mod.set(P.ReadResponse, { code: R.Redirect, async, act: redirectTo('elsewhere', 307) })
     const { c, r } = await exchange('/d/page')

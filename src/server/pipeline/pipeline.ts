@@ -1,66 +1,57 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream'
-import type { Dispatcher } from 'undici'
-import type { Backend } from '../balance/backend.js'
-import type { ClusterBalancer } from '../balance/cluster-balancer.js'
-import { onBackendFailure, onBackendSuccess } from '../balance/health.js'
-import { HeaderList } from '../basic/header-list.js'
-import type { BfeRequest } from '../basic/request.js'
-import { BfeResponse, internalResponse } from '../basic/response.js'
-import type { ClusterConf } from '../config/cluster-conf-types.js'
-import { HandlerResult } from '../module/callback-point.js'
-import { runRequestFilters, runResponseFilters } from '../module/handler-list.js'
-import type { HandlerTable } from '../module/registry.js'
+import type { Backend } from '../../balance/backend.js'
+import type { ClusterBalancer } from '../../balance/cluster-balancer.js'
+import { onBackendFailure, onBackendSuccess } from '../../balance/health.js'
+import { ErrCode } from '../../basic/error-code.js'
+import { HeaderList } from '../../basic/header-list.js'
+import type { BfeRequest } from '../../basic/request.js'
+import { BfeResponse, internalResponse } from '../../basic/response.js'
+import type { ClusterConf } from '../../config/cluster-conf-types.js'
+import { HandlerResult } from '../../module/callback-point.js'
+import { runRequestFilters, runResponseFilters } from '../../module/handler-list.js'
+import type { HandlerTable } from '../../module/registry.js'
 import {
   type AttemptFailure,
   classifyUpstreamError,
   closesConnection,
-  ErrCode,
   statusForError,
-} from '../proxy/errors.js'
-import { outgoingRequestHeaders, responseHeaderStrings } from '../proxy/hop-headers.js'
-import type { Conn } from './conn.js'
+} from '../../proxy/errors.js'
+import { type ForwardAttempt, type ForwardSink, forward, originForm } from '../../proxy/forward.js'
+import { outgoingRequestHeaders } from '../../proxy/hop-headers.js'
+import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
+import { Deadline, type DeadlineOwner, newDeadlines } from '../accept/deadlines.js'
+import type { Runtime, ServerContext } from '../runtime.js'
 import { redirectBody, redirectLocation } from './redirect.js'
-import type { Runtime, ServerContext } from './runtime.js'
+import type { ResponseWriter } from './writer.js'
 
-/** Marks a response whose body is still arriving from the backend (streamed by the flow). */
-export const UPSTREAM_BODY: Readable = Object.freeze(Object.create(null)) as Readable
-
-/** BFE's bound on forwarding attempts per request. */
-const MAX_ATTEMPTS = 20
+/** Marks a response whose body is still arriving from the backend (streamed by the pipeline). */
+export const UPSTREAM_BODY = Object.freeze(Object.create(null)) as NonNullable<BfeResponse['body']>
 
 /** Stages after a request callback point, so results are handled without per-request closures. */
 const Stage = { BeforeLocation: 0, FoundProduct: 1, AfterLocation: 2 } as const
 type Stage = (typeof Stage)[keyof typeof Stage]
 
 /**
- * Drives one HTTP request through BFE's pipeline (lifecycle.md §5): the request callback points,
- * product and cluster lookup, the forwarding loop with retries, the response stage and the final
- * callbacks. It is also the undici dispatch handler of its own upstream attempts, so a proxied
- * request allocates one object for all of that.
+ * Drives one request through BFE's pipeline (lifecycle.md §5), whatever protocol it came on:
+ * the request callback points, product and cluster lookup, the forwarding loop with retries,
+ * HandleReadResponse, the answer through the engine's ResponseWriter, and HandleRequestFinish.
+ * It never touches a socket: bytes go through `ResponseWriter` to the client and through
+ * `proxy/forward.ts` to backends.
  *
  * Everything stays synchronous until a filter returns a Promise.
  */
-export class RequestFlow implements Dispatcher.DispatchHandler {
-  readonly conn: Conn
+export class RequestPipeline implements ForwardSink, DeadlineOwner {
   readonly req: BfeRequest
-  readonly nreq: IncomingMessage
-  readonly nres: ServerResponse
+  readonly writer: ResponseWriter
   readonly ctx: ServerContext
   readonly rt: Runtime
   readonly handlers: HandlerTable
+  readonly due: Float64Array
   cc: ClusterConf | undefined
   /** Close the client connection after this response. */
   closeAfter: boolean
   /** Status recorded for logs when no response is written by us (Finish). */
   internalStatus: number
   done: boolean
-  /**
-   * Epoch ms by which the backend's response header must arrive (TimeoutResponseHeader); 0 =
-   * none. Checked by the server's deadline sweeper, which is finer than undici's own timer.
-   */
-  headerDeadline: number
 
   // forwarding state
   private retry: number
@@ -68,46 +59,36 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   private backend: Backend | undefined
   private balancer: ClusterBalancer | undefined
   private outHeaders: string[] | undefined
-  /** The client request has a body (Content-Length > 0 or Transfer-Encoding). */
+  /** The client request has a body (Content-Length > 0, Transfer-Encoding, or HTTP/2 DATA). */
   private readonly hasBody: boolean
-  private abortUpstream: ((err?: Error) => void) | undefined
-  private resumeUpstream: (() => void) | undefined
-  private gotHeaders: boolean
-  /** The backend response is being thrown away (redirect at HandleReadResponse). */
+  private attempt: ForwardAttempt | undefined
+  /** The backend response is being thrown away (redirect or replacement at HandleReadResponse). */
   private discardBody: boolean
-  /** The flow waits for async ReadResponse filters before streaming. */
+  /** Async ReadResponse filters are running: the backend body waits. */
   private holdBody: boolean
+  private readonly resumeUpstream: () => void
 
-  constructor(
-    conn: Conn,
-    req: BfeRequest,
-    nreq: IncomingMessage,
-    nres: ServerResponse,
-    ctx: ServerContext,
-  ) {
-    this.conn = conn
+  constructor(req: BfeRequest, writer: ResponseWriter, ctx: ServerContext) {
     this.req = req
-    this.nreq = nreq
-    this.nres = nres
+    this.writer = writer
     this.ctx = ctx
     this.rt = ctx.runtime
     this.handlers = ctx.handlers
+    this.due = newDeadlines()
     this.cc = undefined
     this.closeAfter = false
     this.internalStatus = 0
     this.done = false
-    this.headerDeadline = 0
     this.retry = 0
     this.attempts = 0
     this.backend = undefined
     this.balancer = undefined
     this.outHeaders = undefined
     this.hasBody = req.body !== undefined
-    this.abortUpstream = undefined
-    this.resumeUpstream = undefined
-    this.gotHeaders = false
+    this.attempt = undefined
     this.discardBody = false
     this.holdBody = false
+    this.resumeUpstream = () => this.attempt?.resume()
   }
 
   /** Runs the pipeline from HandleBeforeLocation. */
@@ -195,13 +176,10 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     req.clusterName = name
     req.backend.clusterName = name
     req.stat.locateEnd = Date.now()
-    this.conn.keepAliveMs = cc.ClusterBasic.TimeoutReadClientAgain
-    if (this.hasBody && !req.isSse && cc.ClusterBasic.TimeoutReadClient > 0) {
-      this.conn.readDeadline = Date.now() + cc.ClusterBasic.TimeoutReadClient
-      this.nreq.once('end', () => {
-        if (this.conn.flow === this) this.conn.readDeadline = 0
-      })
-    }
+    const basic = cc.ClusterBasic
+    this.writer.idleTimeout(basic.TimeoutReadClientAgain)
+    if (this.hasBody && !req.isSse && basic.TimeoutReadClient > 0)
+      this.writer.bodyDeadline(basic.TimeoutReadClient)
     this.runRequestPoint(this.handlers.afterLocation, Stage.AfterLocation)
   }
 
@@ -220,7 +198,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
       return
     }
     this.balancer = bal
-    if (this.req.session.useExpect100 && this.hasBody) this.nres.writeContinue()
+    if (this.req.session.useExpect100 && this.hasBody) this.writer.writeContinue()
     if (!cc.ClusterBasic.DisableHostHeader)
       this.outHeaders = outgoingRequestHeaders(this.req.headers.raw, undefined)
     this.nextAttempt(undefined)
@@ -286,8 +264,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
         this.forwardAborted()
         return
       }
-      const cc = this.cc as ClusterConf
-      if (!this.dispatch(cc, Date.now())) {
+      if (!this.dispatch(this.cc as ClusterConf, Date.now())) {
         this.retry++
         this.nextAttempt({
           code: ErrCode.ConnectBackend,
@@ -314,90 +291,109 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     const max = cc.BackendConf.MaxConnsPerHost
     if (max > 0 && b.activeRequests >= max) return false
     b.activeRequests++
-    const pool = this.ctx.pools.forBackend(b, cc)
     const req = this.req
     const headers = cc.ClusterBasic.DisableHostHeader
       ? outgoingRequestHeaders(req.headers.raw, `${b.addr}:${b.port}`)
       : (this.outHeaders as string[])
-    this.gotHeaders = false
-    this.abortUpstream = undefined
     const t = cc.BackendConf.TimeoutResponseHeader
-    this.headerDeadline = t > 0 ? now + t : 0
-    pool.dispatch(
+    if (t > 0) {
+      this.due[Deadline.ResponseHeader] = now + t
+      this.ctx.sweeper.add(this)
+    }
+    this.attempt = forward(
+      this.ctx.pools,
+      b,
+      cc,
       {
         method: req.method,
         path: originForm(req.uri),
         headers,
-        body: this.hasBody ? this.nreq : null,
-        reset: cc.BackendConf.MaxIdleConnsPerHost === 0,
+        body: this.hasBody ? (req.body ?? null) : null,
       },
       this,
     )
     return true
   }
 
-  // undici handler callbacks (legacy interface: raw headers as buffers, explicit resume)
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort
+  /** The backend did not send a response header in time (the sweeper calls this). */
+  expired(kind: Deadline): void {
+    if (kind !== Deadline.ResponseHeader) return
+    this.ctx.sweeper.delete(this)
+    const a = this.attempt
+    if (a === undefined || a.gotHeaders || this.done) return
+    a.abort(
+      Object.assign(new Error('timeout waiting for the response header'), {
+        code: 'UND_ERR_HEADERS_TIMEOUT',
+      }),
+    )
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true
-    this.gotHeaders = true
-    this.headerDeadline = 0
-    this.resumeUpstream = resume
-    const b = this.backend as Backend
+  private stopHeaderDeadline(): void {
+    if (this.due[Deadline.ResponseHeader] !== 0) {
+      this.due[Deadline.ResponseHeader] = 0
+      this.ctx.sweeper.delete(this)
+    }
+  }
+
+  // ForwardSink: what the current attempt reports
+
+  upstreamHeaders(attempt: ForwardAttempt, statusCode: number, headers: string[]): boolean {
+    if (attempt !== this.attempt) return true
+    this.stopHeaderDeadline()
     const req = this.req
     const now = Date.now()
     req.stat.backendEnd = now
     req.errCode = undefined
     req.errMsg = ''
-    onBackendSuccess(b, statusCode)
-    const res = new BfeResponse(
-      statusCode,
-      new HeaderList(responseHeaderStrings(rawHeaders)),
-      UPSTREAM_BODY,
-      false,
-    )
+    onBackendSuccess(this.backend as Backend, statusCode)
+    const res = new BfeResponse(statusCode, new HeaderList(headers), UPSTREAM_BODY, false)
     this.responseStage(res, now)
     return !this.holdBody
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.discardBody || this.done) return true
-    const ok = this.nres.write(chunk)
-    if (!ok) this.nres.once('drain', this.resumeUpstream as () => void)
-    return ok
+  upstreamData(attempt: ForwardAttempt, chunk: Buffer): boolean {
+    if (this.discardBody || this.done || attempt !== this.attempt) return true
+    const w = this.writer
+    if (w.write(chunk)) return true
+    w.onceDrain(this.resumeUpstream)
+    return false
   }
 
-  onComplete(): void {
+  upstreamEnd(attempt: ForwardAttempt, trailers: string[]): void {
+    if (attempt !== this.attempt) return
     this.releaseBackend()
     if (this.discardBody || this.done) return
-    this.nres.end()
+    this.writer.end(trailers)
   }
 
-  onError(err: Error): void {
-    this.headerDeadline = 0
+  upstreamError(attempt: ForwardAttempt, err: Error, gotHeaders: boolean): void {
+    if (attempt !== this.attempt) return
+    this.stopHeaderDeadline()
     this.releaseBackend()
     if (this.done || this.discardBody) return
-    if (this.gotHeaders) {
+    if (gotHeaders) {
       // The backend broke while streaming the body: the client sees a truncated response.
       this.req.errCode = ErrCode.TransportBroken
       this.req.errMsg = err.message
       this.closeAfter = true
-      this.nres.destroy()
+      this.writer.abort()
       return
     }
-    const clientBodyFailed = this.hasBody && (this.nreq.errored !== null || this.nreq.destroyed)
+    const body = this.req.body
+    const clientBodyFailed =
+      this.hasBody && body !== undefined && (body.errored !== null || body.destroyed)
     const failure = classifyUpstreamError(err, clientBodyFailed)
-    const _cc = this.cc as ClusterConf
-    const b = this.backend as Backend
-    if (failure.backendFault) onBackendFailure(b)
+    if (failure.backendFault) onBackendFailure(this.backend as Backend)
     this.req.errCode = failure.code
     this.req.errMsg = failure.msg
     this.ctx.counters.ERR_BK_REQUEST_BACKEND++
-    if (!this.retryAllowed(failure)) {
+    const allowed = retryAllowed(failure, {
+      retryLevel: (this.cc as ClusterConf).BackendConf.RetryLevel,
+      method: this.req.method,
+      hasBody: this.hasBody,
+      bodyStarted: body?.readableDidRead === true,
+    })
+    if (!allowed) {
       this.ctx.counters.CLIENT_REQ_FAIL_WITH_NO_RETRY++
       this.errorResponse(failure.code, failure.msg)
       return
@@ -408,29 +404,6 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     } catch (e) {
       this.fail(e)
     }
-  }
-
-  /** The backend did not send a response header in time (called by the sweeper). */
-  headerTimeout(): void {
-    this.headerDeadline = 0
-    const abort = this.abortUpstream
-    if (abort === undefined || this.gotHeaders || this.done) return
-    abort(
-      Object.assign(new Error('timeout waiting for the response header'), {
-        code: 'UND_ERR_HEADERS_TIMEOUT',
-      }),
-    )
-  }
-
-  private retryAllowed(f: AttemptFailure): boolean {
-    // A body that has started to flow cannot be sent again.
-    if (this.hasBody && this.nreq.readableDidRead) return false
-    if (f.code === ErrCode.ConnectBackend) return true
-    return (
-      (this.cc as ClusterConf).BackendConf.RetryLevel === 1 &&
-      this.req.method === 'GET' &&
-      !this.hasBody
-    )
   }
 
   private releaseBackend(): void {
@@ -456,9 +429,8 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     req.httpResponse = res
     req.stat.responseStart = now
     const cc = this.cc
-    if (!req.isSse && cc !== undefined && cc.ClusterBasic.TimeoutWriteClient > 0) {
-      this.conn.writeDeadline = now + cc.ClusterBasic.TimeoutWriteClient
-    }
+    if (!req.isSse && cc !== undefined && cc.ClusterBasic.TimeoutWriteClient > 0)
+      this.writer.writeDeadline(cc.ClusterBasic.TimeoutWriteClient)
     const list = this.handlers.readResponse
     if (list.length === 0) {
       this.send(res)
@@ -485,7 +457,7 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
         }
         if (this.holdBody) {
           this.holdBody = false
-          this.resumeUpstream?.()
+          this.resumeUpstream()
         }
       },
       (err: unknown) => this.fail(err),
@@ -512,39 +484,27 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   /** Stops reading a backend response that will not be sent. */
   private dropUpstream(): void {
     this.discardBody = true
-    this.abortUpstream?.(new Error('response replaced by redirect'))
+    this.attempt?.abort(new Error('response replaced'))
   }
 
   /** Writes status, headers and body to the client (step 12). */
   private send(res: BfeResponse): void {
-    const nres = this.nres
-    if (nres.headersSent || this.done) return
-    this.prepareConnectionHeader()
+    const w = this.writer
+    if (w.headersSent || this.done) return
+    if (this.closeAfter || this.ctx.shuttingDown) w.closeAfter()
     const body = res.body
     const raw = res.headers.raw
     if (res.internal && !res.headers.has('content-type'))
       raw.push('Content-Type', 'text/plain; charset=utf-8')
     if (body === UPSTREAM_BODY) {
-      nres.writeHead(res.statusCode, raw)
+      w.head(res.statusCode, raw)
       return
     }
     if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
-      const len =
-        body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
-      if (!res.headers.has('content-length') && !noBodyStatus(res.statusCode))
-        raw.push('Content-Length', String(len))
-      nres.writeHead(res.statusCode, raw)
-      if (body === undefined || this.req.method === 'HEAD') nres.end()
-      else nres.end(body)
+      w.respond(res.statusCode, raw, body)
       return
     }
-    nres.writeHead(res.statusCode, raw)
-    pipeline(body, nres, (err) => {
-      if (err !== undefined && err !== null && !this.done) {
-        this.closeAfter = true
-        nres.destroy()
-      }
-    })
+    w.respondStream(res.statusCode, raw, body)
   }
 
   /** Writes a redirect from `req.redirect` (§4.4); HandleReadResponse is not run. */
@@ -580,27 +540,20 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
   /** A request point returned Close: drop the connection, then HandleRequestFinish. */
   private closeWithoutResponse(): void {
     this.closeAfter = true
-    this.conn.socket.destroy()
+    this.writer.drop()
     this.finished()
   }
 
-  private prepareConnectionHeader(): void {
-    if (this.closeAfter || !this.ctx.keepAliveEnabled || this.ctx.shuttingDown)
-      this.nres.shouldKeepAlive = false
-  }
-
-  /** The response has been written (or the connection dropped): step 13. */
+  /** The response has been written (or the client is gone): step 13. */
   finished(): void {
     if (this.done) return
     this.done = true
+    this.stopHeaderDeadline()
     const req = this.req
-    const conn = this.conn
-    const now = Date.now()
-    req.stat.responseEnd = now
-    conn.writeDeadline = 0
-    conn.session.reqNumActive--
-    if (conn.flow === this) conn.flow = undefined
+    req.stat.responseEnd = Date.now()
+    req.session.reqNumActive--
     const list = this.handlers.requestFinish
+    let close = this.closeAfter
     if (list.length > 0) {
       let r: HandlerResult | Promise<HandlerResult>
       try {
@@ -610,28 +563,24 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
         r = HandlerResult.GoOn
       }
       if (typeof r === 'number') {
-        if (r === HandlerResult.Finish) this.closeAfter = true
+        if (r === HandlerResult.Finish) close = true
       } else {
         r.then(
           (v) => {
-            if (v === HandlerResult.Finish) conn.socket.destroySoon()
+            if (v === HandlerResult.Finish) this.writer.done(true)
           },
           (err: unknown) => this.ctx.onUnexpected(err, req),
         )
       }
     }
     this.ctx.counters.CLIENT_REQ_SERVED++
-    if (this.closeAfter || !this.nres.shouldKeepAlive) {
-      conn.socket.destroySoon()
-      return
-    }
-    conn.readDeadline = now + conn.keepAliveMs
+    this.writer.done(close)
   }
 
   /** The client went away before the response was written. */
   clientGone(): void {
     if (this.done) return
-    this.abortUpstream?.(new Error('client closed the connection'))
+    this.attempt?.abort(new Error('client closed the connection'))
     this.finished()
   }
 
@@ -642,32 +591,17 @@ export class RequestFlow implements Dispatcher.DispatchHandler {
     this.closeAfter = true
     this.req.errCode = ErrCode.Internal
     this.req.errMsg = err instanceof Error ? err.message : String(err)
-    if (this.abortUpstream !== undefined) this.dropUpstream()
-    if (this.nres.headersSent) {
-      this.nres.destroy()
+    if (this.attempt !== undefined) this.dropUpstream()
+    if (this.writer.headersSent) {
+      this.writer.abort()
       this.finished()
       return
     }
     try {
       this.send(internalResponse(500))
     } catch {
-      this.nres.destroy()
+      this.writer.abort()
       this.finished()
     }
   }
-}
-
-function noBodyStatus(code: number): boolean {
-  return code === 204 || code === 304 || (code >= 100 && code < 200)
-}
-
-/** undici wants an origin-form path: absolute-form targets lose scheme and authority. */
-function originForm(uri: string): string {
-  if (uri.charCodeAt(0) === 47 /* / */) return uri
-  const s = uri.indexOf('://')
-  if (s === -1) return uri === '*' ? '*' : `/${uri}`
-  const slash = uri.indexOf('/', s + 3)
-  if (slash !== -1) return uri.slice(slash)
-  const q = uri.indexOf('?', s + 3)
-  return q === -1 ? '/' : `/${uri.slice(q)}`
 }

@@ -1,0 +1,155 @@
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { ClusterConf } from '../config/cluster-conf-types.js'
+import { responseHeaderStrings, responseHeadersFromObject } from './hop-headers.js'
+import type { TransportPools } from './transport.js'
+
+/** What the request pipeline hears from one attempt to a backend. */
+export interface ForwardSink {
+  /**
+   * The backend's final response header (1xx are skipped), hop-by-hop headers removed. Return
+   * false to hold the body until `attempt.resume()`.
+   */
+  upstreamHeaders(attempt: ForwardAttempt, status: number, headers: string[]): boolean
+  /** A body chunk. Return false when the client cannot take more now (then `resume()` later). */
+  upstreamData(attempt: ForwardAttempt, chunk: Buffer): boolean
+  /** The body is complete; trailers as a flat list (usually empty). */
+  upstreamEnd(attempt: ForwardAttempt, trailers: string[]): void
+  /** The attempt failed; `gotHeaders` tells whether the response had started. */
+  upstreamError(attempt: ForwardAttempt, err: Error, gotHeaders: boolean): void
+}
+
+/** The request as it goes to a backend. */
+export interface ForwardRequest {
+  method: string
+  /** Origin-form request-target. */
+  path: string
+  headers: string[]
+  body: Readable | null
+}
+
+/**
+ * One attempt to send a request to one backend, on undici's dispatch-handler API. The pipeline
+ * decides what to do with the outcome (retry, respond, stream); this object only moves bytes and
+ * reports.
+ */
+export class ForwardAttempt implements Dispatcher.DispatchHandler {
+  private readonly sink: ForwardSink
+  private controller: Dispatcher.DispatchController | undefined
+  /** Abort asked for before undici handed us the controller. */
+  private pendingAbort: Error | undefined
+  gotHeaders: boolean
+  finished: boolean
+
+  constructor(sink: ForwardSink) {
+    this.sink = sink
+    this.controller = undefined
+    this.pendingAbort = undefined
+    this.gotHeaders = false
+    this.finished = false
+  }
+
+  /** Stops the attempt; the sink hears `upstreamError` unless the attempt had already ended. */
+  abort(err: Error): void {
+    if (this.finished) return
+    const c = this.controller
+    if (c === undefined) this.pendingAbort = err
+    else c.abort(err)
+  }
+
+  /** Holds the backend's body (backpressure). */
+  pause(): void {
+    this.controller?.pause()
+  }
+
+  /** Lets the body flow again. */
+  resume(): void {
+    this.controller?.resume()
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    const err = this.pendingAbort
+    if (err !== undefined) {
+      this.pendingAbort = undefined
+      controller.abort(err)
+    }
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (statusCode < 200) return
+    this.gotHeaders = true
+    if (!this.sink.upstreamHeaders(this, statusCode, headerList(controller.rawHeaders, headers)))
+      controller.pause()
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.sink.upstreamData(this, chunk)) controller.pause()
+  }
+
+  onResponseEnd(
+    controller: Dispatcher.DispatchController,
+    trailers: Record<string, string | string[] | undefined>,
+  ): void {
+    this.finished = true
+    this.sink.upstreamEnd(this, headerList(controller.rawTrailers, trailers))
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.finished) return
+    this.finished = true
+    this.sink.upstreamError(this, err, this.gotHeaders)
+  }
+}
+
+type RawHeaders = Buffer[] | string[] | Record<string, string | string[] | undefined> | null
+
+/**
+ * The response's headers in their original case and order when undici's controller keeps the
+ * raw list (it does for HTTP/1 backends), else from the parsed object.
+ */
+function headerList(
+  raw: RawHeaders | undefined,
+  parsed: Record<string, string | string[] | undefined> | undefined,
+): string[] {
+  if (Array.isArray(raw)) return responseHeaderStrings(raw)
+  if (raw !== undefined && raw !== null) return responseHeadersFromObject(raw)
+  return parsed === undefined || parsed === null ? [] : responseHeadersFromObject(parsed)
+}
+
+/** Sends `req` to `backend` through its pool; the outcome reaches `sink`. */
+export function forward(
+  pools: TransportPools,
+  backend: { readonly addr: string; readonly port: number },
+  cc: ClusterConf,
+  req: ForwardRequest,
+  sink: ForwardSink,
+): ForwardAttempt {
+  const attempt = new ForwardAttempt(sink)
+  pools.forBackend(backend, cc).dispatch(
+    {
+      method: req.method,
+      path: req.path,
+      headers: req.headers,
+      body: req.body,
+      reset: cc.BackendConf.MaxIdleConnsPerHost === 0,
+    },
+    attempt,
+  )
+  return attempt
+}
+
+/** undici wants an origin-form path: absolute-form targets lose scheme and authority. */
+export function originForm(uri: string): string {
+  if (uri.charCodeAt(0) === 47 /* / */) return uri
+  const s = uri.indexOf('://')
+  if (s === -1) return uri === '*' ? '*' : `/${uri}`
+  const slash = uri.indexOf('/', s + 3)
+  if (slash !== -1) return uri.slice(slash)
+  const q = uri.indexOf('?', s + 3)
+  return q === -1 ? '/' : `/${uri.slice(q)}`
+}

@@ -1,0 +1,38 @@
+import type { Readable } from 'node:stream'
+
+/**
+ * How the pipeline answers a request, whatever the protocol: each engine (HTTP/1.1, HTTP/2)
+ * implements it over its native response object. Header lists are flat `[name, value, ...]`
+ * arrays; a writer drops what its protocol forbids (connection-level headers on HTTP/2).
+ */
+export interface ResponseWriter {
+  /** Status and headers have been sent. */
+  readonly headersSent: boolean
+  /** `100 Continue` for a client that sent `Expect: 100-continue` (HTTP/1 only). */
+  writeContinue(): void
+  /** Arms the request-body read deadline (the cluster's TimeoutReadClient), disarmed at body end. */
+  bodyDeadline(ms: number): void
+  /** Arms the response write deadline (the cluster's TimeoutWriteClient). */
+  writeDeadline(ms: number): void
+  /** Keep-alive idle time after this request (the cluster's TimeoutReadClientAgain). */
+  idleTimeout(ms: number): void
+  /** Close the connection once this response is written (HTTP/1: `Connection: close`; HTTP/2: GOAWAY). */
+  closeAfter(): void
+  /** Sends status and headers; the body follows with write/end. */
+  head(status: number, headers: string[]): void
+  /** A body chunk; false when the client is not draining (wait for `onceDrain`). */
+  write(chunk: Buffer): boolean
+  onceDrain(fn: () => void): void
+  /** Ends the body (with trailers if the protocol can carry them). */
+  end(trailers?: string[]): void
+  /** Sends a complete response with an in-memory body (the writer leaves it out for HEAD). */
+  respond(status: number, headers: string[], body: string | Buffer | undefined): void
+  /** Sends status and headers, then streams `body`. */
+  respondStream(status: number, headers: string[], body: Readable): void
+  /** The response cannot be completed (the backend broke mid-body): the client must see a truncated response. */
+  abort(): void
+  /** Drops the connection now, without a response. */
+  drop(): void
+  /** Everything is done (HandleRequestFinish ran); `close` ends the connection. */
+  done(close: boolean): void
+}
