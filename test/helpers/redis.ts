@@ -47,7 +47,18 @@ export function ping(port: number, timeoutMs = 200): Promise<boolean> {
  * port, and resolves once it answers PING. Rejects if it has not answered within 5 s.
  */
 export async function startRedis(port?: number): Promise<RedisProcess> {
-  const p = port ?? (await freePort())
+  if (port !== undefined) return startOn(port)
+  // Another process may take the free port before redis-server binds it: try a few.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freePort())
+    } catch (err) {
+      if (attempt >= 3 || (err instanceof Error && err.message.includes('ENOENT'))) throw err
+    }
+  }
+}
+
+async function startOn(p: number): Promise<RedisProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'bfe-redis-'))
   const child: ChildProcess = spawn(
     'redis-server',
@@ -62,12 +73,21 @@ export async function startRedis(port?: number): Promise<RedisProcess> {
     s?.on('error', () => {})
     s?.on('data', collect)
   }
+  // 'exit' never comes when the spawn itself failed (ENOENT): 'error' ends the process's life too.
   let exited = false
-  const exit = new Promise<void>((r) => child.on('exit', () => r()))
+  const exit = new Promise<void>((r) => {
+    child.on('exit', () => r())
+    child.on('error', () => r())
+  })
   child.on('exit', () => {
     exited = true
   })
-  const spawnError = new Promise<Error>((r) => child.on('error', r))
+  const spawnError = new Promise<Error>((r) =>
+    child.on('error', (err) => {
+      exited = true
+      r(err)
+    }),
+  )
   const cleanup = async (): Promise<void> => {
     if (!exited) {
       child.kill('SIGCONT') // in case a test left it stopped
