@@ -41,6 +41,11 @@ export interface RequestInit {
   proto: string
   headers: HeaderList | string[]
   body?: Readable | undefined
+  /**
+   * Whether a body follows. HTTP/1 leaves it out (a body is announced by Content-Length or
+   * Transfer-Encoding); HTTP/2 knows it from the END_STREAM flag of the request's HEADERS.
+   */
+  hasBody?: boolean | undefined
 }
 
 /**
@@ -102,7 +107,7 @@ export class BfeRequest {
     this.proto = init.proto
     this.headers = init.headers instanceof HeaderList ? init.headers : new HeaderList(init.headers)
     // Only a request that announces a body has one (the stream of a bodiless request is empty).
-    this.body = announcesBody(this.headers) ? init.body : undefined
+    this.body = (init.hasBody ?? announcesBody(this.headers)) ? init.body : undefined
     this.clientAddr = session.remoteAddr === '' ? undefined : session.remoteAddr
     this.clientPort = session.remotePort
     this.product = ''

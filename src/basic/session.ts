@@ -8,7 +8,13 @@ export interface TlsState {
   clientAuth: boolean
   /** `ClientCAName` of the TLS rule that verified the client, '' when none. */
   clientCAName: string
+  /** The protocol the connection speaks: the ALPN result, or the rule's mandatory protocol. */
   alpn: string
+  /** JA3 fingerprint of the ClientHello, and its MD5 (hex). */
+  ja3: string
+  ja3Hash: string
+  /** The verified client certificate (DER), when client authentication ran. */
+  clientCert: Buffer | undefined
 }
 
 export interface SessionInit {

@@ -10,6 +10,12 @@ export interface ConnHandler {
   closed(conn: Conn): void
 }
 
+/** Server settings of an HTTP/2 connection, from its TLS rule. */
+export interface H2Settings {
+  readonly maxConcurrentStreams: number
+  readonly initialWindowSize: number
+}
+
 /** A request in flight on an HTTP/1 connection (told when the client goes away). */
 export interface InFlight {
   clientGone(): void
@@ -32,6 +38,8 @@ export class Conn implements DeadlineOwner {
   keepAliveMs: number
   /** Requests answered on this connection. */
   served: number
+  /** HTTP/2 settings from the connection's TLS rule (h2 `mcs`, `isw`); undefined on plain TCP. */
+  h2: H2Settings | undefined
   /** The HTTP/1 request being served, if any. */
   current: InFlight | undefined
   closed: boolean
@@ -44,6 +52,7 @@ export class Conn implements DeadlineOwner {
     this.handler = undefined
     this.keepAliveMs = 60_000
     this.served = 0
+    this.h2 = undefined
     this.current = undefined
     this.closed = false
   }

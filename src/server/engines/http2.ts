@@ -1,0 +1,487 @@
+import {
+  constants as h2c,
+  createServer as createH2Server,
+  type Http2Server,
+  type Http2Session,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2'
+import type { Readable } from 'node:stream'
+import { pipeline as pipeStreams } from 'node:stream'
+import { ErrCode } from '../../basic/error-code.js'
+import { BfeRequest } from '../../basic/request.js'
+import type { Engine } from '../accept/acceptor.js'
+import type { Conn, ConnHandler, H2Settings } from '../accept/conn.js'
+import { Deadline, type DeadlineOwner, newDeadlines } from '../accept/deadlines.js'
+import { RequestPipeline } from '../pipeline/pipeline.js'
+import type { ResponseWriter } from '../pipeline/writer.js'
+import type { ServerContext } from '../runtime.js'
+
+/** Counters of the HTTP/2 engine (BFE's `http2_state` names). */
+export interface Http2Counters {
+  H2_CONN_SERVED: number
+  H2_ERR_MAX_HEADER_URI_SIZE: number
+  H2_ERR_MAX_STREAM_PER_CONN: number
+  H2_ERR_GOT_RESET: number
+  H2_CONN_OVERLOAD: number
+  H2_PANIC_STREAM: number
+  H2_TIMEOUT_CONN: number
+  H2_TIMEOUT_READ_STREAM: number
+  H2_TIMEOUT_WRITE_STREAM: number
+  H2_ERR_SESSION: number
+  H2_ERR_FRAME: number
+}
+
+export function newHttp2Counters(): Http2Counters {
+  return {
+    H2_CONN_SERVED: 0,
+    H2_ERR_MAX_HEADER_URI_SIZE: 0,
+    H2_ERR_MAX_STREAM_PER_CONN: 0,
+    H2_ERR_GOT_RESET: 0,
+    H2_CONN_OVERLOAD: 0,
+    H2_PANIC_STREAM: 0,
+    H2_TIMEOUT_CONN: 0,
+    H2_TIMEOUT_READ_STREAM: 0,
+    H2_TIMEOUT_WRITE_STREAM: 0,
+    H2_ERR_SESSION: 0,
+    H2_ERR_FRAME: 0,
+  }
+}
+
+export interface Http2EngineSettings {
+  maxHeaderBytes: number
+  maxUriBytes: number
+  /** Idle time of a connection without streams before the first request (ClientReadTimeout). */
+  firstRequestMs: number
+}
+
+/** BFE enlarges the connection-level receive window beyond the 64 KiB default. */
+const CONN_WINDOW = 1 << 20
+
+const kConn = Symbol('bfe.h2conn')
+type ConnSession = Http2Session & { [kConn]?: H2Conn }
+const kWriter = Symbol('bfe.h2writer')
+type WriterStream = ServerHttp2Stream & { [kWriter]?: Http2Writer }
+
+/** The per-connection state of the engine: how many streams are open. */
+class H2Conn {
+  readonly conn: Conn
+  readonly session: Http2Session
+  open: number
+  closing: boolean
+
+  constructor(conn: Conn, session: Http2Session) {
+    this.conn = conn
+    this.session = session
+    this.open = 0
+    this.closing = false
+  }
+
+  /** GOAWAY: no new streams, the open ones finish. */
+  close(): void {
+    if (this.closing) return
+    this.closing = true
+    if (!this.session.closed && !this.session.destroyed) this.session.close()
+  }
+}
+
+/**
+ * The HTTP/2 engine (protocols.md §3): connections that negotiated `h2` are handed to a
+ * node:http2 server with the rule's settings; each stream becomes a `BfeRequest` run by the same
+ * `RequestPipeline` as HTTP/1, answering through `Http2Writer`. A stream that fails is reset on
+ * its own; the connection and its other streams carry on.
+ */
+export class Http2Engine implements Engine, ConnHandler {
+  readonly counters: Http2Counters
+  private readonly ctx: ServerContext
+  private readonly settings: Http2EngineSettings
+  /** One node:http2 server per distinct (mcs, isw) pair of the TLS rules. */
+  private readonly servers = new Map<string, Http2Server>()
+  private pending: Conn | undefined
+
+  constructor(ctx: ServerContext, settings: Http2EngineSettings) {
+    this.ctx = ctx
+    this.settings = settings
+    this.counters = newHttp2Counters()
+    this.pending = undefined
+  }
+
+  serve(conn: Conn): void {
+    const s = conn.h2 ?? { maxConcurrentStreams: 200, initialWindowSize: 65535 }
+    conn.handler = this
+    conn.session.protocol = 'h2'
+    this.counters.H2_CONN_SERVED++
+    conn.due[Deadline.Http2Idle] = Date.now() + this.settings.firstRequestMs
+    this.pending = conn
+    try {
+      this.serverFor(s).emit('connection', conn.socket)
+    } finally {
+      this.pending = undefined
+    }
+  }
+
+  expired(conn: Conn, kind: Deadline): void {
+    if (kind !== Deadline.Http2Idle) return
+    this.counters.H2_TIMEOUT_CONN++
+    const h = this.stateOf(conn)
+    if (h === undefined || h.open === 0) {
+      if (conn.served === 0) conn.fail(ErrCode.ClientTimeout)
+      if (h !== undefined) h.close()
+      // A peer that ignores GOAWAY is cut off a little later.
+      conn.due[Deadline.Http2Idle] = Date.now() + 1000
+      if (h === undefined || h.closing) setTimeout(() => conn.destroy(), 1000).unref()
+    }
+  }
+
+  closed(_conn: Conn): void {}
+
+  private stateOf(conn: Conn): H2Conn | undefined {
+    return (conn as Conn & { [kConn]?: H2Conn })[kConn]
+  }
+
+  private serverFor(s: H2Settings): Http2Server {
+    const key = `${s.maxConcurrentStreams}/${s.initialWindowSize}`
+    let srv = this.servers.get(key)
+    if (srv !== undefined) return srv
+    srv = createH2Server({
+      settings: {
+        maxConcurrentStreams: s.maxConcurrentStreams,
+        initialWindowSize: s.initialWindowSize,
+        maxHeaderListSize: this.settings.maxHeaderBytes,
+        enablePush: false,
+      },
+      maxHeaderListPairs: 512,
+      maxSessionMemory: 32,
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+      peerMaxConcurrentStreams: 100,
+    })
+    srv.on('session', (session: Http2Session) => this.onSession(session))
+    srv.on('stream', (stream: ServerHttp2Stream, _h: unknown, flags: number, raw: string[]) =>
+      this.onStream(stream, flags, raw),
+    )
+    this.servers.set(key, srv)
+    return srv
+  }
+
+  private onSession(session: Http2Session): void {
+    const conn = this.pending
+    if (conn === undefined) {
+      session.destroy()
+      return
+    }
+    const h = new H2Conn(conn, session)
+    ;(session as ConnSession)[kConn] = h
+    ;(conn as Conn & { [kConn]?: H2Conn })[kConn] = h
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      this.counters.H2_ERR_SESSION++
+      if (err.code === 'ERR_HTTP2_SESSION_ERROR' || err.code === 'ERR_HTTP2_ERROR')
+        this.counters.H2_CONN_OVERLOAD++
+      conn.fail(ErrCode.ClientClose, err.message)
+    })
+    session.on('frameError', () => {
+      this.counters.H2_ERR_FRAME++
+    })
+    session.on('close', () => conn.destroy())
+    session.on('goaway', () => h.close())
+    session.once('localSettings', () => {
+      if (!session.destroyed) session.setLocalWindowSize(CONN_WINDOW)
+    })
+  }
+
+  private onStream(stream: ServerHttp2Stream, flags: number, raw: string[]): void {
+    stream.on('error', onStreamError)
+    const h = (stream.session as ConnSession | undefined)?.[kConn]
+    if (h === undefined) {
+      stream.close(h2c.NGHTTP2_INTERNAL_ERROR)
+      return
+    }
+    const conn = h.conn
+    h.open++
+    conn.due[Deadline.Http2Idle] = 0
+    stream.once('close', () => this.onStreamClose(h, stream as WriterStream))
+    let method = 'GET'
+    let path = ''
+    let authority = ''
+    const headers: string[] = []
+    let cookies: string[] | undefined
+    let hostSeen = false
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!
+      const value = raw[i + 1]!
+      if (name.charCodeAt(0) === 58 /* : */) {
+        if (name === ':method') method = value
+        else if (name === ':path') path = value
+        else if (name === ':authority') authority = value
+        continue
+      }
+      if (name === 'cookie') {
+        // RFC 9113 §8.2.3: split cookie fields are joined for an HTTP/1.1 backend.
+        if (cookies === undefined) cookies = []
+        cookies.push(value)
+        continue
+      }
+      if (name === 'host') hostSeen = true
+      headers.push(name, value)
+    }
+    if (!hostSeen && authority !== '') headers.unshift('host', authority)
+    if (cookies !== undefined) headers.push('cookie', cookies.join('; '))
+    if (path === '') path = '/'
+    const writer = new Http2Writer(stream, h, this.ctx, this.counters, method === 'HEAD')
+    ;(stream as WriterStream)[kWriter] = writer
+    if (path.length > this.settings.maxUriBytes) {
+      this.counters.H2_ERR_MAX_HEADER_URI_SIZE++
+      writer.respond(414, ['server', 'bfe'], undefined)
+      return
+    }
+    let req: BfeRequest
+    try {
+      req = new BfeRequest(conn.session, {
+        method,
+        rawUri: path,
+        proto: 'HTTP/2.0',
+        headers,
+        body: stream,
+        hasBody: (flags & h2c.NGHTTP2_FLAG_END_STREAM) === 0,
+      })
+    } catch {
+      this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
+      writer.respond(400, ['server', 'bfe'], undefined)
+      return
+    }
+    const ses = conn.session
+    ses.reqNum++
+    ses.reqNumActive++
+    conn.served++
+    const accept = req.headers.get('accept')
+    if (accept?.includes('text/event-stream')) req.isSse = true
+    const p = new RequestPipeline(req, writer, this.ctx)
+    writer.pipeline = p
+    p.start()
+  }
+
+  private onStreamClose(h: H2Conn, stream: WriterStream): void {
+    h.open--
+    const w = stream[kWriter]
+    if (w !== undefined) {
+      w.stopDeadlines()
+      const p = w.pipeline
+      if (p !== undefined && !p.done) {
+        if (stream.rstCode === h2c.NGHTTP2_NO_ERROR && w.ended) p.finished()
+        else {
+          if (stream.rstCode !== h2c.NGHTTP2_NO_ERROR) this.counters.H2_ERR_GOT_RESET++
+          p.clientGone()
+        }
+      }
+    }
+    if (h.open === 0 && !h.closing) {
+      const conn = h.conn
+      conn.due[Deadline.Http2Idle] = Date.now() + conn.keepAliveMs
+    }
+  }
+}
+
+function onStreamError(this: WriterStream, err: NodeJS.ErrnoException): void {
+  const w = this[kWriter]
+  if (w?.pipeline !== undefined && w.pipeline.req.errCode === undefined) {
+    w.pipeline.req.errCode = ErrCode.ClientWrite
+    w.pipeline.req.errMsg = err.message
+  }
+}
+
+function onWantTrailers(this: WriterStream): void {
+  const w = this[kWriter]
+  const t = w?.trailers
+  try {
+    this.sendTrailers(t === undefined ? {} : toH2Headers(t, undefined))
+  } catch {
+    this.close(h2c.NGHTTP2_INTERNAL_ERROR)
+  }
+}
+
+/** Header names an HTTP/2 response must not carry (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+])
+
+/** A flat header list as an HTTP/2 header object: lower-case names, repeats as arrays. */
+function toH2Headers(raw: readonly string[], status: number | undefined): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {}
+  if (status !== undefined) out[':status'] = status
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase()
+    if (CONNECTION_SPECIFIC.has(name)) continue
+    const value = raw[i + 1]!
+    const prev = out[name]
+    if (prev === undefined) out[name] = value
+    else if (Array.isArray(prev)) prev.push(value)
+    else out[name] = [String(prev), value]
+  }
+  return out
+}
+
+/** The pipeline's ResponseWriter over one HTTP/2 stream. */
+export class Http2Writer implements ResponseWriter, DeadlineOwner {
+  pipeline: RequestPipeline | undefined
+  readonly due: Float64Array
+  /** The response has been completely handed to the stream. */
+  ended: boolean
+  trailers: string[] | undefined
+  private readonly stream: ServerHttp2Stream
+  private readonly h: H2Conn
+  private readonly ctx: ServerContext
+  private readonly counters: Http2Counters
+  private readonly isHead: boolean
+  private swept: boolean
+
+  constructor(
+    stream: ServerHttp2Stream,
+    h: H2Conn,
+    ctx: ServerContext,
+    counters: Http2Counters,
+    isHead: boolean,
+  ) {
+    this.pipeline = undefined
+    this.due = newDeadlines()
+    this.ended = false
+    this.trailers = undefined
+    this.stream = stream
+    this.h = h
+    this.ctx = ctx
+    this.counters = counters
+    this.isHead = isHead
+    this.swept = false
+  }
+
+  get headersSent(): boolean {
+    return this.stream.headersSent
+  }
+
+  writeContinue(): void {}
+
+  bodyDeadline(ms: number): void {
+    this.arm(Deadline.Body, ms)
+    this.stream.once('end', () => {
+      this.due[Deadline.Body] = 0
+    })
+  }
+
+  writeDeadline(ms: number): void {
+    this.arm(Deadline.Write, ms)
+  }
+
+  private arm(kind: Deadline, ms: number): void {
+    this.due[kind] = Date.now() + ms
+    if (!this.swept) {
+      this.swept = true
+      this.ctx.sweeper.add(this)
+    }
+  }
+
+  stopDeadlines(): void {
+    if (this.swept) {
+      this.swept = false
+      this.ctx.sweeper.delete(this)
+    }
+  }
+
+  expired(kind: Deadline): void {
+    if (kind === Deadline.Body) this.counters.H2_TIMEOUT_READ_STREAM++
+    else if (kind === Deadline.Write) this.counters.H2_TIMEOUT_WRITE_STREAM++
+    else return
+    const p = this.pipeline
+    if (p !== undefined && p.req.errCode === undefined) {
+      p.req.errCode = kind === Deadline.Body ? ErrCode.ClientTimeout : ErrCode.ClientWrite
+    }
+    if (!this.stream.closed) this.stream.close(h2c.NGHTTP2_CANCEL)
+  }
+
+  idleTimeout(ms: number): void {
+    this.h.conn.keepAliveMs = ms
+  }
+
+  closeAfter(): void {
+    this.h.close()
+  }
+
+  head(status: number, headers: string[]): void {
+    const stream = this.stream
+    if (stream.closed || stream.destroyed) return
+    if (this.isHead) {
+      stream.respond(toH2Headers(headers, status), { endStream: true })
+      this.ended = true
+      return
+    }
+    stream.on('wantTrailers', onWantTrailers)
+    stream.respond(toH2Headers(headers, status), { waitForTrailers: true })
+  }
+
+  write(chunk: Buffer): boolean {
+    const stream = this.stream
+    if (this.ended || stream.destroyed) return true
+    return stream.write(chunk)
+  }
+
+  onceDrain(fn: () => void): void {
+    this.stream.once('drain', fn)
+  }
+
+  end(trailers?: string[]): void {
+    if (this.ended) return
+    this.ended = true
+    if (trailers !== undefined && trailers.length > 0) this.trailers = trailers
+    if (!this.stream.destroyed) this.stream.end()
+  }
+
+  respond(status: number, headers: string[], body: string | Buffer | undefined): void {
+    const stream = this.stream
+    if (stream.closed || stream.destroyed) return
+    const h = toH2Headers(headers, status)
+    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200)
+    if (!noBody && h['content-length'] === undefined) {
+      h['content-length'] =
+        body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
+    }
+    this.ended = true
+    if (body === undefined || this.isHead || noBody) {
+      stream.respond(h, { endStream: true })
+      return
+    }
+    stream.respond(h)
+    stream.end(body)
+  }
+
+  respondStream(status: number, headers: string[], body: Readable): void {
+    const stream = this.stream
+    if (stream.closed || stream.destroyed) {
+      body.destroy()
+      return
+    }
+    stream.respond(toH2Headers(headers, status))
+    pipeStreams(body, stream, (err) => {
+      if (err !== undefined && err !== null && !stream.closed)
+        stream.close(h2c.NGHTTP2_INTERNAL_ERROR)
+    })
+    stream.once('finish', () => {
+      this.ended = true
+    })
+  }
+
+  abort(): void {
+    if (!this.stream.closed) this.stream.close(h2c.NGHTTP2_INTERNAL_ERROR)
+  }
+
+  drop(): void {
+    if (!this.stream.closed) this.stream.close(h2c.NGHTTP2_CANCEL)
+    this.h.close()
+  }
+
+  done(close: boolean): void {
+    this.stopDeadlines()
+    if (close) this.h.close()
+  }
+}
