@@ -25,6 +25,7 @@ import { runAcceptFilters } from '../module/handler-list.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
+import { socketHealthProber } from '../proxy/health-probe.js'
 import { TransportPools } from '../proxy/transport.js'
 import { Conn } from './conn.js'
 import { RequestFlow } from './reverse-proxy.js'
@@ -126,7 +127,7 @@ export class BfeServer implements ServerContext {
     const serverData = loadServerDataConf(serverDataPaths(conf), { confRoot: conf.confRoot })
     warnings.push(...serverData.warnings)
     const gslb = loadGslbData({ clusterTable: s.ClusterTableConf, gslb: s.GslbConf })
-    const balTable = new BalTable(gslb, serverData.clusterConfs)
+    const balTable = new BalTable(gslb, serverData.clusterConfs, { prober: socketHealthProber })
     const framework = new ModuleFramework(moduleCatalog(opts.modules ?? []))
     try {
       if (s.NameConf !== '') loadNameConf(s.NameConf)
