@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
+import { clusterConf, gslbData } from '../../test/helpers/balance.js'
 import type { Backend } from './backend.js'
 import { BalTable } from './bal-table.js'
 import {
@@ -10,7 +11,6 @@ import {
   statusCodeMatches,
   statusRangeMatches,
 } from './health.js'
-import { clusterConf, gslbData } from './test-helpers.js'
 
 type Patch = NonNullable<Parameters<typeof clusterConf>[1]>
 

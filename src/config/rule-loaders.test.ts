@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { confError } from './conf-assert.js'
+import { confError } from '../../test/helpers/conf-assert.js'
 import { parseHostRule } from './host-rule.js'
 import { parseNameConf } from './name-conf.js'
 import { parseRouteRule } from './route-rule.js'

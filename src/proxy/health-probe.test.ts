@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import tls from 'node:tls'
+import { clusterConf, gslbData } from '../../test/helpers/balance.js'
 import type { Backend } from '../balance/backend.js'
 import { BalTable } from '../balance/bal-table.js'
 import { onBackendFailure } from '../balance/health.js'
-import { clusterConf, gslbData } from '../balance/test-helpers.js'
 import { socketHealthProber } from './health-probe.js'
 
 type Patch = NonNullable<Parameters<typeof clusterConf>[1]>
