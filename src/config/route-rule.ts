@@ -1,7 +1,7 @@
 import { BfeConfError } from '../basic/errors.js'
 import { type Condition, compileCondition } from '../condition/index.js'
+import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
-import { readDataFile } from './paths.js'
 
 /** Cluster name of a basic rule that hands over to the product's advanced rules. */
 export const ADVANCED_MODE = 'ADVANCED_MODE'
@@ -36,7 +36,12 @@ export interface RouteRuleConf {
 
 /** Parses and validates route_rule.data text; compiles every `Cond`. Throws BfeConfError. */
 export function parseRouteRule(file: string, text: string): RouteRuleConf {
-  const root = JsonNode.parse(file, text)
+  return decodeRouteRule(JsonNode.parse(file, text))
+}
+
+/** Validates the parsed JSON of the file (`root.file` names it in errors). */
+export function decodeRouteRule(root: JsonNode): RouteRuleConf {
+  const file = root.file
   if (root.absent) root.fail('is empty')
   root.entries(true)
   const version = root.get('Version').string()
@@ -113,7 +118,7 @@ export function parseRouteRule(file: string, text: string): RouteRuleConf {
 }
 
 export function loadRouteRule(file: string): RouteRuleConf {
-  return parseRouteRule(file, readDataFile(file))
+  return decodeRouteRule(readJsonFile(file))
 }
 
 function checkBasicHost(host: string): string | undefined {

@@ -1,6 +1,6 @@
 import { normalizeIp } from '../util/ip.js'
+import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
-import { readDataFile } from './paths.js'
 
 /** vip_rule.data (config.md §4.2), validated. */
 export interface VipRuleConf {
@@ -11,7 +11,11 @@ export interface VipRuleConf {
 
 /** Parses and validates the text of vip_rule.data. Throws BfeConfError. */
 export function parseVipRule(file: string, text: string): VipRuleConf {
-  const root = JsonNode.parse(file, text)
+  return decodeVipRule(JsonNode.parse(file, text))
+}
+
+/** Validates the parsed JSON of the file (`root.file` names it in errors). */
+export function decodeVipRule(root: JsonNode): VipRuleConf {
   if (root.absent) root.fail('is empty')
   root.entries(true)
   const versionNode = root.get('Version')
@@ -38,5 +42,5 @@ export function parseVipRule(file: string, text: string): VipRuleConf {
 }
 
 export function loadVipRule(file: string): VipRuleConf {
-  return parseVipRule(file, readDataFile(file))
+  return decodeVipRule(readJsonFile(file))
 }
