@@ -6,8 +6,10 @@ import { describe, it } from 'node:test'
 import { confError } from '../../test/helpers/conf-assert.js'
 import { BfeRequest } from '../basic/request.js'
 import { Session } from '../basic/session.js'
-import { loadBfeConf } from './bfe-conf.js'
-import { loadNameConf, loadServerDataConf, serverDataPaths } from './server-data.js'
+import { loadBfeConf } from '../config/bfe-conf.js'
+import { loadNameConf } from '../config/name-conf.js'
+import { serverDataPaths } from '../config/server-data.js'
+import { loadServerDataConf } from './server-data.js'
 
 const fixture = path.resolve('test/fixtures/conf/basic')
 
