@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Runs every compiled test file under dist/ with node:test (Node 20's --test does not expand globs).
+// Only a dist/**/x.test.js whose source x.test.ts still exists is run: tsc never deletes the output
+// of a test that was deleted or renamed, and such a stale file must not run (or fail) again.
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readdirSync } from 'node:fs'
+import { join, relative } from 'node:path'
 
 function collect(dir, out) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -13,8 +15,19 @@ function collect(dir, out) {
   return out
 }
 
+/** dist/src/a/x.test.js -> src/a/x.test.ts (tsconfig: rootDir ".", outDir "dist"). */
+function sourceOf(file) {
+  return relative('dist', file).replace(/\.js$/, '.ts')
+}
+
 const filter = process.argv.slice(2)
-let files = collect('dist', []).sort()
+const compiled = collect('dist', []).sort()
+let files = compiled.filter((f) => existsSync(sourceOf(f)))
+const stale = compiled.filter((f) => !files.includes(f))
+if (stale.length > 0) {
+  console.error(`skipping ${stale.length} stale test file(s) without a source:`)
+  for (const f of stale) console.error(`  ${f}`)
+}
 if (filter.length > 0) files = files.filter((f) => filter.some((s) => f.includes(s)))
 if (files.length === 0) {
   console.error('no test files found under dist/')

@@ -16,8 +16,8 @@
 import { join } from 'node:path'
 import type { BfeRequest } from '../../src/basic/request.js'
 import { type BfeResponse, textResponse } from '../../src/basic/response.js'
+import { readDataFile } from '../../src/config/data-file.js'
 import { ini, parseIni } from '../../src/config/ini.js'
-import { readDataFile } from '../../src/config/paths.js'
 import { CallbackPoint, HandlerResult } from '../../src/module/callback-point.js'
 import type { BfeModule, Callbacks, WebHandlers } from '../../src/module/types.js'
 

@@ -1,4 +1,5 @@
 import type { CheckConf, HTTPSConf } from '../config/cluster-conf-types.js'
+import type { HealthProber } from './health.js'
 
 /** Configured weights are scaled by this factor so slow start can ramp in small steps. */
 export const WEIGHT_SCALE = 100
@@ -12,6 +13,8 @@ export interface HealthHost {
   checkConf(): CheckConf
   httpsConf(): HTTPSConf
   healthCheckDisabled(): boolean
+  /** Runs health checks; undefined (config test, unit tests): no probe and no timer, ever. */
+  readonly prober: HealthProber | undefined
   /** True when `status` matches the cluster's OutlierDetectionHttpCode. */
   isOutlierStatus(status: number): boolean
 }

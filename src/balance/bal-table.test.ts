@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { clusterConf, fakeReq, gslbData } from '../../test/helpers/balance.js'
 import { BalTable } from './bal-table.js'
-import { clusterConf, fakeReq, gslbData } from './test-helpers.js'
 
 const base = () =>
   gslbData({

@@ -6,6 +6,7 @@ import {
   ClusterBalancer,
   newBalCounters,
 } from './cluster-balancer.js'
+import type { HealthProber } from './health.js'
 
 /** `/monitor/bal_table_status` without a cluster name. */
 export interface BalTableStatus {
@@ -31,7 +32,7 @@ export class BalTable {
   private readonly balancers: Map<string, ClusterBalancer>
   private confs: ReadonlyMap<string, ClusterConf>
   readonly counters: BalCounters
-  private readonly opts: BalancerOptions
+  private opts: BalancerOptions
   private version: BalTableVersion
 
   constructor(
@@ -42,7 +43,12 @@ export class BalTable {
     this.balancers = new Map()
     this.confs = confs
     this.counters = newBalCounters()
-    this.opts = { random: opts.random, now: opts.now, counters: this.counters }
+    this.opts = {
+      random: opts.random,
+      now: opts.now,
+      counters: this.counters,
+      prober: opts.prober,
+    }
     this.version = { ClusterTableConfVer: '', GslbConfTimeStamp: '', GslbConfSrc: '' }
     this.apply(data, false)
   }
@@ -90,6 +96,15 @@ export class BalTable {
   applyClusterConfs(confs: ReadonlyMap<string, ClusterConf>): void {
     this.confs = confs
     for (const [name, b] of this.balancers) b.setConf(confs.get(name))
+  }
+
+  /**
+   * Gives every balancer (and those added by later reloads) the prober that runs health checks;
+   * a table built without one never probes.
+   */
+  setProber(prober: HealthProber): void {
+    this.opts = { ...this.opts, prober }
+    for (const b of this.balancers.values()) b.setProber(prober)
   }
 
   /** Stops every health checker (shutdown). */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { clusterConf, fakeReq, gslbData, seededRandom } from '../../test/helpers/balance.js'
 import { BalTable } from './bal-table.js'
 import { type BalanceResult, ClusterBalancer } from './cluster-balancer.js'
 import { clientIpKey, hashKey } from './hash-key.js'
-import { clusterConf, fakeReq, gslbData, seededRandom } from './test-helpers.js'
 
 type Patch = NonNullable<Parameters<typeof clusterConf>[1]>
 

@@ -4,7 +4,13 @@ import type { BackendSpec } from '../config/cluster-table.js'
 import { murmur3Sum64 } from '../util/murmur3.js'
 import { Backend, type HealthHost } from './backend.js'
 import { type HashSource, hashKey, type RandomSource } from './hash-key.js'
-import { ActiveHealthCheck, OutlierMatcher, startChecker, stopBackendChecks } from './health.js'
+import {
+  ActiveHealthCheck,
+  type HealthProber,
+  OutlierMatcher,
+  startChecker,
+  stopBackendChecks,
+} from './health.js'
 import { applySlowStart } from './slow-start.js'
 import { sortByKey, stickyPick } from './sticky.js'
 import { wlcPick } from './wlc.js'
@@ -105,6 +111,11 @@ export interface BalancerOptions {
   now?: (() => number) | undefined
   /** Shared counters (the table's); a private set by default. */
   counters?: BalCounters | undefined
+  /**
+   * Runs health checks (the server passes `proxy/health-probe.ts`). Without one no probe and no
+   * timer is started: a backend marked down stays down until `setProber` gives one.
+   */
+  prober?: HealthProber | undefined
 }
 
 /** Balancer of one cluster of gslb.data: GSLB pick of a sub-cluster, then SLB pick of a backend. */
@@ -131,6 +142,7 @@ export class ClusterBalancer implements HealthHost {
   private outlier: OutlierMatcher
   private active: ActiveHealthCheck
   private stopped: boolean
+  private proberRef: HealthProber | undefined
 
   readonly counters: BalCounters
   private readonly random: RandomSource
@@ -155,6 +167,7 @@ export class ClusterBalancer implements HealthHost {
     this.outlier = new OutlierMatcher('')
     this.active = new ActiveHealthCheck(this)
     this.stopped = false
+    this.proberRef = opts.prober
     this.counters = opts.counters ?? newBalCounters()
     this.random = opts.random ?? Math.random
     this.now = opts.now ?? Date.now
@@ -268,12 +281,26 @@ export class ClusterBalancer implements HealthHost {
     this.updateActiveCheck()
   }
 
+  /**
+   * Gives the balancer its prober: the active check starts if configured, and down backends get
+   * their recovery checker.
+   */
+  setProber(prober: HealthProber): void {
+    if (this.proberRef === prober) return
+    this.proberRef = prober
+    this.updateActiveCheck()
+    if (!this.stopped && !this.active.running) {
+      for (const b of this.allBackends) if (!b.available) startChecker(b)
+    }
+  }
+
   private updateActiveCheck(): void {
     const want =
       !this.stopped &&
       this.conf !== undefined &&
       this.conf.CheckConf.ActiveCheck &&
-      !this.conf.ClusterBasic.DisableHealthCheck
+      !this.conf.ClusterBasic.DisableHealthCheck &&
+      this.proberRef !== undefined
     if (want && !this.active.running) this.active.start()
     if (!want && this.active.running) {
       this.active.stop()
@@ -290,6 +317,10 @@ export class ClusterBalancer implements HealthHost {
   }
 
   // ---- HealthHost --------------------------------------------------------------------------
+
+  get prober(): HealthProber | undefined {
+    return this.proberRef
+  }
 
   checkConf(): CheckConf {
     return this.conf?.CheckConf ?? DEFAULT_CHECK_CONF

@@ -1,6 +1,6 @@
-import ipaddr from 'ipaddr.js'
 import type { BfeRequest } from '../basic/request.js'
 import { type HashConf, HashStrategy } from '../config/cluster-conf-types.js'
+import { ipToBytes16 } from '../util/ip.js'
 
 /** The parts of a request the hash key reads (a BfeRequest fits; tests pass plain objects). */
 export type HashSource = Pick<BfeRequest, 'headers' | 'cookies' | 'rawUri' | 'clientAddr'>
@@ -46,10 +46,7 @@ function clientIdKey(req: HashSource, header: string): Uint8Array | undefined {
 
 /** Client IP in its 16-byte form (IPv4 as `::ffff:a.b.c.d`); undefined when unknown. */
 export function clientIpKey(addr: string | undefined): Uint8Array | undefined {
-  if (addr === undefined || addr === '' || !ipaddr.isValid(addr)) return undefined
-  const ip = ipaddr.parse(addr)
-  const v6 = ip.kind() === 'ipv4' ? (ip as ipaddr.IPv4).toIPv4MappedAddress() : ip
-  return Uint8Array.from(v6.toByteArray())
+  return ipToBytes16(addr)
 }
 
 function randomKey(random: RandomSource): Uint8Array {

@@ -1,8 +1,16 @@
-import http from 'node:http'
-import net from 'node:net'
-import tls from 'node:tls'
 import type { CheckConf, HTTPSConf } from '../config/cluster-conf-types.js'
 import type { Backend } from './backend.js'
+
+/**
+ * Runs one health check (CheckConf.Schem: http, https, tcp or tls) against a backend. The state
+ * machine below decides when to probe and what a result means; the prober owns the sockets, so
+ * balance/ never touches the network. The server injects `proxy/health-probe.ts`; without a prober
+ * no probe and no timer is ever started, and a backend marked down stays down.
+ */
+export interface HealthProber {
+  /** Resolves true on success; never rejects. `signal` aborts it (backend removed, table stopped). */
+  probe(backend: Backend, conf: CheckConf, https: HTTPSConf, signal: AbortSignal): Promise<boolean>
+}
 
 // ---- passive marking (balancing.md §6.1) --------------------------------------------------
 
@@ -74,9 +82,13 @@ function markUp(backend: Backend): void {
 
 // ---- recovery checker (§6.2) ---------------------------------------------------------------
 
-/** Starts the recovery checker of a down backend (no-op if one runs already). */
+/**
+ * Starts the recovery checker of a down backend (no-op if one runs already, or when the cluster
+ * has no prober: the backend then stays down).
+ */
 export function startChecker(backend: Backend): void {
   if (backend.checking || backend.removed || backend.available) return
+  if (backend.host?.prober === undefined) return
   backend.checking = true
   checkStep(backend)
 }
@@ -103,14 +115,15 @@ function checkStep(b: Backend): void {
     return
   }
   const conf = host.checkConf()
-  if (conf.ActiveCheck && !host.healthCheckDisabled()) {
-    // the cluster's active checker brings it back
+  const prober = host.prober
+  if ((conf.ActiveCheck && !host.healthCheckDisabled()) || prober === undefined) {
+    // the cluster's active checker brings it back (or nothing can probe it)
     b.checking = false
     return
   }
   const ac = new AbortController()
   b.checkAbort = ac
-  void runCheck(b, conf, host.httpsConf(), ac.signal).then((ok) => {
+  void prober.probe(b, conf, host.httpsConf(), ac.signal).then((ok) => {
     if (b.checkAbort === ac) b.checkAbort = undefined
     if (b.removed || !b.checking) return
     if (ok) {
@@ -134,6 +147,8 @@ function checkStep(b: Backend): void {
 export interface ActiveCheckTarget {
   checkConf(): CheckConf
   httpsConf(): HTTPSConf
+  /** Runs the probes; the checker does not start without one. */
+  readonly prober: HealthProber | undefined
   /** Every backend of the cluster now. */
   backendList(): readonly Backend[]
 }
@@ -160,7 +175,7 @@ export class ActiveHealthCheck {
   }
 
   start(): void {
-    if (!this.stopped) return
+    if (!this.stopped || this.target.prober === undefined) return
     this.stopped = false
     this.schedule(0)
   }
@@ -180,21 +195,22 @@ export class ActiveHealthCheck {
 
   private round(): void {
     this.timer = undefined
-    if (this.stopped) return
+    const prober = this.target.prober
+    if (this.stopped || prober === undefined) return
     const conf = this.target.checkConf()
     const https = this.target.httpsConf()
     for (const b of this.target.backendList()) {
       if (b.probing || b.removed) continue
-      this.probe(b, conf, https)
+      this.probe(prober, b, conf, https)
     }
     this.schedule(Math.max(1, conf.CheckInterval))
   }
 
-  private probe(b: Backend, conf: CheckConf, https: HTTPSConf): void {
+  private probe(prober: HealthProber, b: Backend, conf: CheckConf, https: HTTPSConf): void {
     b.probing = true
     const ac = new AbortController()
     this.inFlight.add(ac)
-    void runCheck(b, conf, https, ac.signal).then((ok) => {
+    void prober.probe(b, conf, https, ac.signal).then((ok) => {
       this.inFlight.delete(ac)
       b.probing = false
       if (this.stopped || b.removed || ac.signal.aborted) return
@@ -214,7 +230,7 @@ export class ActiveHealthCheck {
   }
 }
 
-// ---- the checks ----------------------------------------------------------------------------
+// ---- reading check results (used by the prober) -------------------------------------------
 
 /** StatusCode rule: 0 any; 1–31 class bit mask (1=1xx … 16=5xx); otherwise exact. */
 export function statusCodeMatches(rule: number, status: number): boolean {
@@ -255,161 +271,4 @@ export function checkTarget(b: Backend, conf: CheckConf): { hostName: string; po
     if (port <= 65535) return { hostName: m[1] ?? '', port }
   }
   return { hostName: host, port: b.port }
-}
-
-function hostPort(addr: string, port: number): string {
-  return net.isIPv6(addr) ? `[${addr}]:${port}` : `${addr}:${port}`
-}
-
-/**
- * Runs one check of kind CheckConf.Schem against a backend. Resolves true on success; never
- * rejects. `signal` aborts it (the backend was removed or the table stopped).
- */
-export function runCheck(
-  b: Backend,
-  conf: CheckConf,
-  https: HTTPSConf,
-  signal: AbortSignal,
-): Promise<boolean> {
-  switch (conf.Schem) {
-    case 'tcp':
-      return tcpCheck(b, conf, signal)
-    case 'tls':
-      return tlsCheck(b, conf, https, signal, false)
-    case 'https':
-      return tlsCheck(b, conf, https, signal, true)
-    default:
-      return httpCheck(b, conf, signal)
-  }
-}
-
-/** Settles once: clears the timer, drops the abort listener, destroys what was opened. */
-function guarded(
-  signal: AbortSignal,
-  timeoutMs: number | undefined,
-  run: (finish: (ok: boolean) => void) => { destroy(): void },
-): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve(false)
-      return
-    }
-    let done = false
-    let timer: NodeJS.Timeout | undefined
-    let handle: { destroy(): void } | undefined
-    const onAbort = () => finish(false)
-    const finish = (ok: boolean) => {
-      if (done) return
-      done = true
-      if (timer !== undefined) clearTimeout(timer)
-      signal.removeEventListener('abort', onAbort)
-      handle?.destroy()
-      resolve(ok)
-    }
-    signal.addEventListener('abort', onAbort)
-    if (timeoutMs !== undefined && timeoutMs > 0) {
-      timer = setTimeout(() => finish(false), timeoutMs)
-      timer.unref()
-    }
-    try {
-      handle = run(finish)
-      if (done) handle.destroy()
-    } catch {
-      finish(false)
-    }
-  })
-}
-
-function tcpCheck(b: Backend, conf: CheckConf, signal: AbortSignal): Promise<boolean> {
-  const { port } = checkTarget(b, conf)
-  return guarded(signal, conf.CheckTimeout, (finish) => {
-    const sock = net.connect({ host: b.addr, port })
-    sock.on('error', () => finish(false))
-    sock.on('connect', () => finish(true))
-    return sock
-  })
-}
-
-function httpCheck(b: Backend, conf: CheckConf, signal: AbortSignal): Promise<boolean> {
-  const { port } = checkTarget(b, conf)
-  const host = conf.Host === '' ? hostPort(b.addr, b.port) : conf.Host
-  return guarded(signal, conf.CheckTimeout, (finish) => {
-    const req = http.request({
-      host: b.addr,
-      port,
-      method: 'GET',
-      path: conf.Uri === '' ? '/' : conf.Uri,
-      headers: { Host: host, Accept: '*/*' },
-      agent: false,
-    })
-    req.on('error', () => finish(false))
-    req.on('response', (res) => {
-      res.on('error', () => {})
-      res.resume()
-      finish(statusCodeMatches(conf.StatusCode, res.statusCode ?? 0))
-    })
-    req.end()
-    return req
-  })
-}
-
-const TLS_DEFAULT_TIMEOUT = 30_000
-const HTTPS_IO_DEADLINE = 3_000
-
-function tlsCheck(
-  b: Backend,
-  conf: CheckConf,
-  https: HTTPSConf,
-  signal: AbortSignal,
-  withRequest: boolean,
-): Promise<boolean> {
-  const { hostName, port } = checkTarget(b, conf)
-  const sni = conf.HostType.toLowerCase() === 'instance_ip' ? b.addr : stripBrackets(hostName)
-  const hostHeader = conf.Host === '' ? hostPort(b.addr, b.port) : conf.Host
-  return guarded(signal, conf.CheckTimeout ?? TLS_DEFAULT_TIMEOUT, (finish) => {
-    const opts: tls.ConnectionOptions = {
-      host: b.addr,
-      port,
-      rejectUnauthorized: !https.RSInsecureSkipVerify,
-    }
-    if (sni !== '' && net.isIP(sni) === 0) opts.servername = sni
-    if (sni !== '') opts.checkServerIdentity = (_h, cert) => tls.checkServerIdentity(sni, cert)
-    if (https.RSCAList.length > 0) opts.ca = https.RSCAList
-    if (https.BFECert !== undefined && https.BFEKey !== undefined) {
-      opts.cert = https.BFECert
-      opts.key = https.BFEKey
-    }
-    const sock = tls.connect(opts)
-    sock.on('error', () => finish(false))
-    sock.on('secureConnect', () => {
-      if (!withRequest) {
-        finish(true)
-        return
-      }
-      sock.setTimeout(HTTPS_IO_DEADLINE, () => finish(false))
-      sock.once('data', (chunk: Buffer) => {
-        const m = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(chunk.toString('latin1', 0, 64))
-        if (m === null) {
-          finish(false)
-          return
-        }
-        const status = Number(m[1])
-        finish(
-          conf.StatusCodeRange !== ''
-            ? statusRangeMatches(conf.StatusCodeRange, status)
-            : statusCodeMatches(conf.StatusCode, status),
-        )
-      })
-      sock.on('end', () => finish(false))
-      sock.write(
-        `GET ${conf.Uri === '' ? '/' : conf.Uri} HTTP/1.1\r\nHost: ${hostHeader}\r\n` +
-          'User-Agent: BFE-Health-Check\r\n\r\n',
-      )
-    })
-    return sock
-  })
-}
-
-function stripBrackets(h: string): string {
-  return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h
 }

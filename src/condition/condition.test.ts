@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { errorCases, evalCases, makeRequest, makeSession, warningCases } from './common.case.js'
+import {
+  errorCases,
+  evalCases,
+  makeRequest,
+  makeSession,
+  warningCases,
+} from '../../test/helpers/condition-cases.js'
 import { ConditionError } from './errors.js'
 import { type CompileResult, compileCondition, compileConditionInterpreted } from './index.js'
 import { mixedPrecedenceGrouping, parse } from './parser.js'

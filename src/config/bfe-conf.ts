@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { BfeConfError } from '../basic/errors.js'
+import { readDataFile } from './data-file.js'
 import { type IniFile, type IniValues, ini, parseIni } from './ini.js'
 import { resolveConfPath } from './paths.js'
 
@@ -143,13 +142,7 @@ export const TLS_VERSIONS: readonly string[] = [
 export function loadBfeConf(confRoot: string): BfeConf {
   const root = path.resolve(confRoot)
   const file = path.join(root, 'bfe.conf')
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (err) {
-    throw new BfeConfError(file, '', `cannot be read: ${errMsg(err)}`, { cause: err })
-  }
-  return parseBfeConf(text, root, file)
+  return parseBfeConf(readDataFile(file), root, file)
 }
 
 /** Validates bfe.conf text; `file` is used in messages. Exported for tests. */
@@ -307,8 +300,4 @@ function checkSessionCache(f: Conf): void {
   if (c.SessionExpire <= 0) {
     f.fail('SessionCache', 'SessionExpire', `must be > 0, got ${c.SessionExpire}`)
   }
-}
-
-function errMsg(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
 }

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
+import { confError } from '../../test/helpers/conf-assert.js'
 import { parseClusterConf } from './cluster-conf.js'
-import { confError } from './conf-assert.js'
 
 const C = 'cluster_conf.data'
 const cc = (o: unknown, confRoot?: string) =>

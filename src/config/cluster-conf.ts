@@ -10,8 +10,9 @@ import type {
   HTTPSConf,
 } from './cluster-conf-types.js'
 import { HashStrategy } from './cluster-conf-types.js'
+import { readDataFile, readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
-import { readDataFile, resolveDataPath } from './paths.js'
+import { resolveDataPath } from './paths.js'
 
 /** cluster_conf.data (config.md §4.4): every cluster with BFE's defaults applied. */
 export interface ClusterConfFile {
@@ -32,7 +33,11 @@ export function parseClusterConf(
   text: string,
   opts: ClusterConfOptions = {},
 ): ClusterConfFile {
-  const root = JsonNode.parse(file, text)
+  return decodeClusterConf(JsonNode.parse(file, text), opts)
+}
+
+/** Validates the parsed JSON of cluster_conf.data (`root.file` names it in errors). */
+export function decodeClusterConf(root: JsonNode, opts: ClusterConfOptions = {}): ClusterConfFile {
   if (root.absent) root.fail('is empty')
   root.entries(true)
   const version = root.get('Version').string()
@@ -72,7 +77,7 @@ export function defaultClusterConf(name: string): ClusterConf {
 }
 
 export function loadClusterConf(file: string, opts: ClusterConfOptions = {}): ClusterConfFile {
-  return parseClusterConf(file, readDataFile(file), opts)
+  return decodeClusterConf(readJsonFile(file), opts)
 }
 
 const PROTOCOLS = ['http', 'https', 'h2c', 'fcgi', 'ws', 'tcp'] as const

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs'
-import { BfeConfError } from '../basic/errors.js'
+import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
 /** One backend line of cluster_table.data (BFE field names, every field required). */
@@ -18,7 +17,11 @@ export interface ClusterTableConf {
 
 /** Parses and validates the text of cluster_table.data (config.md §5.1). */
 export function parseClusterTable(file: string, text: string): ClusterTableConf {
-  const root = JsonNode.parse(file, text)
+  return decodeClusterTable(JsonNode.parse(file, text))
+}
+
+/** Validates the parsed JSON of the file (`root.file` names it in errors). */
+export function decodeClusterTable(root: JsonNode): ClusterTableConf {
   if (root.absent) root.fail('is empty')
   root.entries(true) // the root must be an object
   const version = root.get('Version').string()
@@ -51,14 +54,5 @@ export function parseClusterTable(file: string, text: string): ClusterTableConf 
 
 /** Reads cluster_table.data from disk; errors name the file. */
 export function loadClusterTable(path: string): ClusterTableConf {
-  return parseClusterTable(path, readText(path))
-}
-
-export function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8')
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err)
-    throw new BfeConfError(path, '', `cannot be read: ${msg}`, { cause: err })
-  }
+  return decodeClusterTable(readJsonFile(path))
 }

@@ -1,5 +1,6 @@
 import { BfeConfError } from '../basic/errors.js'
-import { type ClusterTableConf, parseClusterTable, readText } from './cluster-table.js'
+import { type ClusterTableConf, parseClusterTable } from './cluster-table.js'
+import { readDataFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
 /** gslb.data (config.md §5.2). Weights per cluster keep the file's key order. */
@@ -69,9 +70,10 @@ export function parseGslbData(
 
 /**
  * Reads and validates cluster_table.data and gslb.data (startup and `/reload/gslb_data_conf`).
- * Throws BfeConfError naming the file, the JSON pointer and the reason.
+ * Throws BfeConfError naming the file, the JSON pointer and the reason. Both files are read
+ * before either is parsed, so an unreadable file is reported first.
  */
 export function loadGslbData(paths: { clusterTable: string; gslb: string }): GslbData {
-  const texts = { clusterTable: readText(paths.clusterTable), gslb: readText(paths.gslb) }
+  const texts = { clusterTable: readDataFile(paths.clusterTable), gslb: readDataFile(paths.gslb) }
   return parseGslbData({ clusterTable: paths.clusterTable, gslb: paths.gslb }, texts)
 }

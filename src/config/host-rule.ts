@@ -1,5 +1,5 @@
+import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
-import { readDataFile } from './paths.js'
 
 /** host_rule.data (config.md §4.1), validated. Hostnames are lower-cased. */
 export interface HostRuleConf {
@@ -14,7 +14,11 @@ export interface HostRuleConf {
 
 /** Parses and validates the text of host_rule.data. Throws BfeConfError. */
 export function parseHostRule(file: string, text: string): HostRuleConf {
-  const root = JsonNode.parse(file, text)
+  return decodeHostRule(JsonNode.parse(file, text))
+}
+
+/** Validates the parsed JSON of the file (`root.file` names it in errors). */
+export function decodeHostRule(root: JsonNode): HostRuleConf {
   if (root.absent) root.fail('is empty')
   root.entries(true)
   const version = root.get('Version').string()
@@ -68,7 +72,7 @@ export function parseHostRule(file: string, text: string): HostRuleConf {
 }
 
 export function loadHostRule(file: string): HostRuleConf {
-  return parseHostRule(file, readDataFile(file))
+  return decodeHostRule(readJsonFile(file))
 }
 
 /** Lower-cases a configured hostname and drops one trailing dot. */

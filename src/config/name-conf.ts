@@ -1,5 +1,5 @@
+import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
-import { readDataFile } from './paths.js'
 
 /** One instance of a named service. */
 export interface NameInstance {
@@ -16,7 +16,11 @@ export interface NameConf {
 
 /** Parses and validates name_conf.data text. Throws BfeConfError. */
 export function parseNameConf(file: string, text: string): NameConf {
-  const root = JsonNode.parse(file, text)
+  return decodeNameConf(JsonNode.parse(file, text))
+}
+
+/** Validates the parsed JSON of the file (`root.file` names it in errors). */
+export function decodeNameConf(root: JsonNode): NameConf {
   if (root.absent) root.fail('is empty')
   root.entries(true)
   const version = root.get('Version').string()
@@ -44,5 +48,5 @@ export function parseNameConf(file: string, text: string): NameConf {
 
 /** Reads name_conf.data (`/reload/name_conf` calls this too). */
 export function loadNameConf(file: string): NameConf {
-  return parseNameConf(file, readDataFile(file))
+  return decodeNameConf(readJsonFile(file))
 }

@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { BfeConfError } from '../basic/errors.js'
 
 /**
  * Resolves a path written in bfe.conf: relative paths are taken from the configuration root
@@ -31,14 +30,4 @@ export function resolveDataPath(p: string, confRoot: string): ResolvedDataPath {
   const fromRoot = path.resolve(confRoot, p)
   if (existsSync(fromRoot)) return { path: fromRoot, base: 'confRoot', exists: true }
   return { path: fromCwd, base: 'cwd', exists: false }
-}
-
-/** Reads a configuration data file as UTF-8; a missing or unreadable file is a BfeConfError. */
-export function readDataFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err)
-    throw new BfeConfError(file, '', `cannot be read: ${msg}`, { cause: err })
-  }
 }

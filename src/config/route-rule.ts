@@ -1,7 +1,5 @@
-import { BfeConfError } from '../basic/errors.js'
-import { type Condition, compileCondition } from '../condition/index.js'
+import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
-import { readDataFile } from './paths.js'
 
 /** Cluster name of a basic rule that hands over to the product's advanced rules. */
 export const ADVANCED_MODE = 'ADVANCED_MODE'
@@ -15,28 +13,35 @@ export interface BasicRule {
   pointer: string
 }
 
-/** An advanced rule with its condition compiled. */
+/** An advanced rule as written; `route/route-rule.ts` compiles `Cond`. */
 export interface AdvancedRule {
   Cond: string
   ClusterName: string
-  condition: Condition
+  /** JSON pointer of the rule, for messages. */
   pointer: string
+  /** JSON pointer of its Cond field (as spelled in the file), for condition errors. */
+  condPointer: string
 }
 
-/** route_rule.data (config.md §4.3), validated, conditions compiled. */
+/** route_rule.data (config.md §4.3), validated; conditions are still text. */
 export interface RouteRuleConf {
   Version: string
   /** product → basic rules in file order. */
   BasicRule: Map<string, BasicRule[]>
   /** product → advanced rules in file order (present even when the list is empty). */
   ProductRule: Map<string, AdvancedRule[]>
-  /** Condition warnings (decisions.md D1), each naming the file and the rule. */
-  warnings: string[]
 }
 
-/** Parses and validates route_rule.data text; compiles every `Cond`. Throws BfeConfError. */
+/**
+ * Parses and validates route_rule.data text. Throws BfeConfError. Conditions are compiled by
+ * `compileRouteRule` in route/.
+ */
 export function parseRouteRule(file: string, text: string): RouteRuleConf {
-  const root = JsonNode.parse(file, text)
+  return decodeRouteRule(JsonNode.parse(file, text))
+}
+
+/** Validates the parsed JSON of the file (`root.file` names it in errors). */
+export function decodeRouteRule(root: JsonNode): RouteRuleConf {
   if (root.absent) root.fail('is empty')
   root.entries(true)
   const version = root.get('Version').string()
@@ -83,7 +88,6 @@ export function parseRouteRule(file: string, text: string): RouteRuleConf {
     basic.set(product, rules)
   }
 
-  const warnings: string[] = []
   const advanced = new Map<string, AdvancedRule[]>()
   for (const [product, list] of productNode.entries()) {
     const rules: AdvancedRule[] = []
@@ -92,28 +96,20 @@ export function parseRouteRule(file: string, text: string): RouteRuleConf {
       const clusterName = r.get('ClusterName').string()
       const condNode = r.get('Cond')
       const cond = condNode.string()
-      let compiled: ReturnType<typeof compileCondition>
-      try {
-        compiled = compileCondition(cond)
-      } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err)
-        throw new BfeConfError(file, condNode.pointer, msg, { cause: err })
-      }
-      for (const w of compiled.warnings) warnings.push(`${file}: ${condNode.pointer} ${w}`)
       rules.push({
         Cond: cond,
         ClusterName: clusterName,
-        condition: compiled.condition,
         pointer: r.pointer,
+        condPointer: condNode.pointer,
       })
     }
     advanced.set(product, rules)
   }
-  return { Version: version, BasicRule: basic, ProductRule: advanced, warnings }
+  return { Version: version, BasicRule: basic, ProductRule: advanced }
 }
 
 export function loadRouteRule(file: string): RouteRuleConf {
-  return parseRouteRule(file, readDataFile(file))
+  return decodeRouteRule(readJsonFile(file))
 }
 
 function checkBasicHost(host: string): string | undefined {

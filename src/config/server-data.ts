@@ -1,16 +1,9 @@
 import path from 'node:path'
 import { BfeConfError } from '../basic/errors.js'
-import { HostTable } from '../route/host-table.js'
-import { RouteTable } from '../route/route-table.js'
 import type { BfeConf } from './bfe-conf.js'
-import { loadClusterConf } from './cluster-conf.js'
-import type { ClusterConf } from './cluster-conf-types.js'
-import { loadHostRule } from './host-rule.js'
-import { ADVANCED_MODE, loadRouteRule } from './route-rule.js'
-import { loadVipRule } from './vip-rule.js'
-
-export type { NameConf, NameInstance } from './name-conf.js'
-export { loadNameConf } from './name-conf.js'
+import type { ClusterConfFile } from './cluster-conf.js'
+import type { HostRuleConf } from './host-rule.js'
+import { ADVANCED_MODE, type RouteRuleConf } from './route-rule.js'
 
 /** The four files of server_data_conf, loaded and reloaded together. */
 export interface ServerDataPaths {
@@ -18,29 +11,6 @@ export interface ServerDataPaths {
   vipRule: string
   routeRule: string
   clusterConf: string
-}
-
-/**
- * One immutable routing snapshot (config.md §4). A request keeps the snapshot it started with;
- * a reload builds a new one and swaps the reference.
- */
-export interface ServerDataConf {
-  readonly hostTable: HostTable
-  readonly routeTable: RouteTable
-  readonly clusterConfs: ReadonlyMap<string, ClusterConf>
-  readonly versions: {
-    readonly hostRule: string
-    readonly vipRule: string
-    readonly routeRule: string
-    readonly clusterConf: string
-  }
-  /** Load warnings (condition D1 warnings, D17 path notes), each naming its file. */
-  readonly warnings: readonly string[]
-}
-
-export interface ServerDataOptions {
-  /** Configuration root: second place for paths inside cluster_conf.data (D17). */
-  confRoot?: string
 }
 
 /** The server_data_conf paths of bfe.conf, or the same base names in `dir` (`?path=<dir>`). */
@@ -56,20 +26,15 @@ export function serverDataPaths(conf: BfeConf, dir?: string): ServerDataPaths {
 }
 
 /**
- * Loads host_rule, vip_rule, route_rule and cluster_conf, validates each, runs the cross-file
- * checks (config.md §4.6) and builds the lookup tables. All or nothing: throws BfeConfError.
+ * Cross-file checks of server_data_conf (config.md §4.6): every product with route rules is a
+ * product of host_rule.data, and every cluster a rule names is in cluster_conf.data.
  */
-export function loadServerDataConf(
+export function checkServerDataRefs(
   paths: ServerDataPaths,
-  opts: ServerDataOptions = {},
-): ServerDataConf {
-  const hostRule = loadHostRule(paths.hostRule)
-  const vipRule = loadVipRule(paths.vipRule)
-  const routeRule = loadRouteRule(paths.routeRule)
-  const clusterOpts = opts.confRoot === undefined ? {} : { confRoot: opts.confRoot }
-  const clusterConf = loadClusterConf(paths.clusterConf, clusterOpts)
-
-  // every product with route rules must be a product of host_rule.data
+  hostRule: HostRuleConf,
+  routeRule: RouteRuleConf,
+  clusterConf: ClusterConfFile,
+): void {
   const checkProduct = (kind: string, product: string): void => {
     if (!hostRule.HostTags.has(product)) {
       throw new BfeConfError(
@@ -98,18 +63,4 @@ export function loadServerDataConf(
     checkProduct('ProductRule', product)
     for (const r of rules) checkCluster(r.pointer, r.ClusterName)
   }
-
-  const snapshot: ServerDataConf = {
-    hostTable: new HostTable(hostRule, vipRule),
-    routeTable: new RouteTable(routeRule),
-    clusterConfs: clusterConf.Config,
-    versions: Object.freeze({
-      hostRule: hostRule.Version,
-      vipRule: vipRule.Version,
-      routeRule: routeRule.Version,
-      clusterConf: clusterConf.Version,
-    }),
-    warnings: Object.freeze([...routeRule.warnings, ...clusterConf.notes]),
-  }
-  return Object.freeze(snapshot)
 }

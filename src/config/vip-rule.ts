@@ -1,6 +1,6 @@
-import ipaddr from 'ipaddr.js'
+import { normalizeIp } from '../util/ip.js'
+import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
-import { readDataFile } from './paths.js'
 
 /** vip_rule.data (config.md §4.2), validated. */
 export interface VipRuleConf {
@@ -11,7 +11,11 @@ export interface VipRuleConf {
 
 /** Parses and validates the text of vip_rule.data. Throws BfeConfError. */
 export function parseVipRule(file: string, text: string): VipRuleConf {
-  const root = JsonNode.parse(file, text)
+  return decodeVipRule(JsonNode.parse(file, text))
+}
+
+/** Validates the parsed JSON of the file (`root.file` names it in errors). */
+export function decodeVipRule(root: JsonNode): VipRuleConf {
   if (root.absent) root.fail('is empty')
   root.entries(true)
   const versionNode = root.get('Version')
@@ -23,7 +27,7 @@ export function parseVipRule(file: string, text: string): VipRuleConf {
     const ips: string[] = []
     for (const item of list.items()) {
       const raw = item.string()
-      const ip = normaliseIp(raw)
+      const ip = normalizeIp(raw)
       if (ip === undefined) return item.fail(`"${raw}" is not a valid IP address`)
       const other = owner.get(ip)
       if (other !== undefined && other !== product) {
@@ -38,17 +42,5 @@ export function parseVipRule(file: string, text: string): VipRuleConf {
 }
 
 export function loadVipRule(file: string): VipRuleConf {
-  return parseVipRule(file, readDataFile(file))
-}
-
-/**
- * Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4, IPv6 is compressed);
- * undefined when `s` is not an address.
- */
-export function normaliseIp(s: string): string | undefined {
-  const t = s.trim()
-  if (!ipaddr.isValid(t)) return undefined
-  // ipaddr.isValid accepts shorthand IPv4 forms such as "10.1"; require four parts
-  if (!t.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(t)) return undefined
-  return ipaddr.process(t).toString()
+  return decodeVipRule(readJsonFile(file))
 }

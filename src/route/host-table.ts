@@ -1,5 +1,6 @@
 import type { HostRuleConf } from '../config/host-rule.js'
-import { normaliseIp, type VipRuleConf } from '../config/vip-rule.js'
+import type { VipRuleConf } from '../config/vip-rule.js'
+import { normalizeIp } from '../util/ip.js'
 
 /** Result of a product lookup. `hostTag` is '' when the product came from the VIP or default. */
 export interface HostRoute {
@@ -86,7 +87,7 @@ export class HostTable {
     if (this.vips.size === 0 || vip === '') return undefined
     const r = this.vips.get(vip)
     if (r !== undefined) return r
-    const n = normaliseIp(vip)
+    const n = normalizeIp(vip)
     return n === undefined || n === vip ? undefined : this.vips.get(n)
   }
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { BfeRequest } from '../basic/request.js'
 import { Session } from '../basic/session.js'
 import { parseRouteRule } from '../config/route-rule.js'
+import { compileRouteRule } from './route-rule.js'
 import { ERR_NO_MATCH_RULE, ERR_NO_PRODUCT_RULE, RouteTable } from './route-table.js'
 
 function req(host: string, uri: string): BfeRequest {
@@ -16,7 +17,10 @@ function req(host: string, uri: string): BfeRequest {
 }
 
 function table(o: object): RouteTable {
-  return new RouteTable(parseRouteRule('route_rule.data', JSON.stringify({ Version: 'v', ...o })))
+  const text = JSON.stringify({ Version: 'v', ...o })
+  return new RouteTable(
+    compileRouteRule('route_rule.data', parseRouteRule('route_rule.data', text)),
+  )
 }
 
 type Rule = { Hostname?: string[]; Path?: string[]; ClusterName: string }

@@ -1,12 +1,8 @@
 import type { BfeRequest } from '../basic/request.js'
 import type { Condition } from '../condition/index.js'
-import {
-  ADVANCED_MODE,
-  basicHostKey,
-  prefixOfPattern,
-  type RouteRuleConf,
-} from '../config/route-rule.js'
+import { ADVANCED_MODE, basicHostKey, prefixOfPattern } from '../config/route-rule.js'
 import { normaliseRequestHost } from './host-table.js'
+import type { CompiledRouteRule } from './route-rule.js'
 
 /** Failure of a cluster lookup (lifecycle.md §5 step 6). */
 export interface RouteError {
@@ -76,7 +72,7 @@ interface ProductRoutes {
 export class RouteTable {
   private readonly products = new Map<string, ProductRoutes>()
 
-  constructor(conf: RouteRuleConf) {
+  constructor(conf: CompiledRouteRule) {
     for (const [product, rules] of conf.BasicRule) {
       const t = new BasicTable()
       for (const r of rules) {

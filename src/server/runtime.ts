@@ -1,10 +1,10 @@
 import type { BalTable } from '../balance/bal-table.js'
 import type { BfeRequest } from '../basic/request.js'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
-import type { ServerDataConf } from '../config/server-data.js'
 import type { Logger } from '../log/logger.js'
 import type { HandlerTable } from '../module/registry.js'
 import type { TransportPools } from '../proxy/transport.js'
+import type { ServerDataConf } from '../route/server-data.js'
 import type { Sweeper } from './accept/deadlines.js'
 
 /**

@@ -10,12 +10,14 @@ import type { BfeRequest } from '../basic/request.js'
 import { type BfeConf, loadBfeConf } from '../config/bfe-conf.js'
 import { loadGslbData } from '../config/gslb.js'
 import { loadNameConf } from '../config/name-conf.js'
-import { loadServerDataConf, type ServerDataConf, serverDataPaths } from '../config/server-data.js'
+import { serverDataPaths } from '../config/server-data.js'
 import { type Logger, silentLogger } from '../log/logger.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
+import { socketHealthProber } from '../proxy/health-probe.js'
 import { TransportPools } from '../proxy/transport.js'
+import { loadServerDataConf, type ServerDataConf } from '../route/server-data.js'
 import { type AcceptContext, Acceptor, type Engine } from './accept/acceptor.js'
 import type { Conn } from './accept/conn.js'
 import { Sweeper } from './accept/deadlines.js'
@@ -100,6 +102,7 @@ export class BfeServer implements ServerContext {
     const serverData = loadServerDataConf(serverDataPaths(conf), { confRoot: conf.confRoot })
     warnings.push(...serverData.warnings)
     const gslb = loadGslbData({ clusterTable: s.ClusterTableConf, gslb: s.GslbConf })
+    // No prober yet: loading (and `bfe -t`) starts no health-check sockets; listen() adds it.
     const balTable = new BalTable(gslb, serverData.clusterConfs)
     const framework = new ModuleFramework(moduleCatalog(opts.modules ?? []))
     try {
@@ -116,6 +119,7 @@ export class BfeServer implements ServerContext {
   /** Opens the HTTP listener. Resolves with the bound port. */
   async listen(): Promise<number> {
     const s = this.conf.Server
+    this.runtime.balTable.setProber(socketHealthProber)
     const http1 = new Http1Engine(this, {
       maxHeaderBytes: s.MaxHeaderBytes,
       maxUriBytes: s.MaxHeaderUriBytes,

@@ -1,6 +1,6 @@
 /** Session, protocol, client-IP and VIP primitives (condition.md §4.1, §4.2). */
 import type { BfeRequest } from '../../basic/request.js'
-import { compare16, ipText, ipToScratch, type ParsedIp, parseIpLiteral } from '../ip.js'
+import { compare16, ipToScratch, type ParsedIp, parseIpLiteral, plainIp } from '../../util/ip.js'
 import { fold, makeHashMatcher, makeMatcher, parseBuckets, splitList } from './match.js'
 import { type BuildArgs, type PrimitiveDef, sig } from './types.js'
 
@@ -143,7 +143,7 @@ export const sesPrimitives: Readonly<Record<string, PrimitiveDef>> = {
       return {
         req: (req) => {
           const addr = req.clientAddr
-          return addr !== undefined && addr !== '' && m(ipText(addr))
+          return addr !== undefined && addr !== '' && m(plainIp(addr))
         },
       }
     },

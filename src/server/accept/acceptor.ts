@@ -5,6 +5,7 @@ import type { Logger } from '../../log/logger.js'
 import { HandlerResult } from '../../module/callback-point.js'
 import { runAcceptFilters } from '../../module/handler-list.js'
 import type { HandlerTable } from '../../module/registry.js'
+import { plainIp } from '../../util/ip.js'
 import type { ProxyCounters } from '../runtime.js'
 import { Conn, type ConnHandler } from './conn.js'
 import { Deadline, type Sweeper } from './deadlines.js'
@@ -187,9 +188,4 @@ export class Acceptor implements ConnHandler {
 
 function onSocketError(conn: Conn, err: NodeJS.ErrnoException): void {
   conn.fail(err.code === 'ECONNRESET' ? ErrCode.ClientReset : ErrCode.ClientClose, err.message)
-}
-
-/** `::ffff:1.2.3.4` → `1.2.3.4`. */
-function plainIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
 }

@@ -1,4 +1,4 @@
-import { TLSSocket, type SecureContext, type Server as TlsServer } from 'node:tls'
+import { type SecureContext, TLSSocket, type Server as TlsServer } from 'node:tls'
 import { ErrCode } from '../../basic/error-code.js'
 import { type ClientHello, peekClientHello } from '../../tls/client-hello.js'
 import type { TlsStage } from './acceptor.js'
@@ -138,7 +138,10 @@ export class TlsHandshake implements TlsStage {
     })
     t.on('error', (err: NodeJS.ErrnoException) => {
       if (ses.tlsState === undefined) counters.TLS_HANDSHAKE_ERR++
-      conn.fail(ses.tlsState === undefined ? ErrCode.ClientTlsHandshake : ErrCode.ClientClose, err.message)
+      conn.fail(
+        ses.tlsState === undefined ? ErrCode.ClientTlsHandshake : ErrCode.ClientClose,
+        err.message,
+      )
       conn.destroy()
     })
     conn.socket = t

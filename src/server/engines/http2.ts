@@ -1,8 +1,8 @@
 import {
-  constants as h2c,
   createServer as createH2Server,
   type Http2Server,
   type Http2Session,
+  constants as h2c,
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2'

@@ -1,9 +1,36 @@
 /**
- * IP addresses as 16-byte arrays (IPv4 as `::ffff:a.b.c.d`) for inclusive range tests. Load-time
- * parsing is strict (ipaddr.js, dotted-quad IPv4 only); request-time parsing of the client address
- * fills a scratch buffer and allocates nothing for IPv4.
+ * The one place that parses and normalises IP addresses (ipaddr.js).
+ *
+ * - `normalizeIp`: canonical text of an address in a config file or a lookup key (IPv4-mapped IPv6
+ *   becomes IPv4, IPv6 is compressed, IPv4 must be dotted-quad); undefined when invalid.
+ * - `plainIp`: the cheap request-path form of a socket address (only strips `::ffff:`).
+ * - `parseIpLiteral`, `ipToScratch`, `compare16`: 16-byte forms (IPv4 as `::ffff:a.b.c.d`) for
+ *   range tests. Load-time parsing is strict (dotted-quad IPv4 only); request-time parsing of the
+ *   client address fills a scratch buffer and allocates nothing for IPv4.
+ * - `ipToBytes16`: the 16-byte form of a client address as BFE's hash key reads it (ipaddr.js's
+ *   lenient IPv4 forms accepted).
  */
 import ipaddr from 'ipaddr.js'
+
+/**
+ * Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4, IPv6 is compressed);
+ * undefined when `s` is not an address.
+ */
+export function normalizeIp(s: string): string | undefined {
+  const t = s.trim()
+  if (!ipaddr.isValid(t)) return undefined
+  // ipaddr.isValid accepts shorthand IPv4 forms such as "10.1"; require four parts
+  if (!t.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(t)) return undefined
+  return ipaddr.process(t).toString()
+}
+
+/** 16-byte form of an address (IPv4 as `::ffff:a.b.c.d`); undefined when unknown or invalid. */
+export function ipToBytes16(addr: string | undefined): Uint8Array | undefined {
+  if (addr === undefined || addr === '' || !ipaddr.isValid(addr)) return undefined
+  const ip = ipaddr.parse(addr)
+  const v6 = ip.kind() === 'ipv4' ? (ip as ipaddr.IPv4).toIPv4MappedAddress() : ip
+  return Uint8Array.from(v6.toByteArray())
+}
 
 export interface ParsedIp {
   readonly bytes: Uint8Array
@@ -84,8 +111,12 @@ function parseV4Into(s: string, start: number, out: Uint8Array): boolean {
   return true
 }
 
-/** Text form of an address as Go prints it: IPv4-mapped IPv6 is shown as plain IPv4. */
-export function ipText(addr: string): string {
+/**
+ * Text form of a runtime address as Go prints it: IPv4-mapped IPv6 (`::ffff:1.2.3.4`, as Node
+ * reports IPv4 clients on a dual-stack socket) becomes `1.2.3.4`; anything else is returned as is.
+ * No parsing, no allocation for other forms: meant for the request path.
+ */
+export function plainIp(addr: string): string {
   if (addr.startsWith('::ffff:') && addr.includes('.')) return addr.slice(7)
   return addr
 }

@@ -3,11 +3,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
+import { confError } from '../../test/helpers/conf-assert.js'
 import { BfeRequest } from '../basic/request.js'
 import { Session } from '../basic/session.js'
-import { loadBfeConf } from './bfe-conf.js'
-import { confError } from './conf-assert.js'
-import { loadNameConf, loadServerDataConf, serverDataPaths } from './server-data.js'
+import { loadBfeConf } from '../config/bfe-conf.js'
+import { loadNameConf } from '../config/name-conf.js'
+import { serverDataPaths } from '../config/server-data.js'
+import { loadServerDataConf } from './server-data.js'
 
 const fixture = path.resolve('test/fixtures/conf/basic')
 

@@ -1,12 +1,12 @@
 /**
  * Conformance cases of the condition language: expression, request/session fixture, expected result.
- * Run by condition.test.ts against both the compiled and the interpreted form.
+ * Run by src/condition/condition.test.ts against both the compiled and the interpreted form.
  */
 
-import { HeaderList } from '../basic/header-list.js'
-import { BfeRequest } from '../basic/request.js'
-import { BfeResponse } from '../basic/response.js'
-import { Session, type TlsState } from '../basic/session.js'
+import { HeaderList } from '../../src/basic/header-list.js'
+import { BfeRequest } from '../../src/basic/request.js'
+import { BfeResponse } from '../../src/basic/response.js'
+import { Session, type TlsState } from '../../src/basic/session.js'
 
 export interface Fixture {
   method?: string

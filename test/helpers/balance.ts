@@ -1,9 +1,9 @@
-import { HeaderList } from '../basic/header-list.js'
-import { defaultClusterConf } from '../config/cluster-conf.js'
-import type { ClusterConf } from '../config/cluster-conf-types.js'
-import type { BackendSpec } from '../config/cluster-table.js'
-import type { GslbData } from '../config/gslb.js'
-import type { HashSource } from './hash-key.js'
+import type { HashSource } from '../../src/balance/hash-key.js'
+import { HeaderList } from '../../src/basic/header-list.js'
+import { defaultClusterConf } from '../../src/config/cluster-conf.js'
+import type { ClusterConf } from '../../src/config/cluster-conf-types.js'
+import type { BackendSpec } from '../../src/config/cluster-table.js'
+import type { GslbData } from '../../src/config/gslb.js'
 
 /** A ClusterConf with BFE's defaults; `patch` overrides whole sub-objects' fields. */
 export function clusterConf(

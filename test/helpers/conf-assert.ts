@@ -1,6 +1,6 @@
-// Test helper shared by the config and route unit tests (not used at run time).
+// Test helper shared by the config and route unit tests.
 import assert from 'node:assert/strict'
-import { BfeConfError } from '../basic/errors.js'
+import { BfeConfError } from '../../src/basic/errors.js'
 
 /** Asserts `fn` throws a BfeConfError naming `file` and `pointer`, with a reason matching `re`. */
 export function confError(fn: () => unknown, file: string, pointer: string, re: RegExp): void {
