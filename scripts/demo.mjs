@@ -3,6 +3,10 @@
 // `curl -H 'Host: example.local' http://127.0.0.1:8080/` gets a proxied answer. Ctrl-C stops all.
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:http'
+import { ensureExampleCert } from './example-cert.mjs'
+
+const cert = ensureExampleCert()
+if (cert.made) console.log(`made a self-signed certificate for the HTTPS port: ${cert.crt}`)
 
 for (const port of [8181, 8182]) {
   const srv = createServer((req, res) => {
@@ -22,4 +26,4 @@ const bfe = spawn(process.execPath, ['dist/src/main.js', '-c', 'conf', '-l', 'lo
 })
 bfe.on('exit', (code) => process.exit(code ?? 0))
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => bfe.kill('SIGTERM'))
-console.log('try: curl -i http://127.0.0.1:8080/  (stop with Ctrl-C)')
+console.log('try: curl -i http://127.0.0.1:8080/   or   curl -ik --http2 https://localhost:8443/  (stop with Ctrl-C)')

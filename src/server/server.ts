@@ -2,8 +2,10 @@ import {
   type AddressInfo,
   createServer as createNetServer,
   type Server as NetServer,
+  type Socket,
 } from 'node:net'
 import { basename, join } from 'node:path'
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { BalTable } from '../balance/bal-table.js'
 import { BfeConfError } from '../basic/errors.js'
 import type { BfeRequest } from '../basic/request.js'
@@ -17,11 +19,16 @@ import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
 import { socketHealthProber } from '../proxy/health-probe.js'
 import { TransportPools } from '../proxy/transport.js'
+import { TlsSessionCache, useSessionCache } from '../tls/session-cache.js'
+import { loadTlsConf, type TlsTable } from '../tls/tls-table.js'
 import { loadServerDataConf, type ServerDataConf } from '../route/server-data.js'
 import { type AcceptContext, Acceptor, type Engine } from './accept/acceptor.js'
 import type { Conn } from './accept/conn.js'
 import { Sweeper } from './accept/deadlines.js'
+import { TlsHandshake } from './accept/tls-handshake.js'
+import { TableTlsPolicy } from './accept/tls-policy.js'
 import { Http1Engine } from './engines/http1.js'
+import { Http2Engine } from './engines/http2.js'
 import { newProxyCounters, type ProxyCounters, Runtime, type ServerContext } from './runtime.js'
 
 export interface BfeServerOptions {
@@ -34,6 +41,10 @@ export interface BfeServerOptions {
   httpPort?: number
   /** Overrides `[Server] HttpAddr`. */
   httpAddr?: string
+  /** Overrides `[Server] HttpsPort` (0 = any free port). */
+  httpsPort?: number
+  /** Overrides `[Server] HttpsAddr`. */
+  httpsAddr?: string
 }
 
 /**
@@ -57,12 +68,20 @@ export class BfeServer implements ServerContext {
   readonly conns = new Set<Conn>()
 
   private readonly opts: BfeServerOptions
+  /** The TLS stage's view of the TLS configuration (replaced as a whole on reload). */
+  tlsPolicy: TableTlsPolicy
+  /** The TLS stage (its counters), the HTTP/2 engine (its counters): set by listen(). */
+  tls: TlsHandshake | undefined
+  http2: Http2Engine | undefined
   private netServer: NetServer | undefined
+  private tlsServer: NetServer | undefined
+  private sessionCache: TlsSessionCache | undefined
   private constructor(
     opts: BfeServerOptions,
     conf: BfeConf,
     framework: ModuleFramework,
     runtime: Runtime,
+    tlsTable: TlsTable,
     warnings: string[],
   ) {
     this.opts = opts
@@ -77,6 +96,10 @@ export class BfeServer implements ServerContext {
     this.keepAliveEnabled = conf.Server.KeepAliveEnabled
     this.warnings = warnings
     this.sweeper = new Sweeper()
+    this.tlsPolicy = new TableTlsPolicy(tlsTable)
+    this.tls = undefined
+    this.http2 = undefined
+    this.sessionCache = undefined
   }
 
   get handlers(): ServerContext['handlers'] {
@@ -99,6 +122,8 @@ export class BfeServer implements ServerContext {
         'PROXY is not supported by this version of bfe-ts yet',
       )
     }
+    const tlsConf = loadTlsConf(conf)
+    warnings.push(...tlsConf.warnings)
     const serverData = loadServerDataConf(serverDataPaths(conf), { confRoot: conf.confRoot })
     warnings.push(...serverData.warnings)
     const gslb = loadGslbData({ clusterTable: s.ClusterTableConf, gslb: s.GslbConf })
@@ -113,10 +138,17 @@ export class BfeServer implements ServerContext {
       throw err
     }
     for (const w of warnings) log.warn(w)
-    return new BfeServer(opts, conf, framework, new Runtime(serverData, balTable), warnings)
+    return new BfeServer(
+      opts,
+      conf,
+      framework,
+      new Runtime(serverData, balTable),
+      tlsConf.table,
+      warnings,
+    )
   }
 
-  /** Opens the HTTP listener. Resolves with the bound port. */
+  /** Opens the HTTP and HTTPS listeners. Resolves with the bound HTTP port. */
   async listen(): Promise<number> {
     const s = this.conf.Server
     this.runtime.balTable.setProber(socketHealthProber)
@@ -125,19 +157,76 @@ export class BfeServer implements ServerContext {
       maxUriBytes: s.MaxHeaderUriBytes,
       firstHeaderMs: s.ClientReadTimeout * 1000,
     })
-    const engines = new Map<string, Engine>([['http/1.1', http1]])
+    const http2 = new Http2Engine(this, {
+      maxHeaderBytes: s.MaxHeaderBytes,
+      maxUriBytes: s.MaxHeaderUriBytes,
+      firstRequestMs: s.ClientReadTimeout * 1000,
+    })
+    this.http2 = http2
+    const tls = new TlsHandshake(() => this.tlsPolicy, this.tlsEvents())
+    this.tls = tls
     const acceptCtx = this.acceptContext()
-    const plain = new Acceptor(acceptCtx, engines)
-    const net = createNetServer({ noDelay: true }, plain.onConnection)
-    net.on('error', (err) => this.log.error({ err }, 'http listener error'))
-    this.netServer = net
-    const port = this.opts.httpPort ?? s.HttpPort
-    const host = this.opts.httpAddr ?? s.HttpAddr
-    await listenOn(net, port, host)
+    const plain = new Acceptor(acceptCtx, new Map<string, Engine>([['http/1.1', http1]]))
+    const secure = new Acceptor(
+      acceptCtx,
+      new Map<string, Engine>([
+        ['http/1.1', http1],
+        ['h2', http2],
+      ]),
+      { stage: tls, handshakeTimeoutMs: s.TlsHandshakeTimeout * 1000 },
+    )
+    this.netServer = await this.open(
+      plain.onConnection,
+      this.opts.httpPort ?? s.HttpPort,
+      this.opts.httpAddr ?? s.HttpAddr,
+      'http',
+    )
+    this.tlsServer = await this.open(
+      secure.onConnection,
+      this.opts.httpsPort ?? s.HttpsPort,
+      this.opts.httpsAddr ?? s.HttpsAddr,
+      'https',
+    )
     this.sweeper.start()
-    const bound = (net.address() as AddressInfo).port
-    this.log.info({ port: bound }, 'http listener open')
-    return bound
+    return this.port
+  }
+
+  private async open(
+    onConnection: (socket: Socket) => void,
+    port: number,
+    host: string,
+    what: string,
+  ): Promise<NetServer> {
+    const net = createNetServer({ noDelay: true }, onConnection)
+    net.on('error', (err) => this.log.error({ err }, `${what} listener error`))
+    await listenOn(net, port, host)
+    this.log.info({ port: (net.address() as AddressInfo).port }, `${what} listener open`)
+    return net
+  }
+
+  /**
+   * A tls.Server that never listens: the TLS sockets report session-cache events to it
+   * ([SessionCache] on Redis, when enabled).
+   */
+  private tlsEvents(): TlsServer {
+    const events = createTlsServer()
+    const c = this.conf.SessionCache
+    if (!c.SessionCacheDisabled) {
+      this.sessionCache = new TlsSessionCache(
+        {
+          servers: c.Servers,
+          keyPrefix: c.KeyPrefix,
+          connectTimeoutMs: c.ConnectTimeout,
+          readTimeoutMs: c.ReadTimeout,
+          writeTimeoutMs: c.WriteTimeout,
+          maxIdle: c.MaxIdle,
+          expireSec: c.SessionExpire,
+        },
+        this.log,
+      )
+      useSessionCache(events, this.sessionCache)
+    }
+    return events
   }
 
   /** The acceptors' view of this server (shutting-down state read live). */
@@ -162,6 +251,12 @@ export class BfeServer implements ServerContext {
     return typeof a === 'object' && a !== null ? a.port : 0
   }
 
+  /** The bound HTTPS port (after listen). */
+  get httpsPort(): number {
+    const a = this.tlsServer?.address()
+    return typeof a === 'object' && a !== null ? a.port : 0
+  }
+
   /** Connections currently open. */
   get connectionCount(): number {
     return this.conns.size
@@ -171,11 +266,11 @@ export class BfeServer implements ServerContext {
   async close(): Promise<void> {
     this.shuttingDown = true
     this.sweeper.stop()
-    const net = this.netServer
-    if (net !== undefined) await new Promise<void>((resolve) => net.close(() => resolve()))
+    const listeners = [this.netServer, this.tlsServer].filter((n) => n !== undefined)
+    await Promise.all(listeners.map((n) => new Promise<void>((resolve) => n.close(() => resolve()))))
     for (const c of this.conns) c.destroy()
     this.runtime.balTable.stop()
-    await this.pools.close()
+    await Promise.all([this.pools.close(), this.sessionCache?.close()])
   }
 
   /**
@@ -184,12 +279,11 @@ export class BfeServer implements ServerContext {
    */
   async shutdown(timeoutMs: number): Promise<void> {
     this.shuttingDown = true
-    const net = this.netServer
-    const closed =
-      net === undefined ? Promise.resolve() : new Promise<void>((r) => net.close(() => r()))
+    const listeners = [this.netServer, this.tlsServer].filter((n) => n !== undefined)
+    const closed = Promise.all(listeners.map((n) => new Promise<void>((r) => n.close(() => r()))))
     const deadline = Date.now() + timeoutMs
     while (this.conns.size > 0 && Date.now() < deadline) {
-      for (const c of this.conns) if (c.current === undefined && c.served > 0) c.destroy()
+      for (const c of this.conns) if (c.served > 0) c.handler?.drain(c)
       await new Promise((r) => setTimeout(r, 50))
     }
     await Promise.race([closed, new Promise((r) => setTimeout(r, 10))])

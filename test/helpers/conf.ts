@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type CertPair, TestPki } from './certs.js'
 
 /** A backend for `cluster_table.data`. */
 export interface TestBackend {
@@ -23,8 +24,38 @@ export interface TestConf {
   /** cluster → sub-cluster → backends. */
   clusterTable?: Record<string, Record<string, TestBackend[]>>
   gslb?: Record<string, Record<string, number>>
-  /** Extra files: path relative to the conf root → content. */
+  /** Extra files: path relative to the conf root → content (may replace the TLS files below). */
   files?: Record<string, string>
+  /**
+   * TLS: by default one certificate (`localhost`, `*.test`, 127.0.0.1) from the shared test CA
+   * as the default certificate, and a tls_rule_conf.data with DefaultNextProtos
+   * `["h2", "http/1.1"]` and no rules. Override either file through `files`.
+   */
+  tlsRule?: unknown
+}
+
+let pki: TestPki | undefined
+let defaultCert: CertPair | undefined
+
+/** The test CA of this process (made on first use, removed at exit). */
+export function testPki(): TestPki {
+  if (pki === undefined) {
+    const p = new TestPki()
+    pki = p
+    process.once('exit', () => p.cleanup())
+  }
+  return pki
+}
+
+/** The default server certificate of test configurations. */
+export function defaultTestCert(): CertPair {
+  if (defaultCert === undefined)
+    defaultCert = testPki().server('default', {
+      cn: 'localhost',
+      dns: ['localhost', '*.test'],
+      ips: ['127.0.0.1'],
+    })
+  return defaultCert
 }
 
 /** A conf root in a temp directory, BFE 1.8 layout. `cleanup()` removes it. */
@@ -58,6 +89,9 @@ export function writeConf(conf: TestConf): ConfDir {
   mkdirSync(join(root, 'server_data_conf'))
   mkdirSync(join(root, 'cluster_conf'))
   mkdirSync(join(root, 'tls_conf'))
+  mkdirSync(join(root, 'tls_conf', 'certs'))
+  mkdirSync(join(root, 'tls_conf', 'client_ca'))
+  mkdirSync(join(root, 'tls_conf', 'client_crl'))
   const server = [
     '[Server]',
     'HttpPort = 8080',
@@ -88,6 +122,25 @@ export function writeConf(conf: TestConf): ConfDir {
   }
   json('cluster_conf/cluster_table.data', { Version: 't', Config: table })
   json('cluster_conf/gslb.data', { Hostname: 'test', Ts: '0', Clusters: conf.gslb ?? {} })
+  const cert = defaultTestCert()
+  writeFileSync(join(root, 'tls_conf/certs/default.crt'), cert.certPem)
+  writeFileSync(join(root, 'tls_conf/certs/default.key'), cert.keyPem)
+  json('tls_conf/server_cert_conf.data', {
+    Version: 't',
+    Config: {
+      Default: 'default',
+      CertConf: {
+        default: {
+          ServerCertFile: 'tls_conf/certs/default.crt',
+          ServerKeyFile: 'tls_conf/certs/default.key',
+        },
+      },
+    },
+  })
+  json(
+    'tls_conf/tls_rule_conf.data',
+    conf.tlsRule ?? { Version: 't', DefaultNextProtos: ['h2', 'http/1.1'], Config: {} },
+  )
   for (const [p, content] of Object.entries(conf.files ?? {})) {
     const full = join(root, p)
     mkdirSync(join(full, '..'), { recursive: true })

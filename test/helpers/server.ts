@@ -8,6 +8,8 @@ export interface RunningBfe {
   port: number
   /** `http://127.0.0.1:<port>` */
   url: string
+  /** The HTTPS port. */
+  tlsPort: number
   confRoot: string
   close(): Promise<void>
 }
@@ -22,6 +24,8 @@ export async function startBfe(conf: TestConf, modules: BfeModule[] = []): Promi
       modules,
       httpPort: 0,
       httpAddr: '127.0.0.1',
+      httpsPort: 0,
+      httpsAddr: '127.0.0.1',
     })
   } catch (err) {
     dir.cleanup()
@@ -32,6 +36,7 @@ export async function startBfe(conf: TestConf, modules: BfeModule[] = []): Promi
     server,
     port,
     url: `http://127.0.0.1:${port}`,
+    tlsPort: server.httpsPort,
     confRoot: dir.root,
     async close() {
       await server.close()

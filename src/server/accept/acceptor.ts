@@ -95,6 +95,11 @@ export class Acceptor implements ConnHandler {
 
   closed(_conn: Conn): void {}
 
+  /** Still before any request (accept filters or handshake): nothing to wait for. */
+  drain(conn: Conn): void {
+    conn.destroy()
+  }
+
   /** HandleAccept (handshake = false) or HandleHandshake (true), then the next stage. */
   private runConnFilters(conn: Conn, list: HandlerTable['accept'], handshake: boolean): void {
     if (list.length === 0) {

@@ -8,6 +8,8 @@ export interface ConnHandler {
   expired(conn: Conn, kind: Deadline, now: number): void
   /** The connection has closed (before HandleFinish runs). */
   closed(conn: Conn): void
+  /** Graceful shutdown: end the connection as soon as it has no request in flight. */
+  drain(conn: Conn): void
 }
 
 /** Server settings of an HTTP/2 connection, from its TLS rule. */

@@ -95,6 +95,11 @@ export class Http1Engine implements ConnHandler {
     conn.current?.clientGone()
   }
 
+  /** Idle keep-alive connections end now; busy ones after their response (`Connection: close`). */
+  drain(conn: Conn): void {
+    if (conn.current === undefined) conn.destroy()
+  }
+
   // ---- requests ---------------------------------------------------------------------------
 
   private onRequest(nreq: IncomingMessage, nres: ServerResponse): void {

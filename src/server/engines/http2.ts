@@ -135,6 +135,13 @@ export class Http2Engine implements Engine, ConnHandler {
 
   closed(_conn: Conn): void {}
 
+  /** GOAWAY: open streams finish, no new ones start; the connection ends when they are done. */
+  drain(conn: Conn): void {
+    const h = this.stateOf(conn)
+    if (h === undefined) conn.destroy()
+    else h.close()
+  }
+
   private stateOf(conn: Conn): H2Conn | undefined {
     return (conn as Conn & { [kConn]?: H2Conn })[kConn]
   }
