@@ -291,7 +291,7 @@ describe('TlsTable bfe.conf options', () => {
     }
   })
 
-  it('load errors: missing CRL base dir, unknown CertName, uncovered SNI', () => {
+  it('load errors: missing CRL base dir, unknown CertName', () => {
     const fx = makeFixture('[Server]\n', { bad: { CertName: 'zz' } })
     try {
       assert.throws(
