@@ -26,4 +26,6 @@ const bfe = spawn(process.execPath, ['dist/src/main.js', '-c', 'conf', '-l', 'lo
 })
 bfe.on('exit', (code) => process.exit(code ?? 0))
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => bfe.kill('SIGTERM'))
-console.log('try: curl -i http://127.0.0.1:8080/   or   curl -ik --http2 https://localhost:8443/  (stop with Ctrl-C)')
+console.log(
+  'try: curl -i http://127.0.0.1:8080/   or   curl -ik --http2 https://localhost:8443/  (stop with Ctrl-C)',
+)

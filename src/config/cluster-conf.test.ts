@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
+import { TestPki } from '../../test/helpers/certs.js'
 import { confError } from '../../test/helpers/conf-assert.js'
 import { parseClusterConf } from './cluster-conf.js'
 
@@ -184,34 +184,11 @@ describe('cluster_conf.data', () => {
 
   it('reads HTTPSConf files only for https backends (D17 paths)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bfe-cc-'))
+    const pki = new TestPki('bfe-cc-')
+    const pair = pki.selfSigned('c', { cn: 't' })
     const certFile = path.join(dir, 'c.crt')
-    const keyFile = path.join(dir, 'c.key')
-    let haveOpenssl = true
-    try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-keyout',
-          keyFile,
-          '-out',
-          certFile,
-          '-days',
-          '1',
-          '-subj',
-          '/CN=t',
-        ],
-        { stdio: 'ignore' },
-      )
-    } catch {
-      haveOpenssl = false
-    }
+    const keyFile = pair.keyFile
+    writeFileSync(certFile, pair.certPem)
     // an http backend never touches the files
     one({ HTTPSConf: { RSCAList: ['missing.pem'] } })
     confError(
@@ -258,7 +235,6 @@ describe('cluster_conf.data', () => {
       '/Config/c/HTTPSConf/RSCAList/0',
       /no PEM certificate/,
     )
-    if (!haveOpenssl) return
     // relative to the configuration root when not found from the working directory
     const r = cc(
       {
@@ -298,5 +274,6 @@ describe('cluster_conf.data', () => {
       '/Config/c/HTTPSConf/BFECertFile',
       /not a valid key pair/,
     )
+    pki.cleanup()
   })
 })

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, test } from 'node:test'
 import tls from 'node:tls'
 import { clusterConf, gslbData } from '../../test/helpers/balance.js'
+import { TestPki } from '../../test/helpers/certs.js'
 import type { Backend } from '../balance/backend.js'
 import { BalTable } from '../balance/bal-table.js'
 import { onBackendFailure } from '../balance/health.js'
@@ -194,47 +191,18 @@ test('active check (D14): probes healthy backends, marks down and up', async () 
   }
 })
 
-function selfSigned(): { key: string; cert: string } | undefined {
+function selfSigned(): { key: string; cert: string } {
+  const pki = new TestPki('bfe-hc-')
   try {
-    const dir = mkdtempSync(join(tmpdir(), 'bfe-hc-'))
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, 'k.pem'),
-        '-out',
-        join(dir, 'c.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=check.test',
-        '-addext',
-        'subjectAltName=DNS:check.test',
-      ],
-      { stdio: 'ignore' },
-    )
-    return {
-      key: readFileSync(join(dir, 'k.pem'), 'utf8'),
-      cert: readFileSync(join(dir, 'c.pem'), 'utf8'),
-    }
-  } catch {
-    return undefined
+    const c = pki.selfSigned('check', { dns: ['check.test'] })
+    return { key: c.keyPem, cert: c.certPem }
+  } finally {
+    pki.cleanup()
   }
 }
 
-test('tls and https checkers (SNI, StatusCodeRange, verification)', async (t) => {
+test('tls and https checkers (SNI, StatusCodeRange, verification)', async () => {
   const pair = selfSigned()
-  if (pair === undefined) {
-    t.skip('openssl not available')
-    return
-  }
   let sni: string | undefined
   let reqHead = ''
   const opts: tls.TlsOptions = {

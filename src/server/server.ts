@@ -19,9 +19,9 @@ import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
 import { socketHealthProber } from '../proxy/health-probe.js'
 import { TransportPools } from '../proxy/transport.js'
+import { loadServerDataConf, type ServerDataConf } from '../route/server-data.js'
 import { TlsSessionCache, useSessionCache } from '../tls/session-cache.js'
 import { loadTlsConf, type TlsTable } from '../tls/tls-table.js'
-import { loadServerDataConf, type ServerDataConf } from '../route/server-data.js'
 import { type AcceptContext, Acceptor, type Engine } from './accept/acceptor.js'
 import type { Conn } from './accept/conn.js'
 import { Sweeper } from './accept/deadlines.js'
@@ -267,7 +267,9 @@ export class BfeServer implements ServerContext {
     this.shuttingDown = true
     this.sweeper.stop()
     const listeners = [this.netServer, this.tlsServer].filter((n) => n !== undefined)
-    await Promise.all(listeners.map((n) => new Promise<void>((resolve) => n.close(() => resolve()))))
+    await Promise.all(
+      listeners.map((n) => new Promise<void>((resolve) => n.close(() => resolve()))),
+    )
     for (const c of this.conns) c.destroy()
     this.runtime.balTable.stop()
     await Promise.all([this.pools.close(), this.sessionCache?.close()])

@@ -1,21 +1,40 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { get } from '../helpers/client.js'
+import { testPki } from '../helpers/conf.js'
 import { closedPort, startUpstream } from '../helpers/upstream.js'
 
 /** Repository root (this file runs as dist/test/e2e/cli.test.js). */
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..')
 const MAIN = join(ROOT, 'dist/src/main.js')
-const CONF = join(ROOT, 'conf')
-const BFE18 = join(ROOT, 'test/fixtures/conf/bfe18')
 const STACK_LINE = /^\s+at /m
 
 const temps: string[] = []
+
+/**
+ * A copy of a configuration directory with the certificate its server_cert_conf.data names
+ * (tls_conf/certs/server.crt and .key; certificates are never committed), made by the test CA
+ * for `localhost` and `example.org`.
+ */
+function withCert(src: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'bfe-cli-'))
+  temps.push(root)
+  cpSync(src, root, { recursive: true })
+  const c = testPki().server('cli', { cn: 'example.org', dns: ['example.org', 'localhost'] })
+  mkdirSync(join(root, 'tls_conf/certs'), { recursive: true })
+  writeFileSync(join(root, 'tls_conf/certs/server.crt'), c.certPem)
+  writeFileSync(join(root, 'tls_conf/certs/server.key'), c.keyPem)
+  return root
+}
+
+/** The bundled conf/ and the BFE 1.8 layout fixture, each with its certificate. */
+const CONF = withCert(join(ROOT, 'conf'))
+const BFE18 = withCert(join(ROOT, 'test/fixtures/conf/bfe18'))
 const children: ChildProcess[] = []
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
@@ -116,7 +135,7 @@ describe('bfe command line', { concurrency: 4 }, () => {
   })
 
   test('-t with a relative -c prints the absolute path', async () => {
-    const r = await bfe(['-t', '-c', 'conf'])
+    const r = await bfe(['-t', '-c', basename(CONF)], dirname(CONF))
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.ok(
       r.stdout.includes(`bfe: configuration file ${CONF}/bfe.conf test is successful`),
