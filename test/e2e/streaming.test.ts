@@ -32,10 +32,14 @@ interface BfeProcess {
 
 async function spawnBfe(dir: ConfDir): Promise<BfeProcess> {
   const port = await closedPort()
+  const tlsPort = await closedPort()
   const confFile = join(dir.root, 'bfe.conf')
   writeFileSync(
     confFile,
-    readFileSync(confFile, 'utf8').replace('HttpPort = 8080', `HttpPort = ${port}`),
+    readFileSync(confFile, 'utf8').replace(
+      'HttpPort = 8080',
+      `HttpPort = ${port}\nHttpsPort = ${tlsPort}`,
+    ),
   )
   const logDir = mkdtempSync(join(tmpdir(), 'bfe-log-'))
   const child = spawn(process.execPath, [MAIN, '-c', dir.root, '-l', logDir], {

@@ -148,7 +148,8 @@ export class TlsHandshake implements TlsStage {
     t.once('secure', () => {
       const inner = t as unknown as TlsSocketInternals
       if (d.clientAuth) {
-        const verr = inner._handle?.verifyError() ?? new Error('no TLS handle')
+        const handle = inner._handle
+        const verr = handle === null ? new Error('connection closed') : handle.verifyError()
         if (verr !== null) {
           counters.TLS_HANDSHAKE_CLIENT_CERT_REJECTED++
           this.reject(conn, `client certificate rejected: ${verr.message}`)
