@@ -68,9 +68,14 @@ export function curlStatus(r: RunResult): [string, string] {
   return [code, version]
 }
 
-/** `openssl s_client` against 127.0.0.1:`port`; `args` adds -servername, -tls1_2 ... */
+/**
+ * `openssl s_client` against 127.0.0.1:`port`; `args` adds -servername, -tls1_2 ... With `input`
+ * (e.g. an HTTP/1.0 request) it reads until the server closes (`-ign_eof`), so the answer and
+ * any TLS 1.3 session tickets arrive before it exits.
+ */
 export function sClient(port: number, args: readonly string[], input = ''): Promise<RunResult> {
-  return run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args], {
+  const eof = input === '' ? [] : ['-ign_eof']
+  return run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...eof, ...args], {
     input,
     timeoutMs: 8000,
   })

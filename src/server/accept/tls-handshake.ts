@@ -145,6 +145,8 @@ export class TlsHandshake implements TlsStage {
       conn.destroy()
     })
     conn.socket = t
+    // Client-initiated renegotiation is a DoS lever and nothing here needs it (TLS 1.3 has none).
+    t.disableRenegotiation()
     t.once('secure', () => {
       const inner = t as unknown as TlsSocketInternals
       if (d.clientAuth) {
