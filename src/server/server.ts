@@ -205,11 +205,12 @@ export class BfeServer implements ServerContext {
   }
 
   /**
-   * A tls.Server that never listens: the TLS sockets report session-cache events to it
-   * ([SessionCache] on Redis, when enabled).
+   * The tls.Servers that never listen but carry the TLS sockets' events: session-cache lookups
+   * ([SessionCache] on Redis, when enabled) and OCSP stapling. node:tls asks the socket's server
+   * for the OCSP response without saying which certificate, so each stapled response gets a
+   * server of its own.
    */
-  private tlsEvents(): TlsServer {
-    const events = createTlsServer()
+  private tlsEvents(): (ocsp: Buffer | undefined) => TlsServer | undefined {
     const c = this.conf.SessionCache
     if (!c.SessionCacheDisabled) {
       this.sessionCache = new TlsSessionCache(
@@ -224,9 +225,28 @@ export class BfeServer implements ServerContext {
         },
         this.log,
       )
-      useSessionCache(events, this.sessionCache)
     }
-    return events
+    const cache = this.sessionCache
+    const make = (ocsp: Buffer | undefined): TlsServer => {
+      const events = createTlsServer()
+      if (ocsp !== undefined)
+        events.on('OCSPRequest', (_c: Buffer, _i: Buffer, cb: (e: null, r: Buffer) => void) =>
+          cb(null, ocsp),
+        )
+      if (cache !== undefined) useSessionCache(events, cache)
+      return events
+    }
+    const plain = cache === undefined ? undefined : make(undefined)
+    const stapling = new WeakMap<Buffer, TlsServer>()
+    return (ocsp) => {
+      if (ocsp === undefined) return plain
+      let s = stapling.get(ocsp)
+      if (s === undefined) {
+        s = make(ocsp)
+        stapling.set(ocsp, s)
+      }
+      return s
+    }
   }
 
   /** The acceptors' view of this server (shutting-down state read live). */

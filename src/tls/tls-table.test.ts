@@ -232,7 +232,7 @@ describe('TlsTable selection and ALPN', () => {
     const o = table.contextOptions(table.selectCert('10.0.0.1', ''), vip)
     assert.equal(o.minVersion, 'TLSv1.2')
     assert.equal(o.maxVersion, 'TLSv1.3')
-    assert.equal(o.ecdhCurve, 'P-256')
+    assert.equal(o.ecdhCurve, 'X25519:P-256')
     assert.equal(o.honorCipherOrder, true)
     assert.equal(
       o.ciphers,
@@ -279,7 +279,7 @@ describe('TlsTable bfe.conf options', () => {
       const c = table.contextOptions(table.defaultCert, table.defaultRule)
       assert.equal(c.minVersion, 'TLSv1')
       assert.equal(c.maxVersion, 'TLSv1.2')
-      assert.equal(c.ecdhCurve, 'P-384:P-256')
+      assert.equal(c.ecdhCurve, 'X25519:P-384:P-256')
       assert.equal(c.ciphers, 'ECDHE-ECDSA-AES128-GCM-SHA256:@SECLEVEL=0')
       assert.deepEqual(c.ticketKeys, Buffer.from('ab'.repeat(48), 'hex'))
       assert.equal(c.secureOptions, undefined)

@@ -252,6 +252,11 @@ export class TlsTable {
   }
 
   /** Rule for a connection: by VIP, else by SNI (exact string), else the default rule. */
+  /** Some TLS rule lists `vip` in its VipConf. */
+  hasVip(vip: string): boolean {
+    return this.vipRule.has(vip) || this.vipRule.has(normalizeIp(vip) ?? '')
+  }
+
   selectRule(vip: string | undefined, sni: string): TlsServerRule {
     if (vip !== undefined && vip !== '') {
       const r = this.vipRule.get(vip) ?? this.vipRule.get(normalizeIp(vip) ?? '')
@@ -340,7 +345,10 @@ export class TlsTable {
       honorCipherOrder: true,
       minVersion,
       maxVersion,
-      ecdhCurve: h.CurvePreferences.map((c) => CURVES[c] ?? c).join(':'),
+      // X25519 first, then the configured curves: clients send an X25519 key share first, and
+      // a server without it answers with a HelloRetryRequest (a round trip more, and node:tls then
+      // drops the stapled OCSP response).
+      ecdhCurve: ['X25519', ...h.CurvePreferences.map((c) => CURVES[c] ?? c)].join(':'),
       // sessions resume across contexts and instances, but never into a context with another
       // client-auth setting (that would skip the client certificate check)
       sessionIdContext: sessionIdContext(rule),

@@ -20,6 +20,9 @@ let mCert: CertPair
 let client: CertPair
 let revoked: { cert: CertPair; crl: CrlFiles }
 let plain: Upstream
+/** Streams `size` bytes in 64 KiB chunks with backpressure; records progress. */
+let big: Upstream
+const bigState = { written: 0, blocked: false, done: false }
 let secure: Upstream
 let mutual: Upstream
 let bfe: RunningBfe
@@ -35,15 +38,19 @@ const dropper: BfeModule = {
   },
 }
 
-function certFiles(names: Record<string, CertPair>): Record<string, string> {
+function certFiles(
+  names: Record<string, CertPair>,
+  ocsp: Record<string, string> = {},
+): Record<string, string> {
   const files: Record<string, string> = {}
-  const conf: Record<string, { ServerCertFile: string; ServerKeyFile: string }> = {}
+  const conf: Record<string, Record<string, string>> = {}
   for (const [name, c] of Object.entries(names)) {
     files[`tls_conf/certs/${name}.crt`] = c.certPem
     files[`tls_conf/certs/${name}.key`] = c.keyPem
     conf[name] = {
       ServerCertFile: `tls_conf/certs/${name}.crt`,
       ServerKeyFile: `tls_conf/certs/${name}.key`,
+      ...(ocsp[name] === undefined ? {} : { OcspResponseFile: ocsp[name] }),
     }
   }
   files['tls_conf/server_cert_conf.data'] = JSON.stringify({
@@ -64,18 +71,20 @@ function httpsConf(extraServer: string[] = [], extraBfeConf = ''): TestConf {
       ProductRule: {
         p: [
           { Cond: 'ses_tls_client_auth() && ses_tls_client_ca_in("ca")', ClusterName: 'cm' },
+          { Cond: 'req_path_prefix_in("/big", false)', ClusterName: 'cb' },
           { Cond: 'req_proto_secure()', ClusterName: 'cs' },
           { Cond: 'default_t()', ClusterName: 'c' },
         ],
       },
     },
-    clusterConf: { Version: 't', Config: { c: {}, cs: {}, cm: {} } },
+    clusterConf: { Version: 't', Config: { c: {}, cs: {}, cm: {}, cb: {} } },
     clusterTable: {
       c: { 'c.a': [{ Port: plain.port }] },
       cs: { 'cs.a': [{ Port: secure.port }] },
       cm: { 'cm.a': [{ Port: mutual.port }] },
+      cb: { 'cb.a': [{ Port: big.port }] },
     },
-    gslb: { c: { 'c.a': 100 }, cs: { 'cs.a': 100 }, cm: { 'cm.a': 100 } },
+    gslb: { c: { 'c.a': 100 }, cs: { 'cs.a': 100 }, cm: { 'cm.a': 100 }, cb: { 'cb.a': 100 } },
     tlsRule: {
       Version: 't',
       DefaultNextProtos: ['http/1.1'],
@@ -92,7 +101,10 @@ function httpsConf(extraServer: string[] = [], extraBfeConf = ''): TestConf {
       },
     },
     files: {
-      ...certFiles({ default: defaultTestCert(), a: aCert, w: wCert, m: mCert }),
+      ...certFiles(
+        { default: defaultTestCert(), a: aCert, w: wCert, m: mCert },
+        { a: pki.ocspResponse(aCert) },
+      ),
       'tls_conf/client_ca/ca.crt': pki.ca.certPem,
       'tls_conf/client_crl/ca/ca.crl': revoked.crl.pem,
     },
@@ -107,14 +119,45 @@ before(async () => {
   client = pki.client('client', { cn: 'client' })
   revoked = pki.revokedClient('revoked', { cn: 'revoked' })
   plain = await startUpstream((_req, res) => res.end('plain'))
-  secure = await startUpstream((_req, res) => res.end('secure'))
+  secure = await startUpstream((req, res) => {
+    if (req.url === '/trailers') {
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' })
+      res.write('part one, ')
+      res.addTrailers({ 'x-checksum': 'abc123' })
+      res.end('part two')
+      return
+    }
+    res.end('secure')
+  })
+  big = await startUpstream((req, res) => {
+    const size = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('size') ?? '0')
+    const chunk = Buffer.alloc(64 * 1024, 120)
+    bigState.written = 0
+    bigState.blocked = false
+    bigState.done = false
+    res.writeHead(200, { 'content-length': String(size) })
+    const pump = (): void => {
+      while (bigState.written < size) {
+        const n = Math.min(chunk.length, size - bigState.written)
+        bigState.written += n
+        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+          bigState.blocked = true
+          res.once('drain', pump)
+          return
+        }
+      }
+      bigState.done = true
+      res.end()
+    }
+    pump()
+  })
   mutual = await startUpstream((_req, res) => res.end('mutual'))
   bfe = await startBfe(httpsConf(), [dropper])
 })
 
 after(async () => {
   await bfe?.close()
-  await Promise.all([plain?.close(), secure?.close(), mutual?.close()])
+  await Promise.all([plain?.close(), secure?.close(), mutual?.close(), big?.close()])
   rmSync(tmp, { recursive: true, force: true })
 })
 
@@ -279,6 +322,103 @@ describe('HTTP/2', () => {
       s.destroy()
     } finally {
       await noDefault.close()
+    }
+  })
+})
+
+describe('OCSP stapling', () => {
+  test('a certificate with OcspResponseFile gets its response stapled', async () => {
+    const r = await sClient(bfe.tlsPort, ['-servername', 'a.test', '-status'])
+    assert.match(r.stdout, /OCSP Response Status: successful/, r.stdout)
+    assert.match(r.stdout, /Cert Status: good/)
+  })
+  test('a certificate without one staples nothing', async () => {
+    const r = await sClient(bfe.tlsPort, ['-servername', 'x.w.test', '-status'])
+    assert.match(r.stdout, /OCSP response: no response sent/, r.stdout)
+  })
+})
+
+/** One HTTP/2 request on session `s`; resolves with status, body and trailers. */
+function h2get(
+  s: http2.ClientHttp2Session,
+  path: string,
+): Promise<{ status: number; body: string; trailers: http2.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const st = s.request({ ':path': path, ':authority': 'a.test' })
+    let status = 0
+    let body = ''
+    let trailers: http2.IncomingHttpHeaders = {}
+    st.setEncoding('utf8')
+    st.on('response', (h) => {
+      status = Number(h[':status'])
+    })
+    st.on('trailers', (t) => {
+      trailers = t
+    })
+    st.on('data', (c: string) => {
+      body += c
+    })
+    st.on('end', () => resolve({ status, body, trailers }))
+    st.on('error', reject)
+  })
+}
+
+describe('HTTP/2 streaming', () => {
+  test('backend trailers are forwarded as HTTP/2 trailers', async () => {
+    const s = http2.connect(`https://127.0.0.1:${bfe.tlsPort}`, {
+      rejectUnauthorized: false,
+      servername: 'a.test',
+    })
+    s.on('error', () => {})
+    try {
+      const r = await h2get(s, '/trailers')
+      assert.equal(r.status, 200)
+      assert.equal(r.body, 'part one, part two')
+      assert.equal(r.trailers['x-checksum'], 'abc123')
+    } finally {
+      s.destroy()
+    }
+  })
+
+  test('a slow HTTP/2 client makes the backend block (flow control end to end)', async () => {
+    const MB = 1024 * 1024
+    const size = 64 * MB
+    const s = http2.connect(`https://127.0.0.1:${bfe.tlsPort}`, {
+      rejectUnauthorized: false,
+      servername: 'a.test',
+    })
+    s.on('error', () => {})
+    try {
+      const st = s.request({ ':path': `/big?size=${size}`, ':authority': 'a.test' })
+      st.on('error', () => {})
+      st.pause()
+      const t0 = Date.now()
+      while (!bigState.blocked && Date.now() - t0 < 3000)
+        await new Promise((r) => setTimeout(r, 20))
+      assert.ok(bigState.blocked, 'the backend never saw backpressure')
+      let last = -1
+      while (bigState.written !== last) {
+        last = bigState.written
+        await new Promise((r) => setTimeout(r, 150))
+      }
+      assert.ok(!bigState.done, 'the backend wrote everything while the client read nothing')
+      assert.ok(
+        bigState.written < 16 * MB,
+        `${(bigState.written / MB).toFixed(1)} MB left the backend`,
+      )
+      // Reading again lets the whole body through; another stream on the connection works too.
+      let received = 0
+      st.on('data', (c: Buffer) => {
+        received += c.length
+      })
+      const ended = new Promise<void>((r) => st.once('end', () => r()))
+      st.resume()
+      const other = await h2get(s, '/')
+      assert.equal(other.body, 'secure')
+      await ended
+      assert.equal(received, size)
+    } finally {
+      s.destroy()
     }
   })
 })

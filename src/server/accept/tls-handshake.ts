@@ -16,39 +16,93 @@ export interface TlsDecision {
   readonly clientAuth: boolean
   readonly clientCAName: string
   readonly h2: H2Settings
+  /** The OCSP response to staple for the chosen certificate, if it has one. */
+  readonly ocsp: Buffer | undefined
 }
 
 /** Chooses the certificate and TLS rule of a connection (tls/tls-table.ts behind it). */
 export interface TlsPolicy {
-  decide(vip: string | undefined, hello: ClientHello, clientIp: string): TlsDecision
+  decide(
+    vip: string | undefined,
+    hello: ClientHello,
+    clientIp: string,
+    counters: TlsCounters,
+  ): TlsDecision
 }
 
-/** Counters of the TLS stage (names from BFE's proxy_state and tls_state). */
+/**
+ * Counters of the TLS stage, under BFE's names (spec/monitor.md: proxy_state's TLS names and
+ * tls_state), every one present from start-up. Node's TLS stack hides some of the internals BFE
+ * counts, so those are best effort: FULL/RESUME are known once a handshake has finished;
+ * ACCEPT_ECDHE_WITHOUT_EXT and SSLV2_NOT_SUPPORT stay 0. Ours, not BFE's:
+ * TLS_HANDSHAKE_NOT_TLS (plaintext on the TLS port) and TLS_HANDSHAKE_CLIENT_CERT_REJECTED.
+ */
 export interface TlsCounters {
   TLS_HANDSHAKE_ALL: number
   TLS_HANDSHAKE_SUCC: number
-  TLS_HANDSHAKE_FULL_ALL: number
-  TLS_HANDSHAKE_RESUME_ALL: number
   TLS_HANDSHAKE_READ_CLIENT_HELLO_ERR: number
+  TLS_HANDSHAKE_FULL_ALL: number
+  TLS_HANDSHAKE_FULL_SUCC: number
+  TLS_HANDSHAKE_RESUME_ALL: number
+  TLS_HANDSHAKE_RESUME_SUCC: number
+  TLS_HANDSHAKE_CHECK_RESUME_SESSION_TICKET: number
+  TLS_HANDSHAKE_SHOULD_RESUME_SESSION_TICKET: number
+  TLS_HANDSHAKE_CHECK_RESUME_SESSION_CACHE: number
+  TLS_HANDSHAKE_SHOULD_RESUME_SESSION_CACHE: number
+  TLS_HANDSHAKE_ACCEPT_SSLV2_CLIENT_HELLO: number
+  TLS_HANDSHAKE_ACCEPT_ECDHE_WITHOUT_EXT: number
+  TLS_HANDSHAKE_NO_SHARED_CIPHER_SUITE: number
+  TLS_HANDSHAKE_SSLV2_NOT_SUPPORT: number
+  TLS_HANDSHAKE_OCSP_TIME_ERR: number
+  TLS_HANDSHAKE_ZERO_DATA: number
+  TLS_STATUS_REQUEST_EXT_COUNT: number
+  TLS_MULTI_CERT_GET: number
+  TLS_MULTI_CERT_CONN_WITHOUT_VIP: number
+  TLS_MULTI_CERT_CONN_VIP_UNKNOWN: number
+  TLS_MULTI_CERT_CONN_WITHOUT_SNI: number
+  TLS_MULTI_CERT_USE_DEFAULT: number
+  TLS_MULTI_CERT_UPDATE: number
+  TLS_MULTI_CERT_UPDATE_ERR: number
   TLS_HANDSHAKE_NOT_TLS: number
   TLS_HANDSHAKE_CLIENT_CERT_REJECTED: number
-  TLS_HANDSHAKE_ERR: number
-  TLS_HANDSHAKE_ACCEPT_SSLV2_CLIENT_HELLO: number
 }
 
 export function newTlsCounters(): TlsCounters {
   return {
     TLS_HANDSHAKE_ALL: 0,
     TLS_HANDSHAKE_SUCC: 0,
-    TLS_HANDSHAKE_FULL_ALL: 0,
-    TLS_HANDSHAKE_RESUME_ALL: 0,
     TLS_HANDSHAKE_READ_CLIENT_HELLO_ERR: 0,
+    TLS_HANDSHAKE_FULL_ALL: 0,
+    TLS_HANDSHAKE_FULL_SUCC: 0,
+    TLS_HANDSHAKE_RESUME_ALL: 0,
+    TLS_HANDSHAKE_RESUME_SUCC: 0,
+    TLS_HANDSHAKE_CHECK_RESUME_SESSION_TICKET: 0,
+    TLS_HANDSHAKE_SHOULD_RESUME_SESSION_TICKET: 0,
+    TLS_HANDSHAKE_CHECK_RESUME_SESSION_CACHE: 0,
+    TLS_HANDSHAKE_SHOULD_RESUME_SESSION_CACHE: 0,
+    TLS_HANDSHAKE_ACCEPT_SSLV2_CLIENT_HELLO: 0,
+    TLS_HANDSHAKE_ACCEPT_ECDHE_WITHOUT_EXT: 0,
+    TLS_HANDSHAKE_NO_SHARED_CIPHER_SUITE: 0,
+    TLS_HANDSHAKE_SSLV2_NOT_SUPPORT: 0,
+    TLS_HANDSHAKE_OCSP_TIME_ERR: 0,
+    TLS_HANDSHAKE_ZERO_DATA: 0,
+    TLS_STATUS_REQUEST_EXT_COUNT: 0,
+    TLS_MULTI_CERT_GET: 0,
+    TLS_MULTI_CERT_CONN_WITHOUT_VIP: 0,
+    TLS_MULTI_CERT_CONN_VIP_UNKNOWN: 0,
+    TLS_MULTI_CERT_CONN_WITHOUT_SNI: 0,
+    TLS_MULTI_CERT_USE_DEFAULT: 0,
+    TLS_MULTI_CERT_UPDATE: 0,
+    TLS_MULTI_CERT_UPDATE_ERR: 0,
     TLS_HANDSHAKE_NOT_TLS: 0,
     TLS_HANDSHAKE_CLIENT_CERT_REJECTED: 0,
-    TLS_HANDSHAKE_ERR: 0,
-    TLS_HANDSHAKE_ACCEPT_SSLV2_CLIENT_HELLO: 0,
   }
 }
+
+/** TLS extension numbers the counters look at. */
+const EXT_STATUS_REQUEST = 5
+const EXT_SESSION_TICKET = 35
+const EXT_PRE_SHARED_KEY = 41
 
 /** A ClientHello larger than this is refused (a real one is a few hundred bytes to ~2 KiB). */
 const MAX_HELLO_BYTES = 16 * 1024 + 5 * 4
@@ -74,10 +128,16 @@ interface TlsSocketInternals {
 export class TlsHandshake implements TlsStage {
   readonly counters: TlsCounters
   private readonly policy: () => TlsPolicy
-  /** Carries session-cache and OCSP listeners for the TLS sockets (never listens itself). */
-  private readonly events: TlsServer | undefined
+  /**
+   * A tls.Server that never listens and carries the session-cache and OCSP listeners of the TLS
+   * sockets, for a certificate's OCSP response (or none).
+   */
+  private readonly events: (ocsp: Buffer | undefined) => TlsServer | undefined
 
-  constructor(policy: () => TlsPolicy, events?: TlsServer) {
+  constructor(
+    policy: () => TlsPolicy,
+    events: (ocsp: Buffer | undefined) => TlsServer | undefined,
+  ) {
     this.policy = policy
     this.events = events
     this.counters = newTlsCounters()
@@ -88,13 +148,19 @@ export class TlsHandshake implements TlsStage {
     const counters = this.counters
     counters.TLS_HANDSHAKE_ALL++
     let buf: Buffer | undefined
+    const onEnd = (): void => {
+      if (buf === undefined) counters.TLS_HANDSHAKE_ZERO_DATA++
+    }
+    raw.once('end', onEnd)
     const onData = (chunk: Buffer): void => {
       buf = buf === undefined ? chunk : Buffer.concat([buf, chunk])
       const peek = peekClientHello(buf, MAX_HELLO_BYTES)
       if (peek.kind === 'more') return
       raw.off('data', onData)
+      raw.off('end', onEnd)
       raw.pause()
       if (peek.kind === 'not-tls') {
+        counters.TLS_HANDSHAKE_READ_CLIENT_HELLO_ERR++
         counters.TLS_HANDSHAKE_NOT_TLS++
         this.reject(conn, 'not a TLS ClientHello')
         return
@@ -120,11 +186,14 @@ export class TlsHandshake implements TlsStage {
     const counters = this.counters
     const ses = conn.session
     if (hello.sslv2) counters.TLS_HANDSHAKE_ACCEPT_SSLV2_CLIENT_HELLO++
+    const ext = hello.extensions
+    if (ext.includes(EXT_STATUS_REQUEST)) counters.TLS_STATUS_REQUEST_EXT_COUNT++
+    const ticketOffered = ext.includes(EXT_SESSION_TICKET) || ext.includes(EXT_PRE_SHARED_KEY)
+    if (ticketOffered) counters.TLS_HANDSHAKE_CHECK_RESUME_SESSION_TICKET++
     let d: TlsDecision
     try {
-      d = this.policy().decide(ses.vip, hello, ses.remoteAddr)
+      d = this.policy().decide(ses.vip, hello, ses.remoteAddr, counters)
     } catch (err) {
-      counters.TLS_HANDSHAKE_ERR++
       this.reject(conn, `no TLS rule: ${err instanceof Error ? err.message : String(err)}`)
       return
     }
@@ -134,16 +203,18 @@ export class TlsHandshake implements TlsStage {
       requestCert: d.clientAuth,
       rejectUnauthorized: d.clientAuth,
       ALPNProtocols: d.alpn as string[],
-      ...(this.events === undefined ? {} : { server: this.events }),
+      server: this.events(d.ocsp),
     })
-    t.on('error', (err: NodeJS.ErrnoException) => {
-      if (ses.tlsState === undefined) counters.TLS_HANDSHAKE_ERR++
-      conn.fail(
-        ses.tlsState === undefined ? ErrCode.ClientTlsHandshake : ErrCode.ClientClose,
-        err.message,
-      )
+    const onTlsError = (err: NodeJS.ErrnoException): void => {
+      if (ses.tlsState === undefined) {
+        if (/no shared cipher/i.test(err.message)) counters.TLS_HANDSHAKE_NO_SHARED_CIPHER_SUITE++
+        conn.fail(ErrCode.ClientTlsHandshake, err.message)
+      } else conn.fail(ErrCode.ClientClose, err.message)
       conn.destroy()
-    })
+    }
+    t.on('error', onTlsError)
+    // Before the handshake ends node:tls reports failures only as '_tlsError'.
+    t.on('_tlsError', onTlsError)
     conn.socket = t
     // Client-initiated renegotiation is a DoS lever and nothing here needs it (TLS 1.3 has none).
     t.disableRenegotiation()
@@ -161,8 +232,14 @@ export class TlsHandshake implements TlsStage {
       inner.secureConnecting = false
       counters.TLS_HANDSHAKE_SUCC++
       const resumed = t.isSessionReused()
-      if (resumed) counters.TLS_HANDSHAKE_RESUME_ALL++
-      else counters.TLS_HANDSHAKE_FULL_ALL++
+      if (resumed) {
+        counters.TLS_HANDSHAKE_RESUME_ALL++
+        counters.TLS_HANDSHAKE_RESUME_SUCC++
+        if (ticketOffered) counters.TLS_HANDSHAKE_SHOULD_RESUME_SESSION_TICKET++
+      } else {
+        counters.TLS_HANDSHAKE_FULL_ALL++
+        counters.TLS_HANDSHAKE_FULL_SUCC++
+      }
       const alpn = typeof t.alpnProtocol === 'string' ? t.alpnProtocol : ''
       const proto = d.mandatory ?? (alpn === '' ? 'http/1.1' : alpn)
       const cipher = t.getCipher()

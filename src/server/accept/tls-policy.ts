@@ -1,6 +1,6 @@
 import type { ClientHello } from '../../tls/client-hello.js'
 import type { TlsTable } from '../../tls/tls-table.js'
-import type { TlsDecision, TlsPolicy } from './tls-handshake.js'
+import type { TlsCounters, TlsDecision, TlsPolicy } from './tls-handshake.js'
 
 /**
  * The TLS stage's policy over a loaded TLS table: certificate by VIP, SNI or default, rule by VIP,
@@ -16,10 +16,20 @@ export class TableTlsPolicy implements TlsPolicy {
     this.disabled = disabled
   }
 
-  decide(vip: string | undefined, hello: ClientHello, clientIp: string): TlsDecision {
+  decide(
+    vip: string | undefined,
+    hello: ClientHello,
+    clientIp: string,
+    counters: TlsCounters,
+  ): TlsDecision {
     const t = this.table
     const rule = t.selectRule(vip, hello.sni)
     const cert = t.selectCert(vip, hello.sni)
+    counters.TLS_MULTI_CERT_GET++
+    if (vip === undefined || vip === '') counters.TLS_MULTI_CERT_CONN_WITHOUT_VIP++
+    else if (!t.hasVip(vip)) counters.TLS_MULTI_CERT_CONN_VIP_UNKNOWN++
+    if (hello.sni === '') counters.TLS_MULTI_CERT_CONN_WITHOUT_SNI++
+    if (cert === t.defaultCert) counters.TLS_MULTI_CERT_USE_DEFAULT++
     return {
       context: t.secureContext(cert, rule),
       alpn: t.offeredProtocols(rule, clientIp, this.disabled),
@@ -27,6 +37,7 @@ export class TableTlsPolicy implements TlsPolicy {
       clientAuth: rule.clientAuth,
       clientCAName: rule.clientCaName,
       h2: rule.h2,
+      ocsp: cert.ocspResponse,
     }
   }
 }
