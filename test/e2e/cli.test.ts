@@ -285,14 +285,11 @@ describe('bfe command line', { concurrency: 4 }, () => {
     const up = await startUpstream()
     try {
       const httpPort = await closedPort()
+      const httpsPort = await closedPort()
       const root = copyConf(BFE18, (r) => {
         const conf = join(r, 'bfe.conf')
         replaceIn(conf, /^HttpPort = 8080$/m, `HttpPort = ${httpPort}`)
-        replaceIn(
-          conf,
-          /^HttpsPort = 8443$/m,
-          `HttpsPort = ${httpPort === 65535 ? 65534 : httpPort + 1}`,
-        )
+        replaceIn(conf, /^HttpsPort = 8443$/m, `HttpsPort = ${httpsPort}`)
         // one process: the multi-worker mode (MaxCpus = 0) is not what this test is about
         replaceIn(conf, /^MaxCpus = 0$/m, 'MaxCpus = 1')
         replaceIn(join(r, 'cluster_conf/cluster_table.data'), '"Port": 8181', `"Port": ${up.port}`)
