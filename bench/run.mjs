@@ -2,9 +2,10 @@
 // bench/run.mjs — end-to-end proxy benchmark (`npm run bench`).
 //
 // Starts an nginx origin (100-byte and 64 KB bodies, keep-alive, 4 ports) and, in front of it,
-// bfe-ts, nginx, node-http-proxy and a bare undici proxy; drives each with wrk in interleaved
-// rounds (A B C D, A B C D, ...) and prints one markdown table per scenario: median req/s, spread,
-// p50/p99, ratio to nginx, proxy CPU and RSS. Raw data goes to bench/results/<timestamp>.json.
+// bfe-ts, nginx, node-http-proxy and bare undici proxies; drives each with wrk (HTTP/1.1, plain
+// and over TLS) or h2load (HTTP/2 over TLS) in interleaved rounds (A B C D, A B C D, ...) and
+// prints one markdown table per scenario: median req/s, spread, p50/p99, ratio to nginx, proxy
+// CPU and RSS. Raw data goes to bench/results/<timestamp>.json.
 // Method: docs/performance.md. Everything started here is stopped at the end, also on Ctrl-C.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import {
@@ -20,12 +21,13 @@ import {
   writeFileSync,
 } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { writeBfeConf } from './conf/bfe-conf.mjs'
+import { writeBfeConf, writeTlsConf } from './conf/bfe-conf.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = dirname(HERE)
@@ -36,9 +38,11 @@ const USAGE = `usage: node bench/run.mjs [options]        (npm run bench -- [opt
   --warmup S            wrk warm-up per target and scenario             (default 3)
   --connections C       wrk connections                                 (default 50)
   --threads T           wrk threads                                     (default 1)
-  --only a,b            targets: bfe-ts,nginx,http-proxy,undici,undici-dispatch
+  --only a,b            targets: bfe-ts,nginx,http-proxy,undici,undici-dispatch,node-h2
                         (+ direct = origin, no proxy)
-  --scenario a,b        scenarios: small,64k,close (+ workers)          (default small,64k,close)
+  --scenario a,b        scenarios: small,64k,close,https,h2 (+ workers)
+                        (default all but workers)
+  --h2-streams N        h2load streams per connection in scenario h2    (default 10)
   --workers             also run "workers": bfe-ts MaxCpus=2 vs nginx 2 workers, unpinned
   --bfe-modules a,b     write "Modules = a" lines into the bench bfe.conf (default mod_bench;
                         "" for none)
@@ -63,6 +67,7 @@ try {
       warmup: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
       threads: { type: 'string', default: '1' },
+      'h2-streams': { type: 'string', default: '10' },
       only: { type: 'string', default: '' },
       scenario: { type: 'string', default: '' },
       workers: { type: 'boolean', default: false },
@@ -98,6 +103,7 @@ const DURATION = int('duration', 1)
 const WARMUP = int('warmup', 0)
 const CONNS = int('connections', 1)
 const THREADS = int('threads', 1)
+const H2_STREAMS = int('h2-streams', 1)
 const BASE = int('base-port', 1200)
 const QUIET_PCT = int('quiet-pct', 0)
 const list = (s) =>
@@ -113,9 +119,10 @@ const ALL_TARGETS = [
   'http-proxy',
   'undici',
   'undici-dispatch',
+  'node-h2',
   'direct',
 ]
-const DEFAULT_TARGETS = ['bfe-ts', 'nginx', 'http-proxy', 'undici', 'undici-dispatch']
+const DEFAULT_TARGETS = ['bfe-ts', 'nginx', 'http-proxy', 'undici', 'undici-dispatch', 'node-h2']
 const TARGETS = opts.only ? list(opts.only) : DEFAULT_TARGETS
 if (opts['bfe-before'] !== '' && !TARGETS.includes('bfe-before')) TARGETS.splice(1, 0, 'bfe-before')
 for (const t of TARGETS) {
@@ -133,6 +140,21 @@ const SCENARIOS = {
     bytes: 100,
     title: '100-byte response, new connection per request (Connection: close)',
   },
+  https: {
+    path: '/',
+    headers: [],
+    bytes: 100,
+    tls: true,
+    title: 'HTTPS (TLS 1.3, ECDSA P-256), HTTP/1.1 keep-alive, 100-byte response (wrk)',
+  },
+  h2: {
+    path: '/',
+    headers: [],
+    bytes: 100,
+    tls: true,
+    tool: 'h2load',
+    title: `HTTP/2 over TLS, ${H2_STREAMS} streams per connection, 100-byte response (h2load; the p50 column is h2load's mean)`,
+  },
   workers: {
     path: '/',
     headers: [],
@@ -141,7 +163,7 @@ const SCENARIOS = {
       '100-byte response, keep-alive, 2 proxy workers (bfe-ts MaxCpus = 2, nginx 2 workers), unpinned proxy',
   },
 }
-const scenarioNames = opts.scenario ? list(opts.scenario) : ['small', '64k', 'close']
+const scenarioNames = opts.scenario ? list(opts.scenario) : ['small', '64k', 'close', 'https', 'h2']
 if (opts.workers && !scenarioNames.includes('workers')) scenarioNames.push('workers')
 for (const s of scenarioNames) {
   if (!(s in SCENARIOS)) {
@@ -173,7 +195,11 @@ const PORTS = {
   'bfe-ts': BASE + 4,
   'bfe-before': BASE + 5,
   'undici-dispatch': BASE + 6,
+  'node-h2': BASE + 7,
 }
+/** The TLS port of a target (HTTPS and HTTP/2 scenarios), for those that have one. */
+const TLS_OFFSET = 1000
+const TLS_TARGETS = new Set(['bfe-ts', 'bfe-before', 'nginx', 'node-h2'])
 const PORTS_W2 = { nginx: BASE + 11, 'bfe-ts': BASE + 14 }
 // bfe-ts with the bench's five-filter module available (bench/bfe-bench.ts); enabled by default.
 const BFE_MAIN = join(ROOT, 'dist/bench/bfe-bench.js')
@@ -339,7 +365,7 @@ function have(bin) {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
 }
 function ensureTools() {
-  const missing = ['nginx', 'wrk'].filter((b) => !have(b))
+  const missing = ['nginx', 'wrk', 'h2load'].filter((b) => !have(b))
   if (missing.length === 0) return
   if (opts['no-install']) throw new Error(`missing ${missing.join(', ')} (--no-install given)`)
   const pkgs = []
@@ -348,6 +374,7 @@ function ensureTools() {
     pkgs.push(light ? 'nginx-light' : 'nginx')
   }
   if (missing.includes('wrk')) pkgs.push('wrk')
+  if (missing.includes('h2load')) pkgs.push('nghttp2-client')
   log(`installing ${pkgs.join(' ')} (apt-get)`)
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   const run = (args) => {
@@ -356,7 +383,7 @@ function ensureTools() {
   }
   run(['update', '-qq'])
   run(['install', '-y', '-qq', '--no-install-recommends', ...pkgs])
-  const still = ['nginx', 'wrk'].filter((b) => !have(b))
+  const still = ['nginx', 'wrk', 'h2load'].filter((b) => !have(b))
   if (still.length) throw new Error(`still missing after install: ${still.join(', ')}`)
 }
 function versionOf(cmd, args, re) {
@@ -381,10 +408,18 @@ function portFree(port) {
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
   })
 }
-function probe(port, path, headers = {}) {
+function probe(port, path, headers = {}, tls = false) {
   return new Promise((resolve) => {
-    const req = http.get(
-      { host: '127.0.0.1', port, path, agent: false, headers, timeout: 2000 },
+    const req = (tls ? https : http).get(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        agent: false,
+        headers,
+        timeout: 2000,
+        rejectUnauthorized: false,
+      },
       (res) => {
         let n = 0
         res.on('data', (c) => {
@@ -398,12 +433,12 @@ function probe(port, path, headers = {}) {
     req.on('error', () => resolve(undefined))
   })
 }
-async function waitReady(name, pid, port, timeoutMs = 15_000) {
+async function waitReady(name, pid, port, timeoutMs = 15_000, tls = false) {
   const end = Date.now() + timeoutMs
   let last
   while (Date.now() < end) {
     if (!groupAlive(pid)) throw new Error(`${name} exited during start-up`)
-    last = await probe(port, '/')
+    last = await probe(port, '/', {}, tls)
     if (last && last.status === 200 && last.bytes === 100) return
     await sleep(100)
   }
@@ -505,6 +540,17 @@ http {
             proxy_set_header Connection "";
         }
     }
+    server {
+        listen 127.0.0.1:${port + TLS_OFFSET} ssl http2 backlog=4096;
+        ssl_certificate ${benchCert().crt};
+        ssl_certificate_key ${benchCert().key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
 }
 `
     writeFileSync(join(tmp, `nginx-w${workers}.conf`), conf)
@@ -521,6 +567,21 @@ http {
         `${tmp}/nginx-w${workers}.conf`,
       ],
       { logFile },
+    )
+  } else if (name === 'node-h2') {
+    const c = benchCert()
+    child = launch(
+      name,
+      cpu,
+      process.execPath,
+      [
+        join(HERE, 'targets', 'h2-undici-proxy.mjs'),
+        String(port + TLS_OFFSET),
+        `127.0.0.1:${ORIGIN_PORTS[0]}`,
+        c.crt,
+        c.key,
+      ],
+      { env: { NODE_ENV: 'production' }, logFile },
     )
   } else if (name === 'http-proxy' || name === 'undici' || name === 'undici-dispatch') {
     const file = {
@@ -548,7 +609,7 @@ http {
     }
     const dir = writeBfeConf(join(tmp, `${name}-w${workers}`), {
       httpPort: port,
-      httpsPort: port + 1000,
+      httpsPort: port + TLS_OFFSET,
       monitorPort: port + 2000,
       maxCpus: workers,
       modules: BFE_MODULES,
@@ -565,8 +626,18 @@ http {
   } else {
     throw new Error(`unknown target ${name}`)
   }
+  let tlsPort = TLS_TARGETS.has(name) && workers === 1 ? port + TLS_OFFSET : undefined
   try {
-    await waitReady(name, child.pid, port)
+    if (name === 'node-h2') await waitReady(name, child.pid, port + TLS_OFFSET, 15_000, true)
+    else await waitReady(name, child.pid, port)
+    if (tlsPort !== undefined && name !== 'node-h2') {
+      try {
+        await waitReady(`${name} (TLS)`, child.pid, tlsPort, 3000, true)
+      } catch {
+        log(`${name}: no HTTPS on :${tlsPort}; it runs in the plain HTTP scenarios only`)
+        tlsPort = undefined
+      }
+    }
   } catch (err) {
     log(`skipping ${name}: ${err instanceof Error ? err.message : err}; log ${logFile}:`)
     try {
@@ -580,7 +651,21 @@ http {
   log(
     `started ${name} (${workers} worker${workers > 1 ? 's' : ''}) pid ${child.pid} on 127.0.0.1:${port}${PIN ? ` (cpu ${cpu})` : ''}`,
   )
-  return { pid: child.pid, port, cpu }
+  return { pid: child.pid, port: name === 'node-h2' ? undefined : port, tlsPort, cpu }
+}
+
+/** The self-signed certificate nginx and node-h2 serve (bfe-ts makes its own in its conf). */
+let certFiles
+function benchCert() {
+  if (certFiles === undefined) {
+    const dir = join(tmp, 'tls')
+    writeTlsConf(dir)
+    certFiles = {
+      crt: join(dir, 'tls_conf/certs/bench.crt'),
+      key: join(dir, 'tls_conf/certs/bench.key'),
+    }
+  }
+  return certFiles
 }
 
 // ------------------------------------------------------------------ wrk
@@ -615,11 +700,55 @@ function parseWrk(text) {
   r.errors = r.non2xx + r.socketErrors
   return r
 }
+/** h2load's summary: req/s, mean request time (as p50), failures. */
+function parseH2load(text) {
+  const r = {
+    rps: Number.NaN,
+    p50: Number.NaN,
+    p99: Number.NaN,
+    requests: Number.NaN,
+    errors: 0,
+    non2xx: 0,
+    socketErrors: 0,
+  }
+  let m = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(text)
+  if (m) r.rps = Number(m[1])
+  m = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(text)
+  if (m) r.p50 = toMs(m[1])
+  m =
+    /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(
+      text,
+    )
+  if (m) {
+    r.requests = Number(m[1])
+    r.socketErrors = Number(m[3]) + Number(m[4])
+  }
+  m = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(text)
+  if (m) r.non2xx = Number(m[1]) + Number(m[2]) + Number(m[3])
+  r.errors = r.non2xx + r.socketErrors
+  return r
+}
+
+/** The port a scenario uses on a target (its TLS port for TLS scenarios), or undefined. */
+function portFor(t, scenario) {
+  return scenario.tls ? t.tlsPort : t.port
+}
+
 function runWrk(port, scenario, seconds) {
-  const args = [`-t${THREADS}`, `-c${CONNS}`, `-d${seconds}s`, '--latency']
-  for (const h of scenario.headers) args.push('-H', h)
-  args.push(`http://127.0.0.1:${port}${scenario.path}`)
-  const argv = PIN ? ['taskset', ['-c', LOAD_CPU, 'wrk', ...args]] : ['wrk', args]
+  let tool = 'wrk'
+  const args = []
+  if (scenario.tool === 'h2load') {
+    tool = 'h2load'
+    const conns = Math.max(1, Math.round(CONNS / H2_STREAMS))
+    args.push(`-t${THREADS}`, `-c${conns}`, `-m${H2_STREAMS}`, `-D${seconds}`)
+    for (const h of scenario.headers) args.push('-H', h)
+    args.push(`https://127.0.0.1:${port}${scenario.path}`)
+  } else {
+    args.push(`-t${THREADS}`, `-c${CONNS}`, `-d${seconds}s`, '--latency')
+    for (const h of scenario.headers) args.push('-H', h)
+    args.push(`${scenario.tls ? 'https' : 'http'}://127.0.0.1:${port}${scenario.path}`)
+  }
+  const argv = PIN ? ['taskset', ['-c', LOAD_CPU, tool, ...args]] : [tool, args]
   return new Promise((resolve) => {
     const child = spawn(argv[0], argv[1], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     if (child.pid !== undefined) started.set(child.pid, 'wrk')
@@ -655,12 +784,12 @@ async function measure(name, t, scenario) {
     const f0 = systemTicks()
     const o0 = ourTicks()
     const w0 = performance.now()
-    const { code, out } = await runWrk(t.port, scenario, DURATION)
+    const { code, out } = await runWrk(portFor(t, scenario), scenario, DURATION)
     const wall = (performance.now() - w0) / 1000
     const after = groupPids(t.pid)
     const cpuPct = (100 * (cpuTicks(after) - c0)) / CLK / wall
     const foreign = Math.max(0, (100 * (systemTicks() - f0 - (ourTicks() - o0))) / CLK / wall)
-    const r = parseWrk(out)
+    const r = scenario.tool === 'h2load' ? parseH2load(out) : parseWrk(out)
     rec = { ...r, cpuPct, rssMb: rssMb(after), foreignPct: foreign, wrkExit: code, attempt }
     if (code !== 0) {
       rec.errors += 1
@@ -738,20 +867,21 @@ let originPid = 0
 
 async function runScenario(sname, running, workers) {
   const scenario = SCENARIOS[sname]
-  const names = Object.keys(running)
+  const names = Object.keys(running).filter((n) => portFor(running[n], scenario) !== undefined)
   log(`=== scenario ${sname}: ${scenario.title}; targets ${names.join(', ')}`)
   for (const name of names) {
     const check = await probe(
-      running[name].port,
+      portFor(running[name], scenario),
       scenario.path,
       Object.fromEntries(scenario.headers.map((h) => h.split(': '))),
+      scenario.tls === true,
     )
     if (check?.status !== 200 || check.bytes !== scenario.bytes) {
       log(
         `  warning: ${name} answered ${check ? `${check.status} ${check.bytes} B` : 'nothing'} for ${scenario.path}`,
       )
     }
-    if (WARMUP > 0) await runWrk(running[name].port, scenario, WARMUP)
+    if (WARMUP > 0) await runWrk(portFor(running[name], scenario), scenario, WARMUP)
   }
   /** @type {Record<string, object[]>} */
   const runs = Object.fromEntries(names.map((n) => [n, []]))

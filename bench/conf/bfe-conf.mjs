@@ -106,7 +106,8 @@ ${modules}`,
   return dir
 }
 
-function writeTlsConf(dir) {
+/** Writes tls_conf/ (a self-signed certificate, h2 and http/1.1 offered). Exported for run.mjs. */
+export function writeTlsConf(dir) {
   const crt = join(dir, 'tls_conf/certs/bench.crt')
   const key = join(dir, 'tls_conf/certs/bench.key')
   mkdirSync(join(dir, 'tls_conf/certs'), { recursive: true })
@@ -152,7 +153,7 @@ function writeTlsConf(dir) {
   })
   json('tls_conf/tls_rule_conf.data', {
     Version: 'bench',
-    DefaultNextProtos: ['http/1.1'],
+    DefaultNextProtos: ['h2', 'http/1.1'],
     Config: {},
   })
 }

@@ -84,7 +84,7 @@ export interface ServerContext {
   readonly runtime: Runtime
   readonly handlers: HandlerTable
   readonly pools: TransportPools
-  /** Checks request deadlines (the backend's response header). */
+  /** Checks the deadlines of connections and HTTP/2 streams. */
   readonly sweeper: Sweeper
   readonly counters: ProxyCounters
   readonly log: Logger

@@ -18,9 +18,12 @@ export interface H2Settings {
   readonly initialWindowSize: number
 }
 
-/** A request in flight on an HTTP/1 connection (told when the client goes away). */
+/** A request in flight on an HTTP/1 connection. */
 export interface InFlight {
+  /** The client went away. */
   clientGone(): void
+  /** The backend's response header did not come in time. */
+  headerTimeout(): void
 }
 
 /**

@@ -81,6 +81,10 @@ export class Http1Engine implements ConnHandler {
   }
 
   expired(conn: Conn, kind: Deadline): void {
+    if (kind === Deadline.ResponseHeader) {
+      conn.current?.headerTimeout()
+      return
+    }
     if (kind === Deadline.Write) {
       conn.fail(ErrCode.ClientWrite)
       conn.destroy()
@@ -227,6 +231,10 @@ export class Http1Writer implements ResponseWriter {
     this.conn.due[Deadline.Write] = Date.now() + ms
   }
 
+  headerDeadline(ms: number): void {
+    this.conn.due[Deadline.ResponseHeader] = ms === 0 ? 0 : Date.now() + ms
+  }
+
   idleTimeout(ms: number): void {
     this.conn.keepAliveMs = ms
   }
@@ -286,6 +294,7 @@ export class Http1Writer implements ResponseWriter {
     const conn = this.conn
     conn.due[Deadline.Write] = 0
     conn.due[Deadline.Body] = 0
+    conn.due[Deadline.ResponseHeader] = 0
     if (conn.current === this.pipeline) conn.current = undefined
     if (close || !this.nres.shouldKeepAlive) {
       conn.socket.destroySoon()

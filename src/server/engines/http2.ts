@@ -381,6 +381,11 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     this.arm(Deadline.Write, ms)
   }
 
+  headerDeadline(ms: number): void {
+    if (ms === 0) this.due[Deadline.ResponseHeader] = 0
+    else this.arm(Deadline.ResponseHeader, ms)
+  }
+
   private arm(kind: Deadline, ms: number): void {
     this.due[kind] = Date.now() + ms
     if (!this.swept) {
@@ -397,6 +402,10 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
   }
 
   expired(kind: Deadline): void {
+    if (kind === Deadline.ResponseHeader) {
+      this.pipeline?.headerTimeout()
+      return
+    }
     if (kind === Deadline.Body) this.counters.H2_TIMEOUT_READ_STREAM++
     else if (kind === Deadline.Write) this.counters.H2_TIMEOUT_WRITE_STREAM++
     else return

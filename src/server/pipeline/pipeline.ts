@@ -18,7 +18,6 @@ import {
 import { type ForwardAttempt, type ForwardSink, forward, originForm } from '../../proxy/forward.js'
 import { outgoingRequestHeaders } from '../../proxy/hop-headers.js'
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
-import { Deadline, type DeadlineOwner, newDeadlines } from '../accept/deadlines.js'
 import type { Runtime, ServerContext } from '../runtime.js'
 import { redirectBody, redirectLocation } from './redirect.js'
 import type { ResponseWriter } from './writer.js'
@@ -39,13 +38,12 @@ type Stage = (typeof Stage)[keyof typeof Stage]
  *
  * Everything stays synchronous until a filter returns a Promise.
  */
-export class RequestPipeline implements ForwardSink, DeadlineOwner {
+export class RequestPipeline implements ForwardSink {
   readonly req: BfeRequest
   readonly writer: ResponseWriter
   readonly ctx: ServerContext
   readonly rt: Runtime
   readonly handlers: HandlerTable
-  readonly due: Float64Array
   cc: ClusterConf | undefined
   /** Close the client connection after this response. */
   closeAfter: boolean
@@ -74,7 +72,6 @@ export class RequestPipeline implements ForwardSink, DeadlineOwner {
     this.ctx = ctx
     this.rt = ctx.runtime
     this.handlers = ctx.handlers
-    this.due = newDeadlines()
     this.cc = undefined
     this.closeAfter = false
     this.internalStatus = 0
@@ -248,7 +245,7 @@ export class RequestPipeline implements ForwardSink, DeadlineOwner {
           return
         }
       }
-      if (this.dispatch(cc, now)) return
+      if (this.dispatch(cc)) return
       // The connection cap was reached: a connect failure, always retryable.
       last = { code: ErrCode.ConnectBackend, msg: 'MaxConnsPerHost reached', backendFault: true }
       onBackendFailure(b)
@@ -264,7 +261,7 @@ export class RequestPipeline implements ForwardSink, DeadlineOwner {
         this.forwardAborted()
         return
       }
-      if (!this.dispatch(this.cc as ClusterConf, Date.now())) {
+      if (!this.dispatch(this.cc as ClusterConf)) {
         this.retry++
         this.nextAttempt({
           code: ErrCode.ConnectBackend,
@@ -286,7 +283,7 @@ export class RequestPipeline implements ForwardSink, DeadlineOwner {
   }
 
   /** Sends the request to the chosen backend. False when the backend is at its connection cap. */
-  private dispatch(cc: ClusterConf, now: number): boolean {
+  private dispatch(cc: ClusterConf): boolean {
     const b = this.backend as Backend
     const max = cc.BackendConf.MaxConnsPerHost
     if (max > 0 && b.activeRequests >= max) return false
@@ -296,10 +293,7 @@ export class RequestPipeline implements ForwardSink, DeadlineOwner {
       ? outgoingRequestHeaders(req.headers.raw, `${b.addr}:${b.port}`)
       : (this.outHeaders as string[])
     const t = cc.BackendConf.TimeoutResponseHeader
-    if (t > 0) {
-      this.due[Deadline.ResponseHeader] = now + t
-      this.ctx.sweeper.add(this)
-    }
+    if (t > 0) this.writer.headerDeadline(t)
     this.attempt = forward(
       this.ctx.pools,
       b,
@@ -315,10 +309,8 @@ export class RequestPipeline implements ForwardSink, DeadlineOwner {
     return true
   }
 
-  /** The backend did not send a response header in time (the sweeper calls this). */
-  expired(kind: Deadline): void {
-    if (kind !== Deadline.ResponseHeader) return
-    this.ctx.sweeper.delete(this)
+  /** The backend did not send a response header in time (the writer's deadline calls this). */
+  headerTimeout(): void {
     const a = this.attempt
     if (a === undefined || a.gotHeaders || this.done) return
     a.abort(
@@ -329,10 +321,7 @@ export class RequestPipeline implements ForwardSink, DeadlineOwner {
   }
 
   private stopHeaderDeadline(): void {
-    if (this.due[Deadline.ResponseHeader] !== 0) {
-      this.due[Deadline.ResponseHeader] = 0
-      this.ctx.sweeper.delete(this)
-    }
+    this.writer.headerDeadline(0)
   }
 
   // ForwardSink: what the current attempt reports

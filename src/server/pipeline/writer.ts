@@ -12,6 +12,12 @@ export interface ResponseWriter {
   writeContinue(): void
   /** Arms the request-body read deadline (the cluster's TimeoutReadClient), disarmed at body end. */
   bodyDeadline(ms: number): void
+  /**
+   * Arms (ms > 0) or disarms (0) the deadline for the backend's response header (the cluster's
+   * TimeoutResponseHeader); when it passes, the writer calls the pipeline's `headerTimeout()`.
+   * The writer keeps it with its connection's or stream's deadlines, so a request costs no timer.
+   */
+  headerDeadline(ms: number): void
   /** Arms the response write deadline (the cluster's TimeoutWriteClient). */
   writeDeadline(ms: number): void
   /** Keep-alive idle time after this request (the cluster's TimeoutReadClientAgain). */
