@@ -10,13 +10,12 @@ import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-/** Ensures `<confRoot>/tls_conf/certs/server.{crt,key}` exist; returns their paths. */
-export function ensureExampleCert(confRoot = resolve(here, '..', 'conf')) {
-  const dir = join(confRoot, 'tls_conf', 'certs')
-  const crt = join(dir, 'server.crt')
-  const key = join(dir, 'server.key')
-  if (existsSync(crt) && existsSync(key)) return { crt, key, made: false }
-  mkdirSync(dir, { recursive: true })
+/**
+ * Writes a self-signed EC P-256 certificate and its key (PEM), with `names` as its subject
+ * alternative names (`DNS:…`, `IP:…`), valid for `days`. Needs the openssl command.
+ */
+export function makeSelfSigned(crt, key, names, days = 365) {
+  mkdirSync(dirname(crt), { recursive: true })
   execFileSync(
     'openssl',
     [
@@ -32,14 +31,28 @@ export function ensureExampleCert(confRoot = resolve(here, '..', 'conf')) {
       '-out',
       crt,
       '-days',
-      '365',
+      String(days),
       '-subj',
       '/CN=localhost',
       '-addext',
-      'subjectAltName=DNS:localhost,DNS:example.local,DNS:*.example.local,IP:127.0.0.1',
+      `subjectAltName=${names.join(',')}`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   )
+}
+
+/** Ensures `<confRoot>/tls_conf/certs/server.{crt,key}` exist; returns their paths. */
+export function ensureExampleCert(confRoot = resolve(here, '..', 'conf')) {
+  const dir = join(confRoot, 'tls_conf', 'certs')
+  const crt = join(dir, 'server.crt')
+  const key = join(dir, 'server.key')
+  if (existsSync(crt) && existsSync(key)) return { crt, key, made: false }
+  makeSelfSigned(crt, key, [
+    'DNS:localhost',
+    'DNS:example.local',
+    'DNS:*.example.local',
+    'IP:127.0.0.1',
+  ])
   return { crt, key, made: true }
 }
 

@@ -6,11 +6,11 @@
 // Layout (spec/config.md §2-§6): bfe.conf, server_data_conf/{host_rule,vip_rule,route_rule,
 // cluster_conf}.data, cluster_conf/{cluster_table,gslb}.data and, because the HTTPS listener is
 // always opened, tls_conf/ with a self-signed certificate (made with openssl).
-import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { makeSelfSigned } from '../../scripts/example-cert.mjs'
 
 /**
  * Ten advanced rules that never match a plain `GET /` or `GET /64k` from wrk, then default_t().
@@ -110,33 +110,10 @@ ${modules}`,
 export function writeTlsConf(dir) {
   const crt = join(dir, 'tls_conf/certs/bench.crt')
   const key = join(dir, 'tls_conf/certs/bench.key')
-  mkdirSync(join(dir, 'tls_conf/certs'), { recursive: true })
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '3650',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,DNS:*.bench.test,IP:127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        crt,
-      ],
-      { stdio: 'ignore' },
-    )
+    makeSelfSigned(crt, key, ['DNS:localhost', 'DNS:*.bench.test', 'IP:127.0.0.1'], 3650)
   } catch {
-    // no openssl: bfe-ts will report the missing certificate if it needs one
+    // no openssl: bfe-ts will report the missing certificate
   }
   const json = (rel, v) => writeFileSync(join(dir, rel), `${JSON.stringify(v, null, 2)}\n`)
   json('tls_conf/server_cert_conf.data', {

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { constants as cryptoConstants, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { createServer as createTlsServer, type Server, connect as tlsConnect } from 'node:tls'
 import { Redis } from 'ioredis'
 import pino from 'pino'
+import { TestPki } from '../../test/helpers/certs.js'
 import { type RedisProcess, sleep, startRedis } from '../../test/helpers/redis.js'
 import type { Logger } from '../log/logger.js'
 import {
@@ -264,39 +261,14 @@ describe('TlsSessionCache when Redis fails', () => {
   })
 })
 
-// Minimal local certificate helper (EC P-256, self-signed, openssl CLI); to be replaced by the shared
-// test/helpers/certs.ts once it lands.
+/** A self-signed certificate for localhost from the shared test PKI. */
 function makeCert(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'bfe-cert-'))
+  const pki = new TestPki('bfe-cert-')
   try {
-    const key = join(dir, 'key.pem')
-    const cert = join(dir, 'cert.pem')
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    )
-    return { key: readFileSync(key), cert: readFileSync(cert) }
+    const c = pki.selfSigned('localhost', { dns: ['localhost'] })
+    return { key: Buffer.from(c.keyPem), cert: Buffer.from(c.certPem) }
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    pki.cleanup()
   }
 }
 

@@ -13,7 +13,7 @@ import { BfeRequest } from '../../basic/request.js'
 import type { Conn, ConnHandler } from '../accept/conn.js'
 import { Deadline } from '../accept/deadlines.js'
 import { RequestPipeline } from '../pipeline/pipeline.js'
-import type { ResponseWriter } from '../pipeline/writer.js'
+import { bodyLength, noBodyStatus, type ResponseWriter } from '../pipeline/writer.js'
 import type { ServerContext } from '../runtime.js'
 
 const kConn = Symbol('bfe.conn')
@@ -262,10 +262,8 @@ export class Http1Writer implements ResponseWriter {
   }
 
   respond(status: number, headers: string[], body: string | Buffer | undefined): void {
-    const len =
-      body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
     if (!noBodyStatus(status) && !hasHeader(headers, 'content-length'))
-      headers.push('Content-Length', String(len))
+      headers.push('Content-Length', String(bodyLength(body)))
     this.head(status, headers)
     if (body === undefined || this.nreq.method === 'HEAD') this.nres.end()
     else this.nres.end(body)
@@ -315,9 +313,6 @@ function hasHeader(raw: readonly string[], lower: string): boolean {
   return false
 }
 
-function noBodyStatus(code: number): boolean {
-  return code === 204 || code === 304 || (code >= 100 && code < 200)
-}
 
 /** An empty internal response with `Connection: close` (Expect failures). */
 function replyAndClose(nres: ServerResponse, status: number): void {

@@ -14,7 +14,7 @@ import type { Engine } from '../accept/acceptor.js'
 import type { Conn, ConnHandler, H2Settings } from '../accept/conn.js'
 import { Deadline, type DeadlineOwner, newDeadlines } from '../accept/deadlines.js'
 import { RequestPipeline } from '../pipeline/pipeline.js'
-import type { ResponseWriter } from '../pipeline/writer.js'
+import { bodyLength, noBodyStatus, type ResponseWriter } from '../pipeline/writer.js'
 import type { ServerContext } from '../runtime.js'
 
 /** Counters of the HTTP/2 engine (BFE's `http2_state` names). */
@@ -54,6 +54,9 @@ export interface Http2EngineSettings {
   /** Idle time of a connection without streams before the first request (ClientReadTimeout). */
   firstRequestMs: number
 }
+
+/** How long a peer may keep a connection open after our GOAWAY for idleness. */
+const GOAWAY_GRACE_MS = 1000
 
 /** BFE enlarges the connection-level receive window beyond the 64 KiB default. */
 const CONN_WINDOW = 1 << 20
@@ -120,17 +123,22 @@ export class Http2Engine implements Engine, ConnHandler {
     }
   }
 
+  /**
+   * An idle connection (no stream open for the idle time): GOAWAY, then, if the peer keeps the
+   * connection open, it is cut GOAWAY_GRACE_MS later.
+   */
   expired(conn: Conn, kind: Deadline): void {
     if (kind !== Deadline.Http2Idle) return
-    this.counters.H2_TIMEOUT_CONN++
     const h = this.stateOf(conn)
-    if (h === undefined || h.open === 0) {
-      if (conn.served === 0) conn.fail(ErrCode.ClientTimeout)
-      if (h !== undefined) h.close()
-      // A peer that ignores GOAWAY is cut off a little later.
-      conn.due[Deadline.Http2Idle] = Date.now() + 1000
-      if (h === undefined || h.closing) setTimeout(() => conn.destroy(), 1000).unref()
+    if (h !== undefined && h.open > 0) return
+    if (h === undefined || h.closing) {
+      conn.destroy()
+      return
     }
+    this.counters.H2_TIMEOUT_CONN++
+    if (conn.served === 0) conn.fail(ErrCode.ClientTimeout)
+    h.close()
+    conn.due[Deadline.Http2Idle] = Date.now() + GOAWAY_GRACE_MS
   }
 
   closed(_conn: Conn): void {}
@@ -457,11 +465,8 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     const stream = this.stream
     if (stream.closed || stream.destroyed) return
     const h = toH2Headers(headers, status)
-    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200)
-    if (!noBody && h['content-length'] === undefined) {
-      h['content-length'] =
-        body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
-    }
+    const noBody = noBodyStatus(status)
+    if (!noBody && h['content-length'] === undefined) h['content-length'] = bodyLength(body)
     this.ended = true
     if (body === undefined || this.isHead || noBody) {
       stream.respond(h, { endStream: true })

@@ -42,3 +42,14 @@ export interface ResponseWriter {
   /** Everything is done (HandleRequestFinish ran); `close` ends the connection. */
   done(close: boolean): void
 }
+
+/** Byte length of an in-memory body. */
+export function bodyLength(body: string | Buffer | undefined): number {
+  if (body === undefined) return 0
+  return typeof body === 'string' ? Buffer.byteLength(body) : body.length
+}
+
+/** Statuses that never carry a body (1xx, 204, 304). */
+export function noBodyStatus(code: number): boolean {
+  return code === 204 || code === 304 || (code >= 100 && code < 200)
+}
