@@ -287,10 +287,10 @@ export class BfeServer implements ServerContext {
     this.shuttingDown = true
     this.sweeper.stop()
     const listeners = [this.netServer, this.tlsServer].filter((n) => n !== undefined)
-    await Promise.all(
-      listeners.map((n) => new Promise<void>((resolve) => n.close(() => resolve()))),
-    )
+    // A listener's close() waits for its connections: cut them first.
+    const closed = listeners.map((n) => new Promise<void>((resolve) => n.close(() => resolve())))
     for (const c of this.conns) c.destroy()
+    await Promise.all(closed)
     this.runtime.balTable.stop()
     await Promise.all([this.pools.close(), this.sessionCache?.close()])
   }

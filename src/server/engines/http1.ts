@@ -313,7 +313,6 @@ function hasHeader(raw: readonly string[], lower: string): boolean {
   return false
 }
 
-
 /** An empty internal response with `Connection: close` (Expect failures). */
 function replyAndClose(nres: ServerResponse, status: number): void {
   nres.shouldKeepAlive = false

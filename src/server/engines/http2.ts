@@ -20,6 +20,7 @@ import type { ServerContext } from '../runtime.js'
 /** Counters of the HTTP/2 engine (BFE's `http2_state` names). */
 export interface Http2Counters {
   H2_CONN_SERVED: number
+  H2_ERR_MAX_HEADER_LIST_SIZE: number
   H2_ERR_MAX_HEADER_URI_SIZE: number
   H2_ERR_MAX_STREAM_PER_CONN: number
   H2_ERR_GOT_RESET: number
@@ -35,6 +36,7 @@ export interface Http2Counters {
 export function newHttp2Counters(): Http2Counters {
   return {
     H2_CONN_SERVED: 0,
+    H2_ERR_MAX_HEADER_LIST_SIZE: 0,
     H2_ERR_MAX_HEADER_URI_SIZE: 0,
     H2_ERR_MAX_STREAM_PER_CONN: 0,
     H2_ERR_GOT_RESET: 0,
@@ -66,18 +68,39 @@ type ConnSession = Http2Session & { [kConn]?: H2Conn }
 const kWriter = Symbol('bfe.h2writer')
 type WriterStream = ServerHttp2Stream & { [kWriter]?: Http2Writer }
 
-/** The per-connection state of the engine: how many streams are open. */
+/**
+ * More client resets than this within RESET_WINDOW_MS end the connection: a rapid-reset flood
+ * (CVE-2023-44487). nghttp2 answers a flood with GOAWAY but leaves the TCP connection open and
+ * unread; this closes it.
+ */
+const MAX_RESETS_PER_WINDOW = 100
+const RESET_WINDOW_MS = 1000
+
+/** The per-connection state of the engine: open streams, recent client resets. */
 class H2Conn {
   readonly conn: Conn
   readonly session: Http2Session
   open: number
   closing: boolean
+  resets: number
+  resetWindowStart: number
 
   constructor(conn: Conn, session: Http2Session) {
     this.conn = conn
     this.session = session
     this.open = 0
     this.closing = false
+    this.resets = 0
+    this.resetWindowStart = 0
+  }
+
+  /** Counts a client reset; true when the connection is over the reset rate. */
+  reset(now: number): boolean {
+    if (now - this.resetWindowStart > RESET_WINDOW_MS) {
+      this.resetWindowStart = now
+      this.resets = 0
+    }
+    return ++this.resets > MAX_RESETS_PER_WINDOW
   }
 
   /** GOAWAY: no new streams, the open ones finish. */
@@ -214,6 +237,8 @@ export class Http2Engine implements Engine, ConnHandler {
     const conn = h.conn
     h.open++
     conn.due[Deadline.Http2Idle] = 0
+    const writer = new Http2Writer(stream, h, this.ctx, this.counters)
+    ;(stream as WriterStream)[kWriter] = writer
     stream.once('close', () => this.onStreamClose(h, stream as WriterStream))
     let method = 'GET'
     let path = ''
@@ -221,9 +246,13 @@ export class Http2Engine implements Engine, ConnHandler {
     const headers: string[] = []
     let cookies: string[] | undefined
     let hostSeen = false
+    // The header list size as HTTP/2 counts it (RFC 9113 §6.5.2). node:http2 enforces
+    // maxHeaderListSize only once the client has acknowledged our SETTINGS; this holds always.
+    let listSize = 0
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!
       const value = raw[i + 1]!
+      listSize += name.length + value.length + 32
       if (name.charCodeAt(0) === 58 /* : */) {
         if (name === ':method') method = value
         else if (name === ':path') path = value
@@ -239,11 +268,15 @@ export class Http2Engine implements Engine, ConnHandler {
       if (name === 'host') hostSeen = true
       headers.push(name, value)
     }
+    if (listSize > this.settings.maxHeaderBytes) {
+      this.counters.H2_ERR_MAX_HEADER_LIST_SIZE++
+      writer.reset(h2c.NGHTTP2_ENHANCE_YOUR_CALM)
+      return
+    }
     if (!hostSeen && authority !== '') headers.unshift('host', authority)
     if (cookies !== undefined) headers.push('cookie', cookies.join('; '))
     if (path === '') path = '/'
-    const writer = new Http2Writer(stream, h, this.ctx, this.counters, method === 'HEAD')
-    ;(stream as WriterStream)[kWriter] = writer
+    writer.isHead = method === 'HEAD'
     if (path.length > this.settings.maxUriBytes) {
       this.counters.H2_ERR_MAX_HEADER_URI_SIZE++
       writer.respond(414, ['server', 'bfe'], undefined)
@@ -278,15 +311,21 @@ export class Http2Engine implements Engine, ConnHandler {
   private onStreamClose(h: H2Conn, stream: WriterStream): void {
     h.open--
     const w = stream[kWriter]
+    const clientReset = stream.rstCode !== h2c.NGHTTP2_NO_ERROR && w !== undefined && !w.localReset
+    if (clientReset) {
+      this.counters.H2_ERR_GOT_RESET++
+      if (h.reset(Date.now())) {
+        this.counters.H2_CONN_OVERLOAD++
+        h.conn.fail(ErrCode.ClientReset, 'too many stream resets (rapid reset)')
+        h.conn.destroy()
+      }
+    }
     if (w !== undefined) {
       w.stopDeadlines()
       const p = w.pipeline
       if (p !== undefined && !p.done) {
         if (stream.rstCode === h2c.NGHTTP2_NO_ERROR && w.ended) p.finished()
-        else {
-          if (stream.rstCode !== h2c.NGHTTP2_NO_ERROR) this.counters.H2_ERR_GOT_RESET++
-          p.clientGone()
-        }
+        else p.clientGone(clientReset ? ErrCode.ClientReset : ErrCode.ClientClose)
       }
     }
     if (h.open === 0 && !h.closing) {
@@ -310,7 +349,7 @@ function onWantTrailers(this: WriterStream): void {
   try {
     this.sendTrailers(t === undefined ? {} : toH2Headers(t, undefined))
   } catch {
-    this.close(h2c.NGHTTP2_INTERNAL_ERROR)
+    w?.reset(h2c.NGHTTP2_INTERNAL_ERROR)
   }
 }
 
@@ -346,30 +385,34 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
   /** The response has been completely handed to the stream. */
   ended: boolean
   trailers: string[] | undefined
+  /** The request is a HEAD: no body is sent. */
+  isHead: boolean
+  /** We reset the stream (not the client). */
+  localReset: boolean
   private readonly stream: ServerHttp2Stream
   private readonly h: H2Conn
   private readonly ctx: ServerContext
   private readonly counters: Http2Counters
-  private readonly isHead: boolean
   private swept: boolean
 
-  constructor(
-    stream: ServerHttp2Stream,
-    h: H2Conn,
-    ctx: ServerContext,
-    counters: Http2Counters,
-    isHead: boolean,
-  ) {
+  constructor(stream: ServerHttp2Stream, h: H2Conn, ctx: ServerContext, counters: Http2Counters) {
     this.pipeline = undefined
     this.due = newDeadlines()
     this.ended = false
     this.trailers = undefined
+    this.isHead = false
+    this.localReset = false
     this.stream = stream
     this.h = h
     this.ctx = ctx
     this.counters = counters
-    this.isHead = isHead
     this.swept = false
+  }
+
+  /** Resets the stream with `code` (RST_STREAM), marked as ours. */
+  reset(code: number): void {
+    this.localReset = true
+    if (!this.stream.closed) this.stream.close(code)
   }
 
   get headersSent(): boolean {
@@ -421,7 +464,7 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     if (p !== undefined && p.req.errCode === undefined) {
       p.req.errCode = kind === Deadline.Body ? ErrCode.ClientTimeout : ErrCode.ClientWrite
     }
-    if (!this.stream.closed) this.stream.close(h2c.NGHTTP2_CANCEL)
+    this.reset(h2c.NGHTTP2_CANCEL)
   }
 
   idleTimeout(ms: number): void {
@@ -484,8 +527,7 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     }
     stream.respond(toH2Headers(headers, status))
     pipeStreams(body, stream, (err) => {
-      if (err !== undefined && err !== null && !stream.closed)
-        stream.close(h2c.NGHTTP2_INTERNAL_ERROR)
+      if (err !== undefined && err !== null) this.reset(h2c.NGHTTP2_INTERNAL_ERROR)
     })
     stream.once('finish', () => {
       this.ended = true
@@ -493,11 +535,11 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
   }
 
   abort(): void {
-    if (!this.stream.closed) this.stream.close(h2c.NGHTTP2_INTERNAL_ERROR)
+    this.reset(h2c.NGHTTP2_INTERNAL_ERROR)
   }
 
   drop(): void {
-    if (!this.stream.closed) this.stream.close(h2c.NGHTTP2_CANCEL)
+    this.reset(h2c.NGHTTP2_CANCEL)
     this.h.close()
   }
 

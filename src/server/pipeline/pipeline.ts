@@ -566,10 +566,21 @@ export class RequestPipeline implements ForwardSink {
     this.writer.done(close)
   }
 
-  /** The client went away before the response was written. */
-  clientGone(): void {
+  /**
+   * The client went away (HTTP/1: the connection closed; HTTP/2: the stream was reset) before the
+   * response was written. The backend request is cancelled; that is not the backend's fault.
+   */
+  clientGone(code: ErrCode = ErrCode.ClientClose): void {
     if (this.done) return
-    this.attempt?.abort(new Error('client closed the connection'))
+    const req = this.req
+    if (req.errCode === undefined) {
+      req.errCode = code
+      req.errMsg = 'the client went away before the response was complete'
+    }
+    // Set before aborting: undici reports the abort synchronously, and upstreamError must not
+    // take it for a backend failure.
+    this.discardBody = true
+    this.attempt?.abort(new Error('client went away'))
     this.finished()
   }
 
