@@ -227,12 +227,12 @@ export class Http1Writer implements ResponseWriter {
     })
   }
 
-  writeDeadline(ms: number): void {
-    this.conn.due[Deadline.Write] = Date.now() + ms
+  writeDeadline(at: number): void {
+    this.conn.due[Deadline.Write] = at
   }
 
-  headerDeadline(ms: number): void {
-    this.conn.due[Deadline.ResponseHeader] = ms === 0 ? 0 : Date.now() + ms
+  headerDeadline(at: number): void {
+    this.conn.due[Deadline.ResponseHeader] = at
   }
 
   idleTimeout(ms: number): void {

@@ -422,23 +422,23 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
   writeContinue(): void {}
 
   bodyDeadline(ms: number): void {
-    this.arm(Deadline.Body, ms)
+    this.arm(Deadline.Body, Date.now() + ms)
     this.stream.once('end', () => {
       this.due[Deadline.Body] = 0
     })
   }
 
-  writeDeadline(ms: number): void {
-    this.arm(Deadline.Write, ms)
+  writeDeadline(at: number): void {
+    this.arm(Deadline.Write, at)
   }
 
-  headerDeadline(ms: number): void {
-    if (ms === 0) this.due[Deadline.ResponseHeader] = 0
-    else this.arm(Deadline.ResponseHeader, ms)
+  headerDeadline(at: number): void {
+    if (at === 0) this.due[Deadline.ResponseHeader] = 0
+    else this.arm(Deadline.ResponseHeader, at)
   }
 
-  private arm(kind: Deadline, ms: number): void {
-    this.due[kind] = Date.now() + ms
+  private arm(kind: Deadline, at: number): void {
+    this.due[kind] = at
     if (!this.swept) {
       this.swept = true
       this.ctx.sweeper.add(this)

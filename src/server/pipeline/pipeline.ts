@@ -64,7 +64,8 @@ export class RequestPipeline implements ForwardSink {
   private discardBody: boolean
   /** Async ReadResponse filters are running: the backend body waits. */
   private holdBody: boolean
-  private readonly resumeUpstream: () => void
+  /** `attempt.resume()` as a listener, made the first time the client is slower than the backend. */
+  private resumeUpstream: (() => void) | undefined
 
   constructor(req: BfeRequest, writer: ResponseWriter, ctx: ServerContext) {
     this.req = req
@@ -85,7 +86,7 @@ export class RequestPipeline implements ForwardSink {
     this.attempt = undefined
     this.discardBody = false
     this.holdBody = false
-    this.resumeUpstream = () => this.attempt?.resume()
+    this.resumeUpstream = undefined
   }
 
   /** Runs the pipeline from HandleBeforeLocation. */
@@ -245,7 +246,7 @@ export class RequestPipeline implements ForwardSink {
           return
         }
       }
-      if (this.dispatch(cc)) return
+      if (this.dispatch(cc, now)) return
       // The connection cap was reached: a connect failure, always retryable.
       last = { code: ErrCode.ConnectBackend, msg: 'MaxConnsPerHost reached', backendFault: true }
       onBackendFailure(b)
@@ -261,7 +262,7 @@ export class RequestPipeline implements ForwardSink {
         this.forwardAborted()
         return
       }
-      if (!this.dispatch(this.cc as ClusterConf)) {
+      if (!this.dispatch(this.cc as ClusterConf, Date.now())) {
         this.retry++
         this.nextAttempt({
           code: ErrCode.ConnectBackend,
@@ -283,7 +284,7 @@ export class RequestPipeline implements ForwardSink {
   }
 
   /** Sends the request to the chosen backend. False when the backend is at its connection cap. */
-  private dispatch(cc: ClusterConf): boolean {
+  private dispatch(cc: ClusterConf, now: number): boolean {
     const b = this.backend as Backend
     const max = cc.BackendConf.MaxConnsPerHost
     if (max > 0 && b.activeRequests >= max) return false
@@ -293,7 +294,7 @@ export class RequestPipeline implements ForwardSink {
       ? outgoingRequestHeaders(req.headers.raw, `${b.addr}:${b.port}`)
       : (this.outHeaders as string[])
     const t = cc.BackendConf.TimeoutResponseHeader
-    if (t > 0) this.writer.headerDeadline(t)
+    if (t > 0) this.writer.headerDeadline(now + t)
     this.attempt = forward(
       this.ctx.pools,
       b,
@@ -344,6 +345,7 @@ export class RequestPipeline implements ForwardSink {
     if (this.discardBody || this.done || attempt !== this.attempt) return true
     const w = this.writer
     if (w.write(chunk)) return true
+    if (this.resumeUpstream === undefined) this.resumeUpstream = () => this.attempt?.resume()
     w.onceDrain(this.resumeUpstream)
     return false
   }
@@ -419,7 +421,7 @@ export class RequestPipeline implements ForwardSink {
     req.stat.responseStart = now
     const cc = this.cc
     if (!req.isSse && cc !== undefined && cc.ClusterBasic.TimeoutWriteClient > 0)
-      this.writer.writeDeadline(cc.ClusterBasic.TimeoutWriteClient)
+      this.writer.writeDeadline(now + cc.ClusterBasic.TimeoutWriteClient)
     const list = this.handlers.readResponse
     if (list.length === 0) {
       this.send(res)
@@ -446,7 +448,7 @@ export class RequestPipeline implements ForwardSink {
         }
         if (this.holdBody) {
           this.holdBody = false
-          this.resumeUpstream()
+          this.attempt?.resume()
         }
       },
       (err: unknown) => this.fail(err),

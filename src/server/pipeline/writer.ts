@@ -13,13 +13,14 @@ export interface ResponseWriter {
   /** Arms the request-body read deadline (the cluster's TimeoutReadClient), disarmed at body end. */
   bodyDeadline(ms: number): void
   /**
-   * Arms (ms > 0) or disarms (0) the deadline for the backend's response header (the cluster's
-   * TimeoutResponseHeader); when it passes, the writer calls the pipeline's `headerTimeout()`.
-   * The writer keeps it with its connection's or stream's deadlines, so a request costs no timer.
+   * Arms (epoch ms `at`) or disarms (0) the deadline for the backend's response header (the
+   * cluster's TimeoutResponseHeader); when it passes, the writer calls the pipeline's
+   * `headerTimeout()`. The writer keeps it with its connection's or stream's deadlines, so a
+   * request costs no timer and no extra clock read.
    */
-  headerDeadline(ms: number): void
-  /** Arms the response write deadline (the cluster's TimeoutWriteClient). */
-  writeDeadline(ms: number): void
+  headerDeadline(at: number): void
+  /** Arms the response write deadline (the cluster's TimeoutWriteClient) at epoch ms `at`. */
+  writeDeadline(at: number): void
   /** Keep-alive idle time after this request (the cluster's TimeoutReadClientAgain). */
   idleTimeout(ms: number): void
   /** Close the connection once this response is written (HTTP/1: `Connection: close`; HTTP/2: GOAWAY). */
