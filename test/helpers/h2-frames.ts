@@ -4,6 +4,7 @@
 // into frames. The server's own HPACK blocks are not decoded: tests look at frame types, flags,
 // stream ids, DATA payloads and the error codes of GOAWAY and RST_STREAM.
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
+import { SocketWatch } from './socket-watch.js'
 
 /** The client connection preface (RFC 9113 §3.4). */
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
@@ -288,22 +289,18 @@ export interface RawH2Options {
  * A TLS connection that speaks raw frames: `send` writes bytes, `frames` collects everything the
  * server sent, `waitFrame` / `waitClose` wait (in waits of at most 200 ms) with a deadline.
  */
-export class RawH2 {
-  readonly socket: TLSSocket
+export class RawH2 extends SocketWatch {
+  declare readonly socket: TLSSocket
   readonly frames: Frame[] = []
-  closed = false
-  /** Epoch ms of the close, 0 while open. */
-  closedAt = 0
   /** Bytes written by `send` that the socket accepted. */
   sent = 0
   received = 0
   /** The first 64 KiB received, as is (to check that no HTTP/1 text came back). */
   head: Buffer = EMPTY
   private readonly reader = new FrameReader()
-  private waiters: (() => void)[] = []
 
   private constructor(socket: TLSSocket, autoAck: boolean) {
-    this.socket = socket
+    super(socket)
     socket.on('data', (c: Buffer) => {
       this.received += c.length
       if (this.head.length < 65536) this.head = Buffer.concat([this.head, c]).subarray(0, 65536)
@@ -312,11 +309,6 @@ export class RawH2 {
         if (autoAck && f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) === 0 && !this.closed)
           socket.write(settingsAck())
       }
-      this.wake()
-    })
-    socket.on('close', () => {
-      this.closed = true
-      this.closedAt = Date.now()
       this.wake()
     })
   }
@@ -414,36 +406,5 @@ export class RawH2 {
   async waitFrame(pred: (f: Frame) => boolean, timeoutMs = 2000): Promise<Frame | undefined> {
     await this.until(() => this.frames.some(pred), timeoutMs)
     return this.frames.find(pred)
-  }
-
-  /** Resolves true when the server closes the connection within `timeoutMs`. */
-  async waitClose(timeoutMs = 2000): Promise<boolean> {
-    const end = Date.now() + timeoutMs
-    while (!this.closed) {
-      const left = end - Date.now()
-      if (left <= 0) return false
-      await this.wait(left)
-    }
-    return true
-  }
-
-  close(): void {
-    this.socket.destroy()
-  }
-
-  private wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, Math.min(ms, 200))
-      this.waiters.push(() => {
-        clearTimeout(t)
-        resolve()
-      })
-    })
-  }
-
-  private wake(): void {
-    const ws = this.waiters
-    this.waiters = []
-    for (const w of ws) w()
   }
 }

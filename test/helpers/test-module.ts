@@ -5,6 +5,7 @@ import { type BfeResponse, textResponse } from '../../src/basic/response.js'
 import type { Session } from '../../src/basic/session.js'
 import { CallbackPoint, CallbackPointName, HandlerResult } from '../../src/module/callback-point.js'
 import type { BfeModule, Callbacks, FilterReturn } from '../../src/module/types.js'
+import { SocketWatch } from './socket-watch.js'
 
 /** One filter invocation, as recorded by a TestModule. */
 export interface FilterCall {
@@ -215,26 +216,16 @@ export interface RawResponse {
  * A raw client connection for keep-alive, pipelining and close checks: write bytes, read whole
  * responses in order (Content-Length, chunked, or until close), watch for the close.
  */
-export class RawClient {
-  readonly socket: Socket
-  closed = false
-  /** Time (ms since epoch) the server closed the connection, 0 while open. */
-  closedAt = 0
+export class RawClient extends SocketWatch {
   /** Every byte received (for "no bytes at all" checks). */
   received = 0
   private buf: Buffer = Buffer.alloc(0)
-  private waiters: (() => void)[] = []
 
   private constructor(socket: Socket) {
-    this.socket = socket
+    super(socket)
     socket.on('data', (c: Buffer) => {
       this.received += c.length
       this.buf = Buffer.concat([this.buf, c])
-      this.wake()
-    })
-    socket.on('close', () => {
-      this.closed = true
-      this.closedAt = Date.now()
       this.wake()
     })
   }
@@ -269,37 +260,6 @@ export class RawClient {
       if (left <= 0) throw new Error(`no complete response; got ${JSON.stringify(this.pending())}`)
       await this.wait(left)
     }
-  }
-
-  /** Resolves true when the server closes the connection within `timeoutMs`. */
-  async waitClose(timeoutMs = 2000): Promise<boolean> {
-    const end = Date.now() + timeoutMs
-    while (!this.closed) {
-      const left = end - Date.now()
-      if (left <= 0) return false
-      await this.wait(left)
-    }
-    return true
-  }
-
-  close(): void {
-    this.socket.destroy()
-  }
-
-  private wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, Math.min(ms, 200))
-      this.waiters.push(() => {
-        clearTimeout(t)
-        resolve()
-      })
-    })
-  }
-
-  private wake(): void {
-    const ws = this.waiters
-    this.waiters = []
-    for (const w of ws) w()
   }
 
   private tryParse(head: boolean): RawResponse | undefined {
