@@ -211,17 +211,17 @@ describe('TlsTable selection and ALPN', () => {
     assert.deepEqual(table.offeredProtocols(np, '127.0.0.1'), ['h2', 'http/1.1'])
   })
 
-  it('mandatoryProtocol, h2Settings, streamProxyProtocol', () => {
+  it("a rule's mandatory protocol, HTTP/2 settings and stream PROXY version", () => {
     const stream = table.selectRule('10.0.0.2', '')
-    assert.equal(table.mandatoryProtocol(stream), 'stream')
-    assert.equal(table.streamProxyProtocol(stream), 2)
+    assert.equal(stream.mandatory, 'stream')
+    assert.equal(stream.proxyProtocol, 2)
     assert.deepEqual(table.offeredProtocols(stream, '127.0.0.1'), ['stream'])
     const vip = table.selectRule('10.0.0.1', '')
-    assert.equal(table.mandatoryProtocol(vip), undefined)
-    assert.equal(table.streamProxyProtocol(vip), 0)
-    assert.deepEqual(table.h2Settings(vip), { maxConcurrentStreams: 50, initialWindowSize: 131072 })
+    assert.equal(vip.mandatory, undefined)
+    assert.equal(vip.proxyProtocol, 0)
+    assert.deepEqual(vip.h2, { maxConcurrentStreams: 50, initialWindowSize: 131072 })
     // BFE takes HTTP/2 settings from the rule's own NextProtos only, not from the defaults
-    assert.deepEqual(table.h2Settings(table.selectRule(undefined, 'np.b.test')), {
+    assert.deepEqual(table.selectRule(undefined, 'np.b.test').h2, {
       maxConcurrentStreams: 200,
       initialWindowSize: 65535,
     })

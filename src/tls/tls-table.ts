@@ -290,19 +290,6 @@ export class TlsTable {
     return out.length === 0 ? HTTP11_ONLY : out
   }
 
-  /** The level-2 protocol of a rule that consists of it alone, else undefined. */
-  mandatoryProtocol(rule: TlsServerRule): TlsProto | undefined {
-    return rule.mandatory
-  }
-
-  h2Settings(rule: TlsServerRule): H2Settings {
-    return rule.h2
-  }
-
-  streamProxyProtocol(rule: TlsServerRule): number {
-    return rule.proxyProtocol
-  }
-
   /** The prebuilt SecureContext for this certificate and rule. */
   secureContext(cert: ServerCert, rule: TlsServerRule): SecureContext {
     const ctx = this.contexts.get(cert)?.get(profileKey(rule))

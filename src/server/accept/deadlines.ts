@@ -56,10 +56,6 @@ export class Sweeper {
     this.owners.delete(o)
   }
 
-  get size(): number {
-    return this.owners.size
-  }
-
   start(): void {
     if (this.timer !== undefined) return
     this.timer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS)
