@@ -4,32 +4,30 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { confError } from '../../test/helpers/conf-assert.js'
 import { loadSessionTicketKey, parseSessionTicketKey } from './session-ticket-key.js'
 
-const ROOT = path.resolve(fileURLToPath(import.meta.url), '../../../..')
-const TESTDATA = path.join(ROOT, 'src/config/testdata/session_ticket_key')
 const F = 'session_ticket_key.data'
 
 describe('session_ticket_key.data', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bfe-stk-'))
   after(() => rmSync(dir, { recursive: true, force: true }))
 
-  it('BFE testdata: session_ticket_key.data loads', () => {
-    const k = loadSessionTicketKey(path.join(TESTDATA, 'session_ticket_key.data'))
-    assert.equal(k.Version, '20141112095308')
-    assert.equal(
-      k.key.toString('hex'),
-      '08a0d852ef494143af613ef32d3c39314758885f7108e9ab021d55f422a454f7c9cd5a53978f48fa1063eadcdc06878f',
-    )
+  it('a JSON file with a 96-hex-digit key loads as 48 bytes', () => {
+    const hex = randomBytes(48).toString('hex')
+    const file = path.join(dir, 'key.data')
+    writeFileSync(file, JSON.stringify({ Version: '2026-11-27', SessionTicketKey: hex }))
+    const k = loadSessionTicketKey(file)
+    assert.equal(k.Version, '2026-11-27')
+    assert.equal(k.key.toString('hex'), hex)
     assert.equal(k.key.length, 48)
   })
 
-  it('BFE testdata: session_ticket_key.data2 (not hex) and a missing data3 fail', () => {
-    const f2 = path.join(TESTDATA, 'session_ticket_key.data2')
+  it('a key that is not hex, and a missing file, fail with the file named', () => {
+    const f2 = path.join(dir, 'not-hex.data')
+    writeFileSync(f2, JSON.stringify({ Version: 'v', SessionTicketKey: 'zz'.repeat(48) }))
     confError(() => loadSessionTicketKey(f2), f2, '/SessionTicketKey', /hex/)
-    const f3 = path.join(TESTDATA, 'session_ticket_key.data3')
+    const f3 = path.join(dir, 'missing.data')
     confError(() => loadSessionTicketKey(f3), f3, '', /cannot be read/)
   })
 

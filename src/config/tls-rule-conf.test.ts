@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { openssl, TestPki } from '../../test/helpers/certs.js'
 import { confError } from '../../test/helpers/conf-assert.js'
 import { BfeConfError } from '../basic/errors.js'
@@ -16,95 +16,147 @@ import {
   parseTlsRuleConf,
 } from './tls-rule-conf.js'
 
-/** Repository root (this file runs as dist/src/config/tls-rule-conf.test.js). */
-const ROOT = path.resolve(fileURLToPath(import.meta.url), '../../../..')
-const TESTDATA = path.join(ROOT, 'src/config/testdata/tls_rule_conf')
 const F = 'tls_rule_conf.data'
 
 const rules = (config: unknown, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ Version: 'v', Config: config, ...extra })
 
-describe('tls_rule_conf.data: BFE testdata', () => {
-  const load = (n: string) => loadTlsRuleConf(path.join(TESTDATA, `tls_rule.data${n}`))
+// The cases of BFE's tls_rule_conf loader test, written as our own fixtures: a file with several
+// rules that loads, malformed JSON, the Grade default, client CA files found or not, and IPv6 VIPs
+// printed the way Go prints them.
+describe('tls_rule_conf.data: the cases of BFE’s loader test', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bfe-tlsrule-'))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  const write = (name: string, text: string): string => {
+    const f = path.join(dir, name)
+    writeFileSync(f, text)
+    return f
+  }
+  const cert = '*.shop.test'
 
-  it('tls_rule.data loads with the values of BFE’s test', () => {
-    const c = load('')
-    assert.equal(c.Version, '20141112095308')
-    assert.deepEqual([...c.Config.keys()], ['pb', 'pn', 'pz', 'pt', 'pm'])
+  it('a file with five rules loads with every field', () => {
+    const f = write(
+      'five.data',
+      rules({
+        pa: {
+          CertName: cert,
+          NextProtos: ['spdy/3.1', 'http/1.1'],
+          VipConf: ['10.1.0.1', '10.1.0.2'],
+          Grade: 'A',
+        },
+        pb: { CertName: cert, VipConf: ['10.1.0.3'], Grade: 'b' },
+        pc: {
+          CertName: cert,
+          NextProtos: ['spdy/3.1;rate=50', 'http/1.1'],
+          VipConf: ['10.1.0.4'],
+          Grade: 'B',
+        },
+        pd: {
+          CertName: cert,
+          NextProtos: ['h2;rate=30', 'spdy/3.1;rate=50', 'http/1.1'],
+          VipConf: ['10.1.0.5'],
+          Grade: 'B',
+        },
+        pe: {
+          CertName: '*.other.test',
+          NextProtos: ['stream;level=2;pp=1'],
+          VipConf: ['10.1.0.6'],
+          Grade: 'B',
+        },
+      }),
+    )
+    const c = loadTlsRuleConf(f)
+    assert.equal(c.Version, 'v')
+    assert.deepEqual([...c.Config.keys()], ['pa', 'pb', 'pc', 'pd', 'pe'])
     const pick = (k: string) => {
       const r = c.Config.get(k)
       return [r?.CertName, r?.NextProtos, r?.VipConf, r?.Grade]
     }
-    assert.deepEqual(pick('pb'), [
-      '*.example.com',
-      ['spdy/3.1', 'http/1.1'],
-      ['1.0.0.1', '1.0.0.2'],
-      'A',
-    ])
-    assert.deepEqual(pick('pn'), ['*.example.com', [], ['1.0.0.3'], 'B'])
-    assert.deepEqual(pick('pz'), [
-      '*.example.com',
-      ['spdy/3.1;rate=50', 'http/1.1'],
-      ['1.0.0.4'],
-      'B',
-    ])
-    assert.deepEqual(pick('pt'), [
-      '*.example.com',
+    assert.deepEqual(pick('pa'), [cert, ['spdy/3.1', 'http/1.1'], ['10.1.0.1', '10.1.0.2'], 'A'])
+    assert.deepEqual(pick('pb'), [cert, [], ['10.1.0.3'], 'B'])
+    assert.deepEqual(pick('pd'), [
+      cert,
       ['h2;rate=30', 'spdy/3.1;rate=50', 'http/1.1'],
-      ['1.0.0.5'],
+      ['10.1.0.5'],
       'B',
     ])
-    assert.deepEqual(pick('pm'), ['*.baidu.com', ['stream;level=2;pp=1'], ['1.0.0.6'], 'B'])
-    assert.deepEqual(c.Config.get('pm')?.protos, [
+    assert.deepEqual(c.Config.get('pe')?.protos, [
       { proto: 'stream', level: 2, mcs: 200, isw: 65535, rate: 100, pp: 1 },
     ])
     assert.deepEqual(c.DefaultNextProtos, ['http/1.1'])
     assert.equal(c.DefaultChacha20, false)
   })
 
-  it('tls_rule.data2 … data8 are rejected', () => {
-    for (const n of ['2', '3', '4', '5', '6', '7', '8']) {
+  it('malformed JSON is rejected, naming the file', () => {
+    const bad = [
+      '{"Version": "v", "Config": {"pa": {"CertName": "x" "VipConf": []}}}',
+      '{"Version": "v", "Config": {"pa": {"CertName": "x",}}}',
+      '{"Version": "v", "Config": ',
+    ]
+    bad.forEach((text, i) => {
+      const f = write(`bad${i}.data`, text)
       assert.throws(
-        () => load(n),
+        () => loadTlsRuleConf(f),
         (e: unknown) => e instanceof BfeConfError && /not valid JSON/.test(e.reason),
-        `tls_rule.data${n}`,
+        text,
       )
+    })
+  })
+
+  it('Grade defaults to C', () => {
+    const c = loadTlsRuleConf(
+      write('grade.data', rules({ pa: { CertName: cert }, pb: { CertName: cert, Grade: '' } })),
+    )
+    assert.equal(c.Config.get('pa')?.Grade, 'C')
+    assert.equal(c.Config.get('pb')?.Grade, 'C')
+  })
+
+  it('client CA files: found, or a clear error naming the rule', () => {
+    const pki = new TestPki('bfe-cas-')
+    try {
+      const caDir = path.join(dir, 'client_ca')
+      mkdirSync(caDir, { recursive: true })
+      writeFileSync(path.join(caDir, 'shop_ca.crt'), pki.ca.certPem)
+      const withCa = (name: string) =>
+        loadTlsRuleConf(
+          write(
+            `ca-${name}.data`,
+            rules({ pa: { CertName: cert, ClientAuth: true, ClientCAName: name } }),
+          ),
+        )
+      const c = withCa('shop_ca')
+      assert.equal(c.Config.get('pa')?.ClientAuth, true)
+      const cas = loadClientCas(F, c, caDir, dir)
+      assert.deepEqual([...cas.keys()], ['shop_ca'])
+      assert.match(cas.get('shop_ca')?.pem ?? '', /BEGIN CERTIFICATE/)
+      assert.deepEqual(cas.get('shop_ca')?.crls, [])
+      confError(
+        () => loadClientCas(F, withCa('other_ca'), caDir, dir),
+        F,
+        '/Config/pa/ClientCAName',
+        /other_ca\.crt cannot be read/,
+      )
+    } finally {
+      pki.cleanup()
     }
   })
 
-  it('tls_rule.data9: Grade defaults to C', () => {
-    const c = load('9')
-    assert.equal(c.Config.get('pb')?.Grade, 'C')
-    assert.equal(c.Config.get('pn')?.Grade, 'C')
-  })
-
-  it('tls_rule.data10 and data11: client CAs found or not', () => {
-    const c10 = load('10')
-    const pa = c10.Config.get('pa')
-    assert.equal(pa?.ClientAuth, true)
-    assert.equal(pa?.ClientCAName, 'pa')
-    const cas = loadClientCas(F, c10, path.join(TESTDATA, 'client_cas'), TESTDATA)
-    assert.deepEqual([...cas.keys()], ['pa'])
-    assert.match(cas.get('pa')?.pem ?? '', /BEGIN CERTIFICATE/)
-    assert.deepEqual(cas.get('pa')?.crls, [])
-
-    const c11 = load('11')
-    assert.equal(c11.Config.get('pa')?.ClientCAName, 'pa2')
-    confError(
-      () => loadClientCas(F, c11, path.join(TESTDATA, 'client_cas'), TESTDATA),
-      F,
-      '/Config/pa/ClientCAName',
-      /pa2\.crt cannot be read/,
+  it('IPv6 VIPs are normalised as Go prints them', () => {
+    const c = loadTlsRuleConf(
+      write(
+        'v6.data',
+        rules({
+          pa: { CertName: cert, VipConf: ['FF02::1'] },
+          pb: { CertName: cert, VipConf: ['FC00:1:A000:B00:0:527:127:AB'] },
+          pc: { CertName: cert, VipConf: ['2001:0000:1111:000A:00B0:0000:9000:0200'] },
+          pd: { CertName: cert, VipConf: ['0:0:0:0:0:0:0:1'] },
+        }),
+      ),
     )
-  })
-
-  it('tls_rule.data12: IPv6 VIPs normalised as Go prints them', () => {
-    const c = load('12')
-    assert.equal(c.Version, '1')
-    assert.deepEqual(c.Config.get('pb')?.VipConf, ['ff02::1'])
-    assert.deepEqual(c.Config.get('pn')?.VipConf, ['fc00:1:a000:b00:0:527:127:ab'])
-    assert.deepEqual(c.Config.get('pz')?.VipConf, ['2001:0:1111:a:b0:0:9000:200'])
-    assert.deepEqual(c.Config.get('pw')?.VipConf, ['::1'])
+    assert.deepEqual(c.Config.get('pa')?.VipConf, ['ff02::1'])
+    assert.deepEqual(c.Config.get('pb')?.VipConf, ['fc00:1:a000:b00:0:527:127:ab'])
+    assert.deepEqual(c.Config.get('pc')?.VipConf, ['2001:0:1111:a:b0:0:9000:200'])
+    assert.deepEqual(c.Config.get('pd')?.VipConf, ['::1'])
   })
 
   it('BFE’s sample conf/tls_conf/tls_rule_conf.data shape loads (one object per label)', () => {
