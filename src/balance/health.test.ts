@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { clusterConf, gslbData } from '../../test/helpers/balance.js'
+import { waitFor } from '../../test/helpers/server.js'
 import type { Backend } from './backend.js'
 import { BalTable } from './bal-table.js'
 import {
@@ -39,14 +40,6 @@ function oneBackend(port: number, patch: Patch = {}, prober?: HealthProber): Bac
   )
   tables.push(t)
   return t.lookup('web')!.subClusters[0]!.backends[0]!
-}
-
-async function until(cond: () => boolean, ms = 1500): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
 }
 
 test('status code rules', () => {
@@ -128,7 +121,7 @@ test('no prober: ActiveCheck starts no timer; setProber starts it', async () => 
   assert.equal(b.probing, false)
   const p = fakeProber(() => true)
   t.setProber(p)
-  await until(() => p.calls >= 2)
+  await waitFor(() => p.calls >= 2, 1500)
   assert.equal(b.available, true)
 })
 
@@ -146,7 +139,7 @@ test('setProber: a down backend gets its recovery checker and comes back', async
   const p = fakeProber(() => true)
   t.setProber(p)
   assert.equal(b.checking, true)
-  await until(() => b.available)
+  await waitFor(() => b.available, 1500)
   assert.equal(p.calls, 2)
   assert.equal(b.restarted, true)
 })

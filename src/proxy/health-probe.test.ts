@@ -5,6 +5,7 @@ import { after, test } from 'node:test'
 import tls from 'node:tls'
 import { clusterConf, gslbData } from '../../test/helpers/balance.js'
 import { TestPki } from '../../test/helpers/certs.js'
+import { waitFor } from '../../test/helpers/server.js'
 import type { Backend } from '../balance/backend.js'
 import { BalTable } from '../balance/bal-table.js'
 import { onBackendFailure } from '../balance/health.js'
@@ -27,14 +28,6 @@ function oneBackend(port: number, patch: Patch = {}, https?: { insecure: boolean
   )
   tables.push(t)
   return t.lookup('web')!.subClusters[0]!.backends[0]!
-}
-
-async function until(cond: () => boolean, ms = 1500): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
 }
 
 function listen(server: net.Server, port = 0): Promise<number> {
@@ -75,11 +68,11 @@ test('http checker: down after FailNum, back up when the check passes (Host, Acc
     assert.equal(b.available, true)
     onBackendFailure(b)
     assert.equal(b.available, false)
-    await until(() => seen.length >= 2)
+    await waitFor(() => seen.length >= 2, 1500)
     assert.equal(b.available, false) // 302 is not 200 and is not followed
     assert.deepEqual(seen[0], { host: `127.0.0.1:${port}`, accept: '*/*', url: '/ping' })
     healthy = true
-    await until(() => b.available)
+    await waitFor(() => b.available, 1500)
     assert.equal(b.restarted, true)
     assert.equal(b.failNum, 0)
     assert.equal(b.checking, false)
@@ -106,7 +99,7 @@ test('http checker: Host with a port replaces the backend port', async () => {
       CheckConf: { FailNum: 1, CheckInterval: 20, Host: `check.example:${port}` },
     })
     onBackendFailure(b)
-    await until(() => b.available)
+    await waitFor(() => b.available, 1500)
     assert.equal(hits, 1)
     assert.equal(host, `check.example:${port}`)
   } finally {
@@ -126,7 +119,7 @@ test('tcp checker: a backend that refuses, then recovers', async () => {
   const server = net.createServer((s) => s.destroy())
   await listen(server, port)
   try {
-    await until(() => b.available)
+    await waitFor(() => b.available, 1500)
     assert.equal(b.restarted, true)
   } finally {
     await close(server)
@@ -153,7 +146,7 @@ test('checker stops when the backend is removed by a reload', async () => {
     tables.push(t)
     const b = t.lookup('web')!.subClusters[0]!.backends[0]!
     onBackendFailure(b)
-    await until(() => hits >= 2)
+    await waitFor(() => hits >= 2, 1500)
     t.reloadGslb(gslbData({ web: { weights: { s: 1 }, table: { s: [['c', '127.0.0.1', 1, 1]] } } }))
     assert.equal(b.removed, true)
     await new Promise((r) => setTimeout(r, 30))
@@ -178,13 +171,13 @@ test('active check (D14): probes healthy backends, marks down and up', async () 
     const b = oneBackend(port, {
       CheckConf: { ActiveCheck: true, FailNum: 2, SuccNum: 2, CheckInterval: 20, StatusCode: 2 },
     })
-    await until(() => hits >= 2)
+    await waitFor(() => hits >= 2, 1500)
     assert.equal(b.available, true)
     status = 503
-    await until(() => !b.available)
+    await waitFor(() => !b.available, 1500)
     assert.equal(b.checking, false) // no passive checker in active mode
     status = 204
-    await until(() => b.available)
+    await waitFor(() => b.available, 1500)
     assert.equal(b.restarted, true)
   } finally {
     await close(server)
@@ -247,7 +240,7 @@ test('tls and https checkers (SNI, StatusCodeRange, verification)', async () => 
       { insecure: true },
     )
     onBackendFailure(httpsB)
-    await until(() => httpsB.available)
+    await waitFor(() => httpsB.available, 1500)
     assert.match(
       reqHead,
       /^GET \/hc HTTP\/1\.1\r\nHost: check\.test\r\nUser-Agent: BFE-Health-Check\r\n/,
