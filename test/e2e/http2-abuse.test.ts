@@ -4,7 +4,6 @@
 // connection, the server's counters must show the event, and the memory of this process (which runs
 // the server) must stay bounded.
 import assert from 'node:assert/strict'
-import { createServer as createHttpServer } from 'node:http'
 import { connect as h2connect } from 'node:http2'
 import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { after, before, beforeEach, test } from 'node:test'
@@ -30,6 +29,7 @@ import {
 } from '../helpers/h2-frames.js'
 import { type RunningBfe, requestRecorder, startBfe, waitFor } from '../helpers/server.js'
 import { RawClient } from '../helpers/test-module.js'
+import { headerBytes, startUpstream, type Upstream } from '../helpers/upstream.js'
 
 const MiB = 1024 * 1024
 /** Allowed growth of this process's RSS during one attack. */
@@ -53,68 +53,48 @@ const open: { close(): void }[] = []
 /** Measured numbers, printed at the end (they go into the report). */
 const measured = new Map<string, string | number>()
 
-/** What the test upstream saw. */
-interface Upstream {
-  port: number
-  /** Requests whose header block was read (URL and header bytes). */
-  seen: { url: string; headerBytes: number }[]
-  close(): Promise<void>
-}
-
 /**
  * The test upstream: `/slow` answers after 150 ms, `/stream` streams 20 KiB, else `ok <port>`.
  * It accepts header blocks up to 8 MiB, so that anything the server forwards is seen and counted
  * here (Node's default 16 KiB limit would reject oversized requests before they are counted).
  */
-async function startTestUpstream(): Promise<Upstream> {
-  const seen: Upstream['seen'] = []
-  let port = 0
-  const server = createHttpServer({ maxHeaderSize: 8 * MiB }, (req, res) => {
-    let headerBytes = 0
-    for (const h of req.rawHeaders) headerBytes += h.length
-    seen.push({ url: req.url ?? '', headerBytes })
-    req.resume()
-    if (req.url === '/slow') {
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'text/plain' })
-        res.end('slow ok')
-      }, 150)
-      return
-    }
-    if (req.url === '/stream') {
-      // 20 chunks of 1 KiB, one every 20 ms.
-      res.writeHead(200, { 'content-type': 'application/octet-stream' })
-      let n = 0
-      const t = setInterval(() => {
-        if (res.destroyed) {
-          clearInterval(t)
-          return
-        }
-        res.write(Buffer.alloc(1024, 0x61 + (n % 26)))
-        if (++n === 20) {
-          clearInterval(t)
-          res.end()
-        }
-      }, 20)
-      res.on('close', () => clearInterval(t))
-      return
-    }
-    const body = `ok ${port}`
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) })
-    res.end(body)
-  })
-  server.on('clientError', (_err, socket) => socket.destroy())
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  port = (server.address() as AddressInfo).port
-  return {
-    port,
-    seen,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections()
-        server.close(() => r())
-      }),
-  }
+function startTestUpstream(): Promise<Upstream> {
+  return startUpstream(
+    (req, res) => {
+      if (req.url === '/slow') {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/plain' })
+          res.end('slow ok')
+        }, 150)
+        return
+      }
+      if (req.url === '/stream') {
+        // 20 chunks of 1 KiB, one every 20 ms.
+        res.writeHead(200, { 'content-type': 'application/octet-stream' })
+        let n = 0
+        const t = setInterval(() => {
+          if (res.destroyed) {
+            clearInterval(t)
+            return
+          }
+          res.write(Buffer.alloc(1024, 0x61 + (n % 26)))
+          if (++n === 20) {
+            clearInterval(t)
+            res.end()
+          }
+        }, 20)
+        res.on('close', () => clearInterval(t))
+        return
+      }
+      const body = `ok ${(req.socket.address() as AddressInfo).port}`
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(body),
+      })
+      res.end(body)
+    },
+    { maxHeaderSize: 8 * MiB },
+  )
 }
 
 /** A server under test and its upstream. */
@@ -510,7 +490,7 @@ test('5d. 40 KiB of headers sent before the client ACKs the SETTINGS: refused to
   const fwd = iso.up.seen.filter((s) => s.url === '/size')
   measured.set(
     'sizeBeforeAck',
-    `${outcome}; forwarded ${fwd.length} with ${fwd[0]?.headerBytes ?? 0} header bytes`,
+    `${outcome}; forwarded ${fwd.length} with ${fwd[0] === undefined ? 0 : headerBytes(fwd[0])} header bytes`,
   )
   assert.equal(fwd.length, 0, 'backend not reached')
   assert.ok(isRefusal(outcome), outcome)
@@ -567,7 +547,7 @@ test('6b. HPACK bomb sent before the client ACKs the SETTINGS: bounded, nothing 
   const grew = mem.stop()
   measured.set(
     'hpackBombBeforeAck',
-    `sent ${sent}, RST ${resets}, GOAWAY ${g === undefined ? 'none' : errorName(g.code)}, closed ${c.closed}, upstream ${bombs} (${fwd[0]?.headerBytes ?? 0} header bytes each), rss +${mib(grew)}`,
+    `sent ${sent}, RST ${resets}, GOAWAY ${g === undefined ? 'none' : errorName(g.code)}, closed ${c.closed}, upstream ${bombs} (${fwd[0] === undefined ? 0 : headerBytes(fwd[0])} header bytes each), rss +${mib(grew)}`,
   )
   assert.ok(grew < MEM_LIMIT, `rss grew ${mib(grew)}`)
   assert.equal(bombs, 0, 'no bomb request reached the backend')

@@ -12,28 +12,41 @@ export interface Upstream {
 
 export type UpstreamHandler = (req: IncomingMessage, res: ServerResponse) => void
 
-/** A real HTTP upstream on 127.0.0.1, port 0. The default handler answers `ok <port>`. */
-export async function startUpstream(handler?: UpstreamHandler): Promise<Upstream> {
+/**
+ * A real HTTP upstream on 127.0.0.1, port 0. The default handler answers `ok <port>`.
+ * `maxHeaderSize` raises node:http's 16 KiB header limit, for tests that must see (and count)
+ * whatever oversized request a balancer forwards.
+ */
+export async function startUpstream(
+  handler?: UpstreamHandler,
+  opts: { maxHeaderSize?: number } = {},
+): Promise<Upstream> {
   const seen: Upstream['seen'] = []
   const sockets = new Set<Socket>()
   let port = 0
-  const server: Server = createServer((req, res) => {
-    seen.push({
-      method: req.method ?? '',
-      url: req.url ?? '',
-      headers: req.headers,
-      rawHeaders: req.rawHeaders,
-    })
-    sockets.add(req.socket)
-    if (handler !== undefined) {
-      handler(req, res)
-      return
-    }
-    req.resume()
-    const body = `ok ${port}`
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) })
-    res.end(body)
-  })
+  const server: Server = createServer(
+    { maxHeaderSize: opts.maxHeaderSize ?? 16384 },
+    (req, res) => {
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+      })
+      sockets.add(req.socket)
+      if (handler !== undefined) {
+        handler(req, res)
+        return
+      }
+      req.resume()
+      const body = `ok ${port}`
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(body),
+      })
+      res.end(body)
+    },
+  )
   server.on('clientError', (_err, socket) => socket.destroy())
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   port = (server.address() as AddressInfo).port
@@ -78,4 +91,11 @@ export async function closedPort(): Promise<number> {
   const port = (server.address() as AddressInfo).port
   await new Promise<void>((r) => server.close(() => r()))
   return port
+}
+
+/** Bytes of a request's header names and values as the upstream read them. */
+export function headerBytes(r: { rawHeaders: readonly string[] }): number {
+  let n = 0
+  for (const h of r.rawHeaders) n += h.length
+  return n
 }
