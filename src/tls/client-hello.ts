@@ -194,19 +194,7 @@ function parseHelloBody(body: Buffer): HelloPeek {
   r.skip(compLen)
   if (!r.ok) return bad('compression methods run past the message')
 
-  const hello: ClientHello = {
-    legacyVersion,
-    sni: '',
-    alpn: [],
-    supportedVersions: [],
-    cipherSuites,
-    extensions: [],
-    groups: [],
-    pointFormats: [],
-    sslv2: false,
-    ja3: '',
-    ja3Hash: '',
-  }
+  const hello = newHello(legacyVersion, cipherSuites, false)
   if (r.left() > 0) {
     const extLen = r.u16()
     if (!r.ok) return bad('truncated extensions length')
@@ -324,19 +312,7 @@ function peekSslv2(buf: Buffer, maxBytes: number): HelloPeek {
     // Specs with a zero first byte are TLS cipher suites; the rest are SSLv2-only kinds.
     if (kind === 0) cipherSuites.push(suite)
   }
-  return finish({
-    legacyVersion,
-    sni: '',
-    alpn: [],
-    supportedVersions: [],
-    cipherSuites,
-    extensions: [],
-    groups: [],
-    pointFormats: [],
-    sslv2: true,
-    ja3: '',
-    ja3Hash: '',
-  })
+  return finish(newHello(legacyVersion, cipherSuites, true))
 }
 
 /** RFC 8701 GREASE values: 0x0a0a, 0x1a1a, … 0xfafa (both bytes equal, low nibble 0xa). */
@@ -364,4 +340,21 @@ function finish(hello: ClientHello): HelloPeek {
   hello.ja3 = ja3String(hello)
   hello.ja3Hash = createHash('md5').update(hello.ja3).digest('hex')
   return { kind: 'hello', hello }
+}
+
+/** A ClientHello with its version and suites, before the extensions are read. */
+function newHello(legacyVersion: number, cipherSuites: number[], sslv2: boolean): ClientHello {
+  return {
+    legacyVersion,
+    sni: '',
+    alpn: [],
+    supportedVersions: [],
+    cipherSuites,
+    extensions: [],
+    groups: [],
+    pointFormats: [],
+    sslv2,
+    ja3: '',
+    ja3Hash: '',
+  }
 }
