@@ -4,11 +4,13 @@
 #   nghttp2-client  h2load, for the HTTP/2 bench
 #   testssl.sh      TLS configuration checks
 #   curl, openssl   e2e clients, certificate generation, openssl s_client captures
+#   haproxy         a real layer-4 balancer in front of bfe-ts for the PROXY protocol tests
+#   prometheus      its promtool checks the monitor's Prometheus text exposition
 # Idempotent: when everything is installed it only asks dpkg and exits (well under a second).
 # `apt-get update` runs once, and only when something is missing. Uses sudo when not root.
 set -euo pipefail
 
-packages=(redis-server nghttp2-client testssl.sh curl openssl)
+packages=(redis-server nghttp2-client testssl.sh curl openssl haproxy prometheus)
 
 installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = 'install ok installed' ]
