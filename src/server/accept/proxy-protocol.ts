@@ -234,7 +234,7 @@ export function encodeProxyHeader(
   const v4 = s.kind() === 'ipv4'
   if (version === 1) {
     return Buffer.from(
-      `PROXY ${v4 ? 'TCP4' : 'TCP6'} ${s.toString()} ${d.toString()} ${src.port} ${dst.port}\r\n`,
+      `PROXY ${v4 ? 'TCP4' : 'TCP6'} ${v1Text(s)} ${v1Text(d)} ${src.port} ${dst.port}\r\n`,
       'latin1',
     )
   }
@@ -252,6 +252,13 @@ export function encodeProxyHeader(
   out.writeUInt16BE(src.port, p)
   out.writeUInt16BE(dst.port, p + 2)
   return out
+}
+
+/** An address as a version 1 header writes it (IPv4-mapped IPv6 as `::ffff:a.b.c.d`). */
+function v1Text(ip: ipaddr.IPv4 | ipaddr.IPv6): string {
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress())
+    return `::ffff:${(ip as ipaddr.IPv6).toIPv4Address().toString()}`
+  return ip.toString()
 }
 
 /** Counters of the stage: BFE's `proxy_protocol_state` names. */
