@@ -11,7 +11,7 @@ import type { BfeModule } from '../../src/module/types.js'
 import type { ProxyProtocolCounters } from '../../src/server/accept/proxy-protocol.js'
 import { rawExchange } from '../helpers/client.js'
 import { testPki } from '../helpers/conf.js'
-import { run } from '../helpers/exec.js'
+import { curlStatus, curlTls, run } from '../helpers/exec.js'
 import { type RunningBfe, startBfe, waitFor } from '../helpers/server.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
@@ -126,7 +126,7 @@ before(async () => {
       },
       tlsRule: {
         Version: 't',
-        DefaultNextProtos: ['http/1.1'],
+        DefaultNextProtos: ['h2', 'http/1.1'],
         Config: { vipRule: { VipConf: ['192.0.2.20'], CertName: 'vip', NextProtos: ['http/1.1'] } },
       },
     },
@@ -375,4 +375,12 @@ test('a header split over several packets, then the request later', async () => 
   })
   assert.ok(body.endsWith(`ok ${byCip.port}`), body)
   assert.equal(sessions[0]?.remoteAddr, '203.0.113.9')
+})
+
+test('curl --haproxy-protocol over HTTPS with HTTP/2: the header, then TLS, then h2', async () => {
+  sessions.length = 0
+  const r = await curlTls('localhost', bfe.tlsPort, '/', ['--http2', '--haproxy-protocol'])
+  assert.deepEqual(curlStatus(r), ['200', '2'], r.stdout + r.stderr)
+  assert.ok(r.stdout.startsWith(`ok ${local.port}`), r.stdout)
+  assert.equal(sessions[0]?.vip, '127.0.0.1')
 })
