@@ -74,7 +74,7 @@ before(async () => {
         p: [
           { Cond: 'ses_tls_sni_in("echo.test")', ClusterName: 'c_echo' },
           { Cond: 'ses_tls_sni_in("down.test")', ClusterName: 'c_down' },
-          { Cond: 'default_t()', ClusterName: 'c_once' },
+          { Cond: '!ses_tls_sni_in("nobal.test")', ClusterName: 'c_once' },
         ],
       },
     },
@@ -90,7 +90,7 @@ before(async () => {
       DefaultNextProtos: ['h2', 'http/1.1'],
       Config: {
         byAlpn: {
-          SniConf: ['alpn.test', 'echo.test', 'down.test'],
+          SniConf: ['alpn.test', 'echo.test', 'down.test', 'nobal.test'],
           CertName: 'default',
           NextProtos: ['stream', 'http/1.1'],
         },
@@ -224,6 +224,19 @@ test('a backend that refuses: three attempts, then the client is closed and it i
   const c = counters()
   assert.equal(c.STREAM_ERR_CONNECT - c0.STREAM_ERR_CONNECT, 3)
   assert.equal(c.STREAM_ERR_PROXY - c0.STREAM_ERR_PROXY, 1)
+})
+
+test('no route for the connection: three balance failures, then closed', async () => {
+  await settle()
+  const c0 = counters()
+  const t = await streamClient('nobal.test')
+  const got = await readAll(t).catch(() => Buffer.alloc(0))
+  assert.equal(got.length, 0)
+  t.destroy()
+  const c = counters()
+  assert.equal(c.STREAM_ERR_BALANCE - c0.STREAM_ERR_BALANCE, 3)
+  assert.equal(c.STREAM_ERR_PROXY - c0.STREAM_ERR_PROXY, 1)
+  assert.equal(c.STREAM_ERR_CONNECT, c0.STREAM_ERR_CONNECT)
 })
 
 test('no socket leaks: the process holds as many file descriptors as before the stream tests', async () => {
