@@ -7,7 +7,6 @@ import {
 import { basename, join } from 'node:path'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { BalTable } from '../balance/bal-table.js'
-import { BfeConfError } from '../basic/errors.js'
 import type { BfeRequest } from '../basic/request.js'
 import { type BfeConf, loadBfeConf } from '../config/bfe-conf.js'
 import { loadGslbData } from '../config/gslb.js'
@@ -25,10 +24,12 @@ import { loadTlsConf, type TlsTable } from '../tls/tls-table.js'
 import { type AcceptContext, Acceptor, type Engine } from './accept/acceptor.js'
 import type { Conn } from './accept/conn.js'
 import { Sweeper } from './accept/deadlines.js'
+import { ProxyProtocolStage } from './accept/proxy-protocol.js'
 import { TlsHandshake } from './accept/tls-handshake.js'
 import { TableTlsPolicy } from './accept/tls-policy.js'
 import { Http1Engine } from './engines/http1.js'
 import { Http2Engine } from './engines/http2.js'
+import { StreamEngine } from './engines/stream.js'
 import { newProxyCounters, type ProxyCounters, Runtime, type ServerContext } from './runtime.js'
 
 export interface BfeServerOptions {
@@ -73,6 +74,13 @@ export class BfeServer implements ServerContext {
   /** The TLS stage (its counters), the HTTP/2 engine (its counters): set by listen(). */
   tls: TlsHandshake | undefined
   http2: Http2Engine | undefined
+  /**
+   * The PROXY protocol stage (`counters`: proxy_protocol_state) and the TLS stream engine
+   * (`counters`: stream_state): set by listen(); the stage reads headers only with
+   * `Layer4LoadBalancer = PROXY`, its counters exist either way.
+   */
+  proxyProtocol: ProxyProtocolStage | undefined
+  stream: StreamEngine | undefined
   private netServer: NetServer | undefined
   private tlsServer: NetServer | undefined
   private sessionCache: TlsSessionCache | undefined
@@ -99,6 +107,8 @@ export class BfeServer implements ServerContext {
     this.tlsPolicy = new TableTlsPolicy(tlsTable)
     this.tls = undefined
     this.http2 = undefined
+    this.proxyProtocol = undefined
+    this.stream = undefined
     this.sessionCache = undefined
   }
 
@@ -115,13 +125,6 @@ export class BfeServer implements ServerContext {
     const conf = loadBfeConf(opts.confRoot)
     const s = conf.Server
     const warnings = [...conf.warnings]
-    if (s.Layer4LoadBalancer.toUpperCase() === 'PROXY') {
-      throw new BfeConfError(
-        'bfe.conf',
-        '[Server] Layer4LoadBalancer',
-        'PROXY is not supported by this version of bfe-ts yet',
-      )
-    }
     const tlsConf = loadTlsConf(conf)
     warnings.push(...tlsConf.warnings)
     const serverData = loadServerDataConf(serverDataPaths(conf), { confRoot: conf.confRoot })
@@ -163,17 +166,32 @@ export class BfeServer implements ServerContext {
       firstRequestMs: s.ClientReadTimeout * 1000,
     })
     this.http2 = http2
+    const stream = new StreamEngine(this)
+    this.stream = stream
     const tls = new TlsHandshake(() => this.tlsPolicy, this.tlsEvents())
     this.tls = tls
+    const proxy = new ProxyProtocolStage({
+      timeoutMs: s.ClientReadTimeout * 1000,
+      maxBytes: s.MaxProxyHeaderBytes,
+    })
+    this.proxyProtocol = proxy
+    const useProxy = s.Layer4LoadBalancer.toUpperCase() === 'PROXY' ? proxy : undefined
     const acceptCtx = this.acceptContext()
-    const plain = new Acceptor(acceptCtx, new Map<string, Engine>([['http/1.1', http1]]))
+    const plain = new Acceptor(
+      acceptCtx,
+      new Map<string, Engine>([['http/1.1', http1]]),
+      undefined,
+      useProxy,
+    )
     const secure = new Acceptor(
       acceptCtx,
       new Map<string, Engine>([
         ['http/1.1', http1],
         ['h2', http2],
+        ['stream', stream],
       ]),
       { stage: tls, handshakeTimeoutMs: s.TlsHandshakeTimeout * 1000 },
+      useProxy,
     )
     this.netServer = await this.open(
       plain.onConnection,
@@ -262,6 +280,8 @@ export class BfeServer implements ServerContext {
         return server.shuttingDown
       },
       onUnexpected: (err: unknown) => this.onUnexpected(err, undefined),
+      productByVip: (vip: string) =>
+        this.runtime.serverData.hostTable.lookupVip(vip)?.product ?? '',
     }
   }
 

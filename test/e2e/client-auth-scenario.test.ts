@@ -1,7 +1,8 @@
 // BFE's documented scenario "TLS client authentication" (docs/en_us/example/client_auth.md in
 // BFE's repository), step by step on a BFE 1.8 layout configuration directory, with the same
-// openssl commands. Without the scenario's HAProxy in front (the PROXY protocol belongs to
-// another issue) there is no VIP, so the rule is selected by SNI instead of its VipConf.
+// openssl commands. Without the scenario's HAProxy in front there is no VIP, so the rule is
+// selected by SNI instead of its VipConf; proxy-protocol-haproxy.test.ts runs the scenario with
+// HAProxy and the PROXY protocol.
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

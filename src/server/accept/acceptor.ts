@@ -9,6 +9,7 @@ import { plainIp } from '../../util/ip.js'
 import type { ProxyCounters } from '../runtime.js'
 import { Conn, type ConnHandler } from './conn.js'
 import { Deadline, type Sweeper } from './deadlines.js'
+import type { ProxyProtocolStage } from './proxy-protocol.js'
 
 /** A protocol engine: takes over a connection once its protocol is known. */
 export interface Engine {
@@ -34,32 +35,38 @@ export interface AcceptContext {
   readonly conns: Set<Conn>
   readonly shuttingDown: boolean
   onUnexpected(err: unknown): void
+  /** The product of a VIP by vip_rule.data ('' when none): set on sessions with a PROXY VIP. */
+  productByVip?(vip: string): string
 }
 
 /**
- * The connection stages before a protocol engine (lifecycle.md §2): session, HandleAccept, TLS
- * handshake and HandleHandshake, then the engine chosen by the ALPN result (BFE's TLSNextProto
- * table). HandleFinish runs when the connection closes, whatever stage it reached.
+ * The connection stages before a protocol engine (lifecycle.md §2): session, the PROXY header
+ * (with `Layer4LoadBalancer = PROXY`), HandleAccept, TLS handshake and HandleHandshake, then the
+ * engine chosen by the ALPN result (BFE's TLSNextProto table). HandleFinish runs when the
+ * connection closes, whatever stage it reached.
  */
 export class Acceptor implements ConnHandler {
   private readonly ctx: AcceptContext
   private readonly engines: ReadonlyMap<string, Engine>
   private readonly tls: TlsStage | undefined
   private readonly handshakeMs: number
+  private readonly proxy: ProxyProtocolStage | undefined
 
   /**
    * `engines` maps a protocol name to its engine and must hold `http/1.1`. `tls` makes this the
-   * acceptor of an HTTPS port.
+   * acceptor of an HTTPS port; `proxy` reads a PROXY protocol header first.
    */
   constructor(
     ctx: AcceptContext,
     engines: ReadonlyMap<string, Engine>,
     tls?: { stage: TlsStage; handshakeTimeoutMs: number },
+    proxy?: ProxyProtocolStage,
   ) {
     this.ctx = ctx
     this.engines = engines
     this.tls = tls?.stage
     this.handshakeMs = tls?.handshakeTimeoutMs ?? 0
+    this.proxy = proxy
   }
 
   /** The `net.Server` connection listener. */
@@ -82,11 +89,25 @@ export class Acceptor implements ConnHandler {
       raw.destroy()
       return
     }
+    if (this.proxy !== undefined) this.proxy.read(conn, () => this.accepted(conn))
+    else this.accepted(conn)
+  }
+
+  /** After the PROXY header (if any): the VIP's product, then HandleAccept. */
+  private accepted(conn: Conn): void {
+    if (conn.closed) return
+    const ses = conn.session
+    if (ses.vip !== undefined && this.ctx.productByVip !== undefined)
+      ses.product = this.ctx.productByVip(ses.vip)
     if (this.tls !== undefined) conn.due[Deadline.Handshake] = Date.now() + this.handshakeMs
-    this.runConnFilters(conn, ctx.handlers.accept, false)
+    this.runConnFilters(conn, this.ctx.handlers.accept, false)
   }
 
   expired(conn: Conn, kind: Deadline): void {
+    if (kind === Deadline.ProxyHeader) {
+      this.proxy?.expired(conn)
+      return
+    }
     if (kind !== Deadline.Handshake) return
     conn.fail(ErrCode.ClientTlsHandshake, 'TLS handshake timeout')
     this.ctx.counters.ERR_CLIENT_TIMEOUT++

@@ -45,6 +45,8 @@ export class Conn implements DeadlineOwner {
   served: number
   /** HTTP/2 settings from the connection's TLS rule (h2 `mcs`, `isw`); undefined on plain TCP. */
   h2: H2Settings | undefined
+  /** PROXY protocol version the TLS rule's `stream` entry sends to the backend (`pp`, 0 = none). */
+  streamProxyProtocol: number
   /** The HTTP/1 request being served, if any. */
   current: InFlight | undefined
   closed: boolean
@@ -58,6 +60,7 @@ export class Conn implements DeadlineOwner {
     this.keepAliveMs = 60_000
     this.served = 0
     this.h2 = undefined
+    this.streamProxyProtocol = 0
     this.current = undefined
     this.closed = false
   }

@@ -23,10 +23,12 @@ export const Deadline = {
   Http2Idle: 5,
   /** The backend's response header (the cluster's TimeoutResponseHeader). */
   ResponseHeader: 6,
+  /** The PROXY protocol header (ClientReadTimeout), when `Layer4LoadBalancer = PROXY`. */
+  ProxyHeader: 7,
 } as const
 export type Deadline = (typeof Deadline)[keyof typeof Deadline]
 
-export const DEADLINE_KINDS = 7
+export const DEADLINE_KINDS = 8
 
 /** Something with deadlines: a connection, a request waiting for its backend. */
 export interface DeadlineOwner {

@@ -16,6 +16,8 @@ export interface TlsDecision {
   readonly clientAuth: boolean
   readonly clientCAName: string
   readonly h2: H2Settings
+  /** The rule's `stream` entry `pp`: PROXY protocol version for stream backends (0 = none). */
+  readonly proxyProtocol: number
   /** The OCSP response to staple for the chosen certificate, if it has one. */
   readonly ocsp: Buffer | undefined
 }
@@ -257,6 +259,7 @@ export class TlsHandshake implements TlsStage {
       }
       ses.protocol = proto === 'h2' ? 'h2' : proto === 'stream' ? 'stream' : 'https'
       conn.h2 = d.h2
+      conn.streamProxyProtocol = d.proxyProtocol
       done(proto)
     })
   }

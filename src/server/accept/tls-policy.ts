@@ -37,6 +37,7 @@ export class TableTlsPolicy implements TlsPolicy {
       clientAuth: rule.clientAuth,
       clientCAName: rule.clientCaName,
       h2: rule.h2,
+      proxyProtocol: rule.proxyProtocol,
       ocsp: cert.ocspResponse,
     }
   }
