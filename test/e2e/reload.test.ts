@@ -265,6 +265,49 @@ describe('server_data_conf and gslb_data_conf', () => {
     }
   })
 
+  test('a request keeps the snapshot it started with, even for a cluster the reload removed', async () => {
+    // HandleBeforeLocation holds `/gated` until the test lets it go
+    let open: () => void = () => {}
+    const gate: BfeModule = {
+      name: 'mod_gate',
+      init(cb) {
+        cb.addRequestFilter(2, (req) =>
+          req.rawUri === '/gated'
+            ? new Promise((resolve) => {
+                open = () => resolve(HandlerResult.GoOn)
+              })
+            : HandlerResult.GoOn,
+        )
+      },
+    }
+    bfe = await startBfe({ ...conf(), server: ['Modules = mod_gate'] }, [gate])
+    try {
+      let held = false
+      const gated = get(`${bfe.url}/gated`, { headers: { host: 'x.test' } })
+      const prev = open
+      await waitFor(() => open !== prev || held, 2000, 'the gated request')
+      held = true
+      // x.test moves to cb; cluster ca leaves routing and balancing; its pool is closed
+      await x()
+      const r = routing('cb')
+      r['cluster_conf.data'].Config = { cb: {}, cs: {} } as never
+      await reload(bfe.server, 'server_data_conf', { path: dataDir(r) })
+      await reload(bfe.server, 'gslb_data_conf', {
+        path: dataDir(balancing({ cb: [b.port], cs: [slow.port] })),
+      })
+      assert.equal((await x()).body, 'from b')
+      open()
+      const res = await gated
+      assert.equal(res.status, 200)
+      assert.equal(res.body, 'from a', 'routed and balanced with the tables it started with')
+      // it went through a pool of its own, closed after it
+      await waitFor(() => bfe.server.pools.orphanCount === 0, 2000, 'the orphan pool to close')
+      assert.equal(bfe.server.pools.size, 1) // cb
+    } finally {
+      await bfe.close()
+    }
+  })
+
   test('changed transport settings recreate the pool; unchanged ones keep their connections', async () => {
     bfe = await startBfe(conf())
     try {
