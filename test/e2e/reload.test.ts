@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
+import { Agent, request } from 'undici'
 import { BfeConfError } from '../../src/basic/errors.js'
 import { HandlerResult } from '../../src/module/callback-point.js'
 import type { BfeModule } from '../../src/module/types.js'
@@ -304,6 +305,54 @@ describe('server_data_conf and gslb_data_conf', () => {
       await waitFor(() => bfe.server.pools.orphanCount === 0, 2000, 'the orphan pool to close')
       assert.equal(bfe.server.pools.size, 1) // cb
     } finally {
+      await bfe.close()
+    }
+  })
+
+  test('50 reloads alternating two routing and balancing configurations under traffic: no failed request', async () => {
+    bfe = await startBfe(conf())
+    const agent = new Agent({ connections: 4, pipelining: 1 })
+    try {
+      const confA = {
+        routing: dataDir(routing('ca')),
+        balancing: dataDir(balancing({ ca: [a.port], cb: [b.port], cs: [slow.port] })),
+      }
+      const confB = {
+        routing: dataDir(routing('cb')),
+        balancing: dataDir(balancing({ ca: [b.port], cb: [a.port, b.port], cs: [slow.port] })),
+      }
+      let stop = false
+      let ok = 0
+      const failures: string[] = []
+      const client = async () => {
+        while (!stop) {
+          try {
+            const r = await request(`${bfe.url}/`, {
+              headers: { host: 'x.test' },
+              dispatcher: agent,
+            })
+            const body = await r.body.text()
+            if (r.statusCode === 200 && (body === 'from a' || body === 'from b')) ok++
+            else failures.push(`${r.statusCode} ${body}`)
+          } catch (err) {
+            failures.push(String(err))
+          }
+        }
+      }
+      const clients = [client(), client(), client(), client()]
+      for (let i = 0; i < 50; i++) {
+        const c = i % 2 === 0 ? confB : confA
+        await reload(bfe.server, 'server_data_conf', { path: c.routing })
+        await reload(bfe.server, 'gslb_data_conf', { path: c.balancing })
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      stop = true
+      await Promise.all(clients)
+      assert.deepEqual(failures, [])
+      assert.ok(ok >= 50, `only ${ok} requests`)
+      assert.ok(bfe.server.pools.size <= 3, `${bfe.server.pools.size} pools left`)
+    } finally {
+      await agent.close()
       await bfe.close()
     }
   })
