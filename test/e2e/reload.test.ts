@@ -538,14 +538,18 @@ describe('tls_conf and tls_session_ticket_key', () => {
     }
   })
 
-  /** openssl s_client with TLS 1.2, saving or offering a session: "New" or "Reused". */
-  async function resume(port: number, session: { in?: string; out?: string }): Promise<string> {
+  /** openssl s_client with TLS `v`, saving or offering a session: "New" or "Reused". */
+  async function resume(
+    port: number,
+    v: string,
+    session: { in?: string; out?: string },
+  ): Promise<string> {
     const r = await sClient(
       port,
       [
         '-servername',
         'localhost',
-        '-tls1_2',
+        v,
         ...(session.in === undefined ? [] : ['-sess_in', session.in]),
         ...(session.out === undefined ? [] : ['-sess_out', session.out]),
       ],
@@ -557,43 +561,43 @@ describe('tls_conf and tls_session_ticket_key', () => {
     return m[1] ?? ''
   }
 
-  test('a ticket key reload: old tickets no longer resume, new ones do', async () => {
-    const keyFile = 'tls_conf/session_ticket_key.data'
-    const keyJson = (k: string) => JSON.stringify({ Version: 't', SessionTicketKey: k })
-    const bfe = await startBfe(
-      simpleConf([up.port], {
-        extraBfeConf: '[SessionTicket]\nSessionTicketsDisabled = false\n',
-        files: { [keyFile]: keyJson(randomBytes(48).toString('hex')) },
-      }),
-    )
-    try {
-      const s1 = join(tmp, 'sess1.pem')
-      assert.equal(await resume(bfe.tlsPort, { out: s1 }), 'New')
-      assert.equal(await resume(bfe.tlsPort, { in: s1 }), 'Reused')
+  for (const v of ['-tls1_2', '-tls1_3']) {
+    test(`${v}: a ticket key reload: old tickets no longer resume, new ones do`, async () => {
+      const keyFile = 'tls_conf/session_ticket_key.data'
+      const keyJson = (k: string) => JSON.stringify({ Version: 't', SessionTicketKey: k })
+      const bfe = await startBfe(
+        simpleConf([up.port], {
+          extraBfeConf: '[SessionTicket]\nSessionTicketsDisabled = false\n',
+          files: { [keyFile]: keyJson(randomBytes(48).toString('hex')) },
+        }),
+      )
+      try {
+        const s1 = join(tmp, `sess1${v}.pem`)
+        assert.equal(await resume(bfe.tlsPort, v, { out: s1 }), 'New')
+        assert.equal(await resume(bfe.tlsPort, v, { in: s1 }), 'Reused')
 
-      // a broken key file is refused; the key in force stays
-      writeFileSync(join(bfe.confRoot, keyFile), keyJson('abcd'))
-      const e = await refused(bfe.server, 'tls_session_ticket_key', {})
-      assert.match(e.file, /session_ticket_key\.data$/)
-      assert.equal(e.field, '/SessionTicketKey')
-      assert.equal(await resume(bfe.tlsPort, { in: s1 }), 'Reused')
+        // a broken key file is refused; the key in force stays
+        writeFileSync(join(bfe.confRoot, keyFile), keyJson('abcd'))
+        const e = await refused(bfe.server, 'tls_session_ticket_key', {})
+        assert.match(e.file, /session_ticket_key\.data$/)
+        assert.equal(e.field, '/SessionTicketKey')
+        assert.equal(await resume(bfe.tlsPort, v, { in: s1 }), 'Reused')
 
-      writeFileSync(join(bfe.confRoot, keyFile), keyJson(randomBytes(48).toString('hex')))
-      await reload(bfe.server, 'tls_session_ticket_key')
-      assert.equal(await resume(bfe.tlsPort, { in: s1 }), 'New')
-      const s2 = join(tmp, 'sess2.pem')
-      assert.equal(await resume(bfe.tlsPort, { out: s2 }), 'New')
-      assert.equal(await resume(bfe.tlsPort, { in: s2 }), 'Reused')
-      // a tls_conf reload keeps the key in force (it does not re-read the key file)
-      const current = readFileSync(join(bfe.confRoot, keyFile), 'utf8')
-      writeFileSync(join(bfe.confRoot, keyFile), keyJson(randomBytes(48).toString('hex')))
-      await reload(bfe.server, 'tls_conf')
-      assert.equal(await resume(bfe.tlsPort, { in: s2 }), 'Reused')
-      writeFileSync(join(bfe.confRoot, keyFile), current)
-    } finally {
-      await bfe.close()
-    }
-  })
+        writeFileSync(join(bfe.confRoot, keyFile), keyJson(randomBytes(48).toString('hex')))
+        await reload(bfe.server, 'tls_session_ticket_key')
+        assert.equal(await resume(bfe.tlsPort, v, { in: s1 }), 'New')
+        const s2 = join(tmp, `sess2${v}.pem`)
+        assert.equal(await resume(bfe.tlsPort, v, { out: s2 }), 'New')
+        assert.equal(await resume(bfe.tlsPort, v, { in: s2 }), 'Reused')
+        // a tls_conf reload keeps the key in force (it does not re-read the key file)
+        writeFileSync(join(bfe.confRoot, keyFile), keyJson(randomBytes(48).toString('hex')))
+        await reload(bfe.server, 'tls_conf')
+        assert.equal(await resume(bfe.tlsPort, v, { in: s2 }), 'Reused')
+      } finally {
+        await bfe.close()
+      }
+    })
+  }
 
   test('tickets disabled: the ticket key reload is a no-op', async () => {
     const bfe = await startBfe(simpleConf([up.port]))
