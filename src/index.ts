@@ -23,10 +23,10 @@ export type {
   FinishFilter,
   ForwardFilter,
   MonitorHandler,
-  ReloadHandler,
   RequestFilter,
   ResponseFilter,
   WebHandlers,
 } from './module/types.js'
+export type { PreparedReload, ReloadPrepare } from './monitor/types.js'
 export type { BfeServerOptions } from './server/server.js'
 export { BfeServer } from './server/server.js'

@@ -124,3 +124,114 @@ test('slow start after a reload adds a backend', () => {
   bal.balance(fakeReq(), 0)
   assert.equal(bal.subClusters[0]!.backends[1]!.weight, 100)
 })
+
+test('prepareGslb changes nothing until commit; abort drops the plan', () => {
+  const t = new BalTable(base(), new Map([['web', clusterConf('web')]]))
+  const bal = t.lookup('web')!
+  const before = bal.subClusters
+  const [a1, a2, a3] = before[0]!.backends
+  const clusters = t.clusters
+  const next = gslbData({
+    web: {
+      weights: { 'web.a': 1 },
+      table: {
+        'web.a': [
+          ['a1-renamed', '10.0.0.1', 80, 9],
+          ['a2', '10.0.0.2', 80, 1],
+        ],
+      },
+    },
+    added: { weights: { 'added.a': 1 }, table: { 'added.a': [['n1', '10.2.0.1', 80, 1]] } },
+  })
+  const plan = t.prepareGslb(next)
+  // nothing in use changed
+  assert.equal(bal.subClusters, before)
+  assert.equal(a1!.name, 'a1')
+  assert.equal(a1!.confWeight, 5)
+  assert.equal(a3!.removed, false)
+  assert.equal(t.lookup('added'), undefined)
+  assert.ok(t.lookup('old') !== undefined)
+  plan.abort()
+  plan.commit() // a dropped plan stays dropped
+  assert.equal(bal.subClusters, before)
+  assert.equal(t.clusters, clusters)
+
+  t.prepareGslb(next).commit()
+  assert.notEqual(t.clusters, clusters, 'a commit makes a new map')
+  assert.ok(clusters.has('old'), 'the old map is left as it was (snapshots keep it)')
+  assert.equal(a1!.name, 'a1-renamed')
+  assert.equal(a1!.confWeight, 9)
+  assert.equal(bal.subClusters[0]!.backends[1], a2)
+  assert.equal(a3!.removed, true)
+  assert.ok(t.lookup('added') !== undefined)
+  assert.equal(t.lookup('old'), undefined)
+  assert.equal(t.versionInfo().ClusterTableConfVer, 'test')
+})
+
+test('a plan made before another switch is rebuilt on commit against what is in use', () => {
+  const t = new BalTable(base(), new Map([['web', clusterConf('web')]]))
+  const bal = t.lookup('web')!
+  const a1 = bal.subClusters[0]!.backends[0]!
+  const withB = gslbData({
+    web: {
+      weights: { 'web.a': 1 },
+      table: {
+        'web.a': [
+          ['a1', '10.0.0.1', 80, 5],
+          ['b', '10.0.0.8', 80, 1],
+        ],
+      },
+    },
+  })
+  const withC = gslbData({
+    web: {
+      weights: { 'web.a': 1 },
+      table: {
+        'web.a': [
+          ['a1', '10.0.0.1', 80, 5],
+          ['b', '10.0.0.8', 80, 1],
+          ['c', '10.0.0.9', 80, 1],
+        ],
+      },
+    },
+  })
+  const first = t.prepareGslb(withB)
+  const second = t.prepareGslb(withC)
+  first.commit()
+  const b = bal.subClusters[0]!.backends[1]!
+  b.available = false
+  second.commit()
+  const list = bal.subClusters[0]!.backends
+  assert.deepEqual(
+    list.map((x) => x.name),
+    ['a1', 'b', 'c'],
+  )
+  assert.equal(list[0], a1)
+  assert.equal(list[1], b, 'the backend added by the first reload keeps its state')
+  assert.equal(b.available, false)
+  assert.equal(b.removed, false)
+})
+
+test('a cluster added by a reload takes its cluster_conf entry on commit', () => {
+  const t = new BalTable(
+    base(),
+    new Map([
+      ['web', clusterConf('web')],
+      ['late', clusterConf('late', { GslbBasic: { RetryMax: 0, CrossRetry: 0 } })],
+    ]),
+  )
+  t.reloadGslb(
+    gslbData({
+      late: { weights: { 'late.a': 1 }, table: { 'late.a': [['l', '10.3.0.1', 80, 1]] } },
+    }),
+  )
+  const late = t.lookup('late')!
+  assert.equal(late.retryMax, 0)
+  assert.equal(late.crossRetry, 0)
+  assert.equal(
+    late.subClusters[0]!.backends[0]!.restarted,
+    false,
+    'a new cluster has no slow start',
+  )
+  assert.equal(t.lookup('web'), undefined)
+})

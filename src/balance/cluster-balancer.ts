@@ -38,6 +38,30 @@ export class SubCluster {
   }
 }
 
+/** A surviving backend's new name and configured weight, set when a layout is applied. */
+export interface BackendUpdate {
+  readonly backend: Backend
+  readonly name: string
+  readonly weight: number
+}
+
+/**
+ * A balancer's sub-clusters and backends as a reload wants them: built by `planLayout` while the
+ * current layout keeps serving, switched in by `applyLayout`.
+ */
+export interface BalancerLayout {
+  readonly subClusters: SubCluster[]
+  readonly totalWeight: number
+  readonly totalWeightBig: bigint
+  readonly positiveCount: number
+  readonly single: SubCluster | undefined
+  readonly byKey: Map<string, Backend>
+  readonly allBackends: Backend[]
+  readonly updates: readonly BackendUpdate[]
+  /** Backends of the current layout missing from this one: their checks stop on apply. */
+  readonly removed: readonly Backend[]
+}
+
 /** Counters of `/monitor/bal_state`. */
 export interface BalCounters {
   ERR_BK_NO_SUB_CLUSTER: number
@@ -176,31 +200,97 @@ export class ClusterBalancer implements HealthHost {
   // ---- configuration -----------------------------------------------------------------------
 
   /**
-   * Sets sub-clusters and backends from gslb.data weights and the cluster's cluster_table.data
-   * entry. Backends with the same `addr:port` in the same sub-cluster keep their runtime state and
-   * place; new ones are appended (flagged for slow start when `isReload`); removed ones stop
-   * being checked.
+   * Sets sub-clusters and backends at once (start-up, tests): `planLayout` then `applyLayout`.
    */
   setSubClusters(
     weights: ReadonlyMap<string, number>,
     table: ReadonlyMap<string, readonly BackendSpec[]> | undefined,
     isReload: boolean,
   ): void {
+    this.applyLayout(this.planLayout(weights, table, isReload))
+  }
+
+  /**
+   * Builds the sub-clusters and backends of gslb.data weights and the cluster's cluster_table.data
+   * entry off to the side, without changing anything in use. Backends with the same `addr:port`
+   * in the same sub-cluster are the same objects (runtime state and place kept; a new name or
+   * weight waits for `applyLayout`); new ones are appended (flagged for slow start when
+   * `isReload`); the others are listed in `removed`.
+   */
+  planLayout(
+    weights: ReadonlyMap<string, number>,
+    table: ReadonlyMap<string, readonly BackendSpec[]> | undefined,
+    isReload: boolean,
+  ): BalancerLayout {
     const old = new Map<string, SubCluster>()
     for (const sc of this.subClusters) old.set(sc.name, sc)
+    const updates: BackendUpdate[] = []
+    const removed: Backend[] = []
     const next: SubCluster[] = []
     for (const [name, weight] of weights) {
       const prev = old.get(name)
       old.delete(name)
       const sc = new SubCluster(name, weight)
-      sc.backends = this.mergeBackends(name, prev?.backends ?? [], table?.get(name) ?? [], isReload)
+      sc.backends = this.mergeBackends(
+        name,
+        prev?.backends ?? [],
+        table?.get(name) ?? [],
+        isReload,
+        updates,
+        removed,
+      )
       sc.sorted = sortByKey(sc.backends)
       next.push(sc)
     }
-    for (const sc of old.values()) for (const b of sc.backends) stopBackendChecks(b)
+    for (const sc of old.values()) for (const b of sc.backends) removed.push(b)
     next.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    this.subClusters = next
-    this.reindex()
+
+    let total = 0
+    let count = 0
+    let single: SubCluster | undefined
+    const byKey = new Map<string, Backend>()
+    const all: Backend[] = []
+    for (const sc of next) {
+      if (sc.weight > 0) {
+        total += sc.weight
+        count++
+        single = sc
+      }
+      for (const b of sc.backends) {
+        all.push(b)
+        if (!byKey.has(b.key)) byKey.set(b.key, b)
+      }
+    }
+    return {
+      subClusters: next,
+      totalWeight: total,
+      totalWeightBig: BigInt(total),
+      positiveCount: count,
+      single: count === 1 ? single : undefined,
+      byKey,
+      allBackends: all,
+      updates,
+      removed,
+    }
+  }
+
+  /**
+   * Switches to a layout made by `planLayout` from the current one: renamed and reweighted
+   * backends take their new values, removed backends stop being checked. Never throws.
+   */
+  applyLayout(l: BalancerLayout): void {
+    this.subClusters = l.subClusters
+    this.totalWeight = l.totalWeight
+    this.totalWeightBig = l.totalWeightBig
+    this.positiveCount = l.positiveCount
+    this.single = l.single
+    this.byKey = l.byKey
+    this.allBackends = l.allBackends
+    for (const u of l.updates) {
+      u.backend.name = u.name
+      u.backend.setConfWeight(u.weight)
+    }
+    for (const b of l.removed) stopBackendChecks(b)
   }
 
   private mergeBackends(
@@ -208,6 +298,8 @@ export class ClusterBalancer implements HealthHost {
     prev: readonly Backend[],
     specs: readonly BackendSpec[],
     isReload: boolean,
+    updates: BackendUpdate[],
+    removed: Backend[],
   ): Backend[] {
     // Specs by key, in file order; duplicates of one key are matched one by one.
     const wanted = new Map<string, BackendSpec[]>()
@@ -221,11 +313,11 @@ export class ClusterBalancer implements HealthHost {
     for (const b of prev) {
       const spec = wanted.get(b.key)?.shift()
       if (spec === undefined) {
-        stopBackendChecks(b)
+        removed.push(b)
         continue
       }
-      b.name = spec.Name
-      b.setConfWeight(spec.Weight)
+      if (b.name !== spec.Name || b.confWeight !== spec.Weight)
+        updates.push({ backend: b, name: spec.Name, weight: spec.Weight })
       out.push(b)
     }
     for (const s of specs) {
@@ -241,29 +333,9 @@ export class ClusterBalancer implements HealthHost {
     return out
   }
 
-  private reindex(): void {
-    let total = 0
-    let count = 0
-    let single: SubCluster | undefined
-    const byKey = new Map<string, Backend>()
-    const all: Backend[] = []
-    for (const sc of this.subClusters) {
-      if (sc.weight > 0) {
-        total += sc.weight
-        count++
-        single = sc
-      }
-      for (const b of sc.backends) {
-        all.push(b)
-        if (!byKey.has(b.key)) byKey.set(b.key, b)
-      }
-    }
-    this.totalWeight = total
-    this.totalWeightBig = BigInt(total)
-    this.positiveCount = count
-    this.single = count === 1 ? single : undefined
-    this.byKey = byKey
-    this.allBackends = all
+  /** Some sub-cluster has a backend at `key` (`addr:port`). */
+  hasBackend(key: string): boolean {
+    return this.byKey.has(key)
   }
 
   /** Applies the cluster's cluster_conf.data entry (startup and routing reload). */

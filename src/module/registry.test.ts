@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { BfeConfError } from '../basic/errors.js'
 import { moduleCatalog } from '../modules/index.js'
 import { CallbackPoint, HandlerResult } from './callback-point.js'
-import { HandlerTable, ModuleFramework } from './registry.js'
+import { CORE_RELOADS, HandlerTable, ModuleFramework, WebHandlerTable } from './registry.js'
 import type { BfeModule } from './types.js'
 
 const ok = () => HandlerResult.GoOn
@@ -100,4 +100,23 @@ test('the built-in catalog lists the 34 BFE modules in BFE order', () => {
   assert.ok(names.indexOf('mod_rewrite') < names.indexOf('mod_header'))
   assert.equal(names.at(-1), 'mod_session_sticky')
   assert.throws(() => moduleCatalog([{ name: 'mod_block', init() {} }]), /already taken/)
+})
+
+test('reload handlers: two-phase preparers by name; twice, core names and non-functions refused', () => {
+  const web = new WebHandlerTable()
+  const prepare = () => ({ commit: () => 'v1', abort: () => {} })
+  web.registerReload('mod_x', prepare)
+  web.registerReload('mod_x.table', prepare)
+  assert.deepEqual([...web.reload.keys()], ['mod_x', 'mod_x.table'])
+  assert.throws(
+    () => web.registerReload('mod_x', prepare),
+    /reload handler mod_x is registered twice/,
+  )
+  for (const core of CORE_RELOADS) {
+    assert.throws(() => web.registerReload(core, prepare), /is a reload of the server itself/)
+  }
+  assert.throws(
+    () => web.registerReload('mod_y', 'nope' as never),
+    /reload handler mod_y is not a function/,
+  )
 })

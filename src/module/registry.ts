@@ -1,4 +1,5 @@
 import { BfeConfError } from '../basic/errors.js'
+import type { ReloadPrepare } from '../monitor/types.js'
 import { CallbackPoint, CallbackPointName, FilterKind, PointKind } from './callback-point.js'
 import type {
   AcceptFilter,
@@ -7,7 +8,6 @@ import type {
   FinishFilter,
   ForwardFilter,
   MonitorHandler,
-  ReloadHandler,
   RequestFilter,
   ResponseFilter,
   WebHandlers,
@@ -110,10 +110,20 @@ export class HandlerTable implements Callbacks {
   }
 }
 
+/** The server's own reloads (config.md §7): a module cannot register these names. */
+export const CORE_RELOADS: ReadonlySet<string> = new Set([
+  'server_data_conf',
+  'gslb_data_conf',
+  'name_conf',
+  'tls_conf',
+  'tls_session_ticket_key',
+])
+
 /** Monitor and reload handlers registered by the core and by modules. */
 export class WebHandlerTable implements WebHandlers {
   readonly monitor = new Map<string, MonitorHandler>()
-  readonly reload = new Map<string, ReloadHandler>()
+  /** Two-phase reloads by name (`/reload/<name>`). */
+  readonly reload = new Map<string, ReloadPrepare>()
 
   registerMonitor(name: string, handler: MonitorHandler): void {
     if (this.monitor.has(name))
@@ -121,10 +131,14 @@ export class WebHandlerTable implements WebHandlers {
     this.monitor.set(name, handler)
   }
 
-  registerReload(name: string, handler: ReloadHandler): void {
+  registerReload(name: string, prepare: ReloadPrepare): void {
     if (this.reload.has(name))
       throw new BfeConfError('', `reload handler ${name}`, 'is registered twice')
-    this.reload.set(name, handler)
+    if (CORE_RELOADS.has(name))
+      throw new BfeConfError('', `reload handler ${name}`, 'is a reload of the server itself')
+    if (typeof prepare !== 'function')
+      throw new BfeConfError('', `reload handler ${name}`, 'is not a function')
+    this.reload.set(name, prepare)
   }
 }
 

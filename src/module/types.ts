@@ -1,6 +1,7 @@
 import type { BfeRequest } from '../basic/request.js'
 import type { BfeResponse } from '../basic/response.js'
 import type { Session } from '../basic/session.js'
+import type { ReloadPrepare } from '../monitor/types.js'
 import type { HandlerResult } from './callback-point.js'
 
 /** A filter's answer: a code, or a Promise of one when the filter must wait. */
@@ -25,19 +26,17 @@ export type AnyFilter = AcceptFilter | RequestFilter | ResponseFilter | FinishFi
 
 /** A monitor handler: returns the JSON-able state shown at `/monitor/<name>`. */
 export type MonitorHandler = (query: URLSearchParams) => unknown
-/**
- * A reload handler behind `/reload/<name>`: re-reads data (the `path` query parameter may name
- * another file), swaps the table in, and may return a version text. Throws on failure, leaving the
- * old table in place.
- */
-export type ReloadHandler = (
-  query: URLSearchParams,
-) => string | undefined | Promise<string | undefined>
-
 /** What a module registers its monitor and reload handlers with. */
 export interface WebHandlers {
   registerMonitor(name: string, handler: MonitorHandler): void
-  registerReload(name: string, handler: ReloadHandler): void
+  /**
+   * A reload behind `/reload/<name>`, in two phases so that every worker switches or none does:
+   * `prepare(query)` reads and checks the data (the `path` query parameter may name another file)
+   * and builds the new table without switching, throwing a BfeConfError on bad data; the
+   * PreparedReload it returns switches the table in on `commit()` (which must not throw; it may
+   * return a version text) or drops it on `abort()`.
+   */
+  registerReload(name: string, prepare: ReloadPrepare): void
 }
 
 /** What a module registers its filters with. */

@@ -7,6 +7,9 @@ const IDLE_TIMEOUT_MS = 60_000
 interface PoolEntry {
   pool: Pool
   sig: string
+  cluster: string
+  /** `addr:port` */
+  backendKey: string
 }
 
 /** What the request path keeps per backend object: the pool it used last and for which cluster conf. */
@@ -16,12 +19,25 @@ interface BackendSlot {
 }
 
 /**
- * One undici Pool per backend `addr:port` and transport settings. A pool is created when a
- * backend is first used and kept while the cluster's transport settings stay the same, so a
- * routing reload that does not touch them keeps the warm connections (config.md §7).
+ * The configuration in force: the cluster conf of `cluster` when `backendKey` (`addr:port`) is one
+ * of the cluster's backends now, else undefined. The server answers from its current Runtime.
+ */
+export type PoolScope = (cluster: string, backendKey: string) => ClusterConf | undefined
+
+/**
+ * One undici Pool per backend `addr:port` and cluster, with the cluster's transport settings. A
+ * pool is created when a backend is first used and kept while the cluster's transport settings
+ * stay the same, so a reload that does not touch them keeps the warm connections (config.md §7).
+ * After a reload, `prune()` closes the pools of backends and clusters that are gone and of clusters
+ * whose transport settings changed; undici's close lets the requests in flight finish first.
  */
 export class TransportPools {
   private readonly pools = new Map<string, PoolEntry>()
+  /**
+   * Pools for a request of an older snapshot that reached a backend or settings no longer in
+   * force: one per dispatch, closed as soon as their request is done.
+   */
+  private readonly orphans = new Set<Pool>()
   /**
    * The request path's shortcut: a backend object and a cluster conf snapshot always map to the
    * same pool, so after the first request the lookup is one WeakMap probe and an identity check
@@ -29,6 +45,12 @@ export class TransportPools {
    */
   private readonly byBackend = new WeakMap<object, BackendSlot>()
   private readonly sigs = new WeakMap<ClusterConf, string>()
+  private readonly scope: PoolScope | undefined
+
+  /** Without a scope every (backend, cluster conf) asked for is taken as current (unit tests). */
+  constructor(scope?: PoolScope) {
+    this.scope = scope
+  }
 
   /** The pool for `backend` (an object with `addr` and `port`) under the cluster conf `cc`. */
   forBackend(backend: { readonly addr: string; readonly port: number }, cc: ClusterConf): Pool {
@@ -36,19 +58,51 @@ export class TransportPools {
     if (slot !== undefined && slot.cc === cc && !slot.pool.closed && !slot.pool.destroyed)
       return slot.pool
     const pool = this.keyed(backend.addr, backend.port, cc)
-    this.byBackend.set(backend, { cc, pool })
+    if (!this.orphans.has(pool)) this.byBackend.set(backend, { cc, pool })
     return pool
+  }
+
+  /** Live pools (orphans not counted). */
+  get size(): number {
+    return this.pools.size
+  }
+
+  /** Orphan pools not closed yet. */
+  get orphanCount(): number {
+    return this.orphans.size
   }
 
   /** The pool by `addr:port|cluster`, replaced when the cluster's transport settings changed. */
   private keyed(addr: string, port: number, cc: ClusterConf): Pool {
-    const key = `${addr}:${port}|${cc.name}`
+    const backendKey = `${addr}:${port}`
+    const key = `${backendKey}|${cc.name}`
     const entry = this.pools.get(key)
     const sig = this.signature(cc)
     if (entry !== undefined && entry.sig === sig) return entry.pool
-    if (entry !== undefined) void entry.pool.close().catch(() => {})
+    if (this.scope !== undefined) {
+      const now = this.scope(cc.name, backendKey)
+      if (now === undefined || (now !== cc && this.signature(now) !== sig))
+        return this.orphan(addr, port, cc)
+    }
+    if (entry !== undefined) closeGracefully(entry.pool)
     const pool = createPool(addr, port, cc)
-    this.pools.set(key, { pool, sig })
+    this.pools.set(key, { pool, sig, cluster: cc.name, backendKey })
+    return pool
+  }
+
+  /**
+   * A pool that is not kept: the caller dispatches on it right away (same tick), then it closes,
+   * which waits for that request. It never replaces the pool of the configuration in force.
+   */
+  private orphan(addr: string, port: number, cc: ClusterConf): Pool {
+    const pool = createPool(addr, port, cc)
+    this.orphans.add(pool)
+    queueMicrotask(() => {
+      pool
+        .close()
+        .catch(() => {})
+        .finally(() => this.orphans.delete(pool))
+    })
     return pool
   }
 
@@ -61,24 +115,36 @@ export class TransportPools {
     return sig
   }
 
-  /** Closes the pools of backends that are no longer in use. */
-  retain(keep: (addr: string, port: number, cluster: string) => boolean): void {
-    for (const [key, entry] of this.pools) {
-      const bar = key.indexOf('|')
-      const hostPort = key.slice(0, bar)
-      const colon = hostPort.lastIndexOf(':')
-      if (keep(hostPort.slice(0, colon), Number(hostPort.slice(colon + 1)), key.slice(bar + 1)))
-        continue
+  /**
+   * After a reload: closes the pools whose backend or cluster the scope no longer has, or whose
+   * cluster's transport settings changed. Requests in flight on them finish first. Returns how
+   * many pools were closed.
+   */
+  prune(): number {
+    const scope = this.scope
+    if (scope === undefined) return 0
+    let n = 0
+    for (const [key, e] of this.pools) {
+      const cc = scope(e.cluster, e.backendKey)
+      if (cc !== undefined && this.signature(cc) === e.sig) continue
       this.pools.delete(key)
-      void entry.pool.close().catch(() => {})
+      closeGracefully(e.pool)
+      n++
     }
+    return n
   }
 
   async close(): Promise<void> {
     const all = [...this.pools.values()].map((e) => e.pool.destroy().catch(() => {}))
+    for (const p of this.orphans) all.push(p.destroy().catch(() => {}))
     this.pools.clear()
+    this.orphans.clear()
     await Promise.all(all)
   }
+}
+
+function closeGracefully(pool: Pool): void {
+  void pool.close().catch(() => {})
 }
 
 function transportSignature(cc: ClusterConf): string {

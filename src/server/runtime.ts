@@ -1,4 +1,5 @@
 import type { BalTable } from '../balance/bal-table.js'
+import type { ClusterBalancer } from '../balance/cluster-balancer.js'
 import type { BfeRequest } from '../basic/request.js'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
 import type { Logger } from '../log/logger.js'
@@ -8,16 +9,25 @@ import type { ServerDataConf } from '../route/server-data.js'
 import type { Sweeper } from './accept/deadlines.js'
 
 /**
- * The routing snapshot a request runs with: replaced as a whole by a routing reload, so a request
- * keeps the tables it started with.
+ * The snapshot a request runs with: routing tables, cluster settings and the balancer of each
+ * cluster. Replaced as a whole by a routing or balancing reload, so a request keeps what it
+ * started with (its retries included) while new requests see the new configuration.
  */
 export class Runtime {
   readonly serverData: ServerDataConf
   readonly balTable: BalTable
+  /** The table's balancers when this snapshot was made (a balancing reload makes a new map). */
+  readonly balancers: ReadonlyMap<string, ClusterBalancer>
 
   constructor(serverData: ServerDataConf, balTable: BalTable) {
     this.serverData = serverData
     this.balTable = balTable
+    this.balancers = balTable.clusters
+  }
+
+  /** The balancer of `cluster` in this snapshot. */
+  balancer(cluster: string): ClusterBalancer | undefined {
+    return this.balancers.get(cluster)
   }
 
   /** Product by host, then VIP, then DefaultProduct. Sets `req.product` and `req.hostTag`. */

@@ -4,21 +4,21 @@ import {
   type Server as NetServer,
   type Socket,
 } from 'node:net'
-import { basename, join } from 'node:path'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { BalTable } from '../balance/bal-table.js'
 import type { BfeRequest } from '../basic/request.js'
 import { type BfeConf, loadBfeConf } from '../config/bfe-conf.js'
 import { loadGslbData } from '../config/gslb.js'
-import { loadNameConf } from '../config/name-conf.js'
+import { loadNameConf, type NameConf } from '../config/name-conf.js'
 import { serverDataPaths } from '../config/server-data.js'
 import { type Logger, silentLogger } from '../log/logger.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
+import type { ReloadPrepare } from '../monitor/types.js'
 import { socketHealthProber } from '../proxy/health-probe.js'
 import { TransportPools } from '../proxy/transport.js'
-import { loadServerDataConf, type ServerDataConf } from '../route/server-data.js'
+import { loadServerDataConf } from '../route/server-data.js'
 import { TlsSessionCache, useSessionCache } from '../tls/session-cache.js'
 import { loadTlsConf, type TlsTable } from '../tls/tls-table.js'
 import { type AcceptContext, Acceptor, type Engine } from './accept/acceptor.js'
@@ -30,6 +30,7 @@ import { TableTlsPolicy } from './accept/tls-policy.js'
 import { Http1Engine } from './engines/http1.js'
 import { Http2Engine } from './engines/http2.js'
 import { StreamEngine } from './engines/stream.js'
+import { corePreparers } from './reload.js'
 import { newProxyCounters, type ProxyCounters, Runtime, type ServerContext } from './runtime.js'
 
 export interface BfeServerOptions {
@@ -71,6 +72,8 @@ export class BfeServer implements ServerContext {
   private readonly opts: BfeServerOptions
   /** The TLS stage's view of the TLS configuration (replaced as a whole on reload). */
   tlsPolicy: TableTlsPolicy
+  /** name_conf.data as loaded at start-up or by `/reload/name_conf`. */
+  nameConf: NameConf | undefined
   /** The TLS stage (its counters), the HTTP/2 engine (its counters): set by listen(). */
   tls: TlsHandshake | undefined
   http2: Http2Engine | undefined
@@ -90,13 +93,21 @@ export class BfeServer implements ServerContext {
     framework: ModuleFramework,
     runtime: Runtime,
     tlsTable: TlsTable,
+    nameConf: NameConf | undefined,
     warnings: string[],
   ) {
     this.opts = opts
     this.conf = conf
     this.framework = framework
     this.runtime = runtime
-    this.pools = new TransportPools()
+    // Pools follow the configuration in force: a reload closes those it no longer has.
+    this.pools = new TransportPools((cluster, backendKey) => {
+      const rt = this.runtime
+      const cc = rt.serverData.clusterConfs.get(cluster)
+      return cc !== undefined && rt.balancer(cluster)?.hasBackend(backendKey) === true
+        ? cc
+        : undefined
+    })
     this.counters = newProxyCounters()
     this.log = opts.log ?? silentLogger()
     this.shuttingDown = false
@@ -105,6 +116,7 @@ export class BfeServer implements ServerContext {
     this.warnings = warnings
     this.sweeper = new Sweeper()
     this.tlsPolicy = new TableTlsPolicy(tlsTable)
+    this.nameConf = nameConf
     this.tls = undefined
     this.http2 = undefined
     this.proxyProtocol = undefined
@@ -133,8 +145,9 @@ export class BfeServer implements ServerContext {
     // No prober yet: loading (and `bfe -t`) starts no health-check sockets; listen() adds it.
     const balTable = new BalTable(gslb, serverData.clusterConfs)
     const framework = new ModuleFramework(moduleCatalog(opts.modules ?? []))
+    let nameConf: NameConf | undefined
     try {
-      if (s.NameConf !== '') loadNameConf(s.NameConf)
+      if (s.NameConf !== '') nameConf = loadNameConf(s.NameConf)
       await framework.init(s.Modules, conf.confRoot)
     } catch (err) {
       balTable.stop()
@@ -147,6 +160,7 @@ export class BfeServer implements ServerContext {
       framework,
       new Runtime(serverData, balTable),
       tlsConf.table,
+      nameConf,
       warnings,
     )
   }
@@ -332,23 +346,15 @@ export class BfeServer implements ServerContext {
     await this.close()
   }
 
-  /** Routing reload (`/reload/server_data_conf`): all-or-nothing; the old tables stay on failure. */
-  reloadServerData(dir?: string): ServerDataConf {
-    const data = loadServerDataConf(serverDataPaths(this.conf, dir), {
-      confRoot: this.conf.confRoot,
-    })
-    this.runtime.balTable.applyClusterConfs(data.clusterConfs)
-    this.runtime = new Runtime(data, this.runtime.balTable)
-    for (const w of data.warnings) this.log.warn(w)
-    return data
-  }
-
-  /** Balancing reload (`/reload/gslb_data_conf`). */
-  reloadGslbData(dir?: string): void {
-    const s = this.conf.Server
-    const pick = (p: string) => (dir === undefined ? p : join(dir, basename(p)))
-    const data = loadGslbData({ clusterTable: pick(s.ClusterTableConf), gslb: pick(s.GslbConf) })
-    this.runtime.balTable.reloadGslb(data)
+  /**
+   * Every reload of this worker by name, in two phases (see `server/reload.ts`): the core ones of
+   * config.md §7 and those registered by modules. The monitor server calls `prepare` in every
+   * worker, then `commit()` everywhere or `abort()` everywhere.
+   */
+  reloadPreparers(): Map<string, ReloadPrepare> {
+    const all = corePreparers(this)
+    for (const [name, prepare] of this.framework.web.reload) all.set(name, prepare)
+    return all
   }
 
   onUnexpected(err: unknown, req: BfeRequest | undefined): void {

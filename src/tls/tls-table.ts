@@ -64,6 +64,11 @@ export interface LoadTlsConfOptions extends TlsTableOptions {
   now?: Date
   /** Read the TLS data files from this directory (reload `path=`): same base names. */
   dir?: string
+  /**
+   * The session ticket key in force (`/reload/tls_conf`): used instead of reading
+   * session_ticket_key.data, which only `/reload/tls_session_ticket_key` re-reads.
+   */
+  ticketKey?: Buffer | undefined
 }
 
 export interface TlsConf {
@@ -178,9 +183,11 @@ export class TlsTable {
   private readonly sniRule = new Map<string, TlsServerRule>()
   private readonly contexts = new Map<ServerCert, Map<string, SecureContext>>()
   private readonly ipv4HashBytes: 4 | 16
+  private currentTicketKey: Buffer | undefined
 
   constructor(conf: TlsConf, opts: TlsTableOptions = {}) {
     this.conf = conf
+    this.currentTicketKey = conf.ticketKey
     this.ipv4HashBytes = opts.ipv4HashBytes ?? 16
     this.defaultCert = conf.certs.defaultCert
     const r = conf.rules
@@ -290,6 +297,23 @@ export class TlsTable {
     return out.length === 0 ? HTTP11_ONLY : out
   }
 
+  /** The session ticket key every context of this table uses now (undefined: tickets disabled). */
+  get ticketKey(): Buffer | undefined {
+    return this.currentTicketKey
+  }
+
+  /**
+   * `/reload/tls_session_ticket_key`: every context of this table encrypts new tickets with `key`
+   * (48 bytes) from now on; tickets made with the old key no longer resume. Never throws for a
+   * 48-byte key.
+   */
+  setTicketKey(key: Buffer): void {
+    for (const byProfile of this.contexts.values()) {
+      for (const ctx of byProfile.values()) nativeContext(ctx).setTicketKeys(key)
+    }
+    this.currentTicketKey = key
+  }
+
   /** The prebuilt SecureContext for this certificate and rule. */
   secureContext(cert: ServerCert, rule: TlsServerRule): SecureContext {
     const ctx = this.contexts.get(cert)?.get(profileKey(rule))
@@ -368,6 +392,11 @@ export class TlsTable {
   }
 }
 
+/** The OpenSSL context behind a SecureContext: what tls.Server#setTicketKeys updates too. */
+function nativeContext(ctx: SecureContext): { setTicketKeys(keys: Buffer): void } {
+  return (ctx as { context: { setTicketKeys(keys: Buffer): void } }).context
+}
+
 function vIdx(v: tls.SecureVersion): number {
   return VERSION_ORDER.indexOf(v)
 }
@@ -432,9 +461,9 @@ export function loadTlsConf(
   const clientCas = loadClientCas(ruleFile, rules, h.ClientCABaseDir, h.ClientCRLBaseDir, conf.path)
   checkTlsRuleCerts(ruleFile, rules, certs)
   const ticketsEnabled = !conf.SessionTicket.SessionTicketsDisabled
-  const ticketKey = ticketsEnabled
-    ? loadSessionTicketKey(conf.SessionTicket.SessionTicketKeyFile).key
-    : undefined
+  const ticketKey = !ticketsEnabled
+    ? undefined
+    : (opts.ticketKey ?? loadSessionTicketKey(conf.SessionTicket.SessionTicketKeyFile).key)
 
   const warnings = [...certs.warnings, ...certs.notes]
   const dropped = new Set<string>()

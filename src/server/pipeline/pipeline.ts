@@ -189,7 +189,7 @@ export class RequestPipeline implements ForwardSink {
       this.errorResponse(ErrCode.NoCluster, 'no cluster')
       return
     }
-    const bal = this.rt.balTable.lookup(cc.name)
+    const bal = this.rt.balancer(cc.name)
     if (bal === undefined) {
       this.ctx.counters.ERR_BK_NO_BALANCE++
       this.errorResponse(ErrCode.NoCluster, `no balancer for cluster ${cc.name}`)
