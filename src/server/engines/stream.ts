@@ -170,7 +170,7 @@ export class StreamEngine implements Engine, ConnHandler {
     }
     req.clusterName = name
     req.backend.clusterName = name
-    const bal = rt.balTable.lookup(name)
+    const bal = rt.balancer(name)
     if (bal === undefined) {
       this.failAttempt(t, ErrCode.NoCluster, `stream: no balancer for cluster ${name}`)
       return undefined
