@@ -4,6 +4,12 @@ import type { ClusterConf } from '../config/cluster-conf-types.js'
 /** Idle upstream connections are dropped after this long (BFE's Go transport uses 90 s by default). */
 const IDLE_TIMEOUT_MS = 60_000
 
+/** The backend-connection counters of /monitor/http_state. */
+export interface BackendConnCounters {
+  HTTP_BACKEND_CONN_ALL: number
+  HTTP_BACKEND_CONN_SUCC: number
+}
+
 interface PoolEntry {
   pool: Pool
   sig: string
@@ -29,6 +35,11 @@ export class TransportPools {
    */
   private readonly byBackend = new WeakMap<object, BackendSlot>()
   private readonly sigs = new WeakMap<ClusterConf, string>()
+  private readonly counters: BackendConnCounters | undefined
+
+  constructor(counters?: BackendConnCounters) {
+    this.counters = counters
+  }
 
   /** The pool for `backend` (an object with `addr` and `port`) under the cluster conf `cc`. */
   forBackend(backend: { readonly addr: string; readonly port: number }, cc: ClusterConf): Pool {
@@ -48,6 +59,16 @@ export class TransportPools {
     if (entry !== undefined && entry.sig === sig) return entry.pool
     if (entry !== undefined) void entry.pool.close().catch(() => {})
     const pool = createPool(addr, port, cc)
+    const c = this.counters
+    if (c !== undefined) {
+      pool.on('connect', () => {
+        c.HTTP_BACKEND_CONN_ALL++
+        c.HTTP_BACKEND_CONN_SUCC++
+      })
+      pool.on('connectionError', () => {
+        c.HTTP_BACKEND_CONN_ALL++
+      })
+    }
     this.pools.set(key, { pool, sig })
     return pool
   }

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -17,6 +18,10 @@ import { type Logger, silentLogger } from '../log/logger.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
+import { newProxyDelays, type ProxyDelays } from '../monitor/delay.js'
+import { localBackend, MonitorServer } from '../monitor/server.js'
+import { newStateCounters, type StateCounters } from '../monitor/state-counters.js'
+import type { MonitorSource, ReloadPrepare } from '../monitor/types.js'
 import { socketHealthProber } from '../proxy/health-probe.js'
 import { TransportPools } from '../proxy/transport.js'
 import { loadServerDataConf, type ServerDataConf } from '../route/server-data.js'
@@ -29,6 +34,7 @@ import { TlsHandshake } from './accept/tls-handshake.js'
 import { TableTlsPolicy } from './accept/tls-policy.js'
 import { Http1Engine } from './engines/http1.js'
 import { Http2Engine } from './engines/http2.js'
+import { interimReloadPreparers, MonitorSources } from './monitor-sources.js'
 import { newProxyCounters, type ProxyCounters, Runtime, type ServerContext } from './runtime.js'
 
 export interface BfeServerOptions {
@@ -45,6 +51,17 @@ export interface BfeServerOptions {
   httpsPort?: number
   /** Overrides `[Server] HttpsAddr`. */
   httpsAddr?: string
+  /**
+   * Whether listen() opens the monitor port. Default: `[Server] MonitorEnabled` in a process that
+   * is not a cluster worker (with several workers the primary owns the port: monitor/primary.ts).
+   */
+  monitor?: boolean
+  /** Overrides `[Server] MonitorPort` (0 = any free port; used by tests). */
+  monitorPort?: number
+  /** Overrides `[Server] MonitorAddr`. */
+  monitorAddr?: string
+  /** Version shown on the monitor's index pages. */
+  version?: string
 }
 
 /**
@@ -56,6 +73,10 @@ export class BfeServer implements ServerContext {
   readonly framework: ModuleFramework
   readonly pools: TransportPools
   readonly counters: ProxyCounters
+  /** http_state, websocket_state, stream_state, proxy_protocol_state, spdy_state counters. */
+  readonly stateCounters: StateCounters
+  /** The latency histograms of /monitor/proxy_delay and friends. */
+  readonly delays: ProxyDelays
   readonly log: Logger
   runtime: Runtime
   shuttingDown: boolean
@@ -76,6 +97,8 @@ export class BfeServer implements ServerContext {
   private netServer: NetServer | undefined
   private tlsServer: NetServer | undefined
   private sessionCache: TlsSessionCache | undefined
+  private monitorServer: MonitorServer | undefined
+  private sources: MonitorSources | undefined
   private constructor(
     opts: BfeServerOptions,
     conf: BfeConf,
@@ -88,7 +111,9 @@ export class BfeServer implements ServerContext {
     this.conf = conf
     this.framework = framework
     this.runtime = runtime
-    this.pools = new TransportPools()
+    this.stateCounters = newStateCounters()
+    this.delays = newProxyDelays()
+    this.pools = new TransportPools(this.stateCounters.http)
     this.counters = newProxyCounters()
     this.log = opts.log ?? silentLogger()
     this.shuttingDown = false
@@ -100,6 +125,8 @@ export class BfeServer implements ServerContext {
     this.tls = undefined
     this.http2 = undefined
     this.sessionCache = undefined
+    this.monitorServer = undefined
+    this.sources = undefined
   }
 
   get handlers(): ServerContext['handlers'] {
@@ -163,7 +190,7 @@ export class BfeServer implements ServerContext {
       firstRequestMs: s.ClientReadTimeout * 1000,
     })
     this.http2 = http2
-    const tls = new TlsHandshake(() => this.tlsPolicy, this.tlsEvents())
+    const tls = new TlsHandshake(() => this.tlsPolicy, this.tlsEvents(), this.delays)
     this.tls = tls
     const acceptCtx = this.acceptContext()
     const plain = new Acceptor(acceptCtx, new Map<string, Engine>([['http/1.1', http1]]))
@@ -188,7 +215,75 @@ export class BfeServer implements ServerContext {
       'https',
     )
     this.sweeper.start()
+    const monitor = this.opts.monitor ?? (s.MonitorEnabled && cluster.isPrimary)
+    if (monitor) {
+      const m = new MonitorServer({
+        port: this.opts.monitorPort ?? s.MonitorPort,
+        addr: this.opts.monitorAddr ?? s.MonitorAddr,
+        backend: localBackend(
+          () => this.monitorSources(),
+          () => this.reloads(),
+        ),
+        version: this.opts.version ?? '',
+        log: this.log,
+      })
+      try {
+        await m.start()
+      } catch (err) {
+        // The port is taken: nothing of this server stays open.
+        await this.close()
+        throw err
+      }
+      this.monitorServer = m
+    }
     return this.port
+  }
+
+  /** Every `/monitor/<name>` of this process (core endpoints and module handlers). */
+  monitorSources(): Map<string, MonitorSource> {
+    if (this.sources === undefined) {
+      const server = this
+      this.sources = new MonitorSources(
+        {
+          counters: this.counters,
+          stateCounters: this.stateCounters,
+          delays: this.delays,
+          framework: this.framework,
+          get tlsCounters() {
+            return server.tls?.counters
+          },
+          get http2Counters() {
+            return server.http2?.counters
+          },
+          get sessionCacheCounters() {
+            return server.sessionCache?.counters
+          },
+          get balTable() {
+            return server.runtime.balTable
+          },
+          get serverData() {
+            return server.runtime.serverData
+          },
+        },
+        this.conf.Server.MonitorInterval,
+      )
+    }
+    return this.sources.sources
+  }
+
+  /**
+   * The `/reload/<name>` handlers: the two-phase core preparers once BfeServer has them
+   * (`reloadPreparers()`), until then the interim ones of monitor-sources.ts.
+   */
+  reloads(): ReadonlyMap<string, ReloadPrepare> {
+    const own = (this as unknown as { reloadPreparers?: () => ReadonlyMap<string, ReloadPrepare> })
+      .reloadPreparers
+    return typeof own === 'function' ? own.call(this) : interimReloadPreparers(this)
+  }
+
+  /** The bound monitor port (0 when this process does not serve it). */
+  get monitorPort(): number {
+    return this.monitorServer?.port ?? 0
   }
 
   private async open(
@@ -286,13 +381,16 @@ export class BfeServer implements ServerContext {
   async close(): Promise<void> {
     this.shuttingDown = true
     this.sweeper.stop()
+    this.sources?.stop()
+    const monitor = this.monitorServer?.close()
+    this.monitorServer = undefined
     const listeners = [this.netServer, this.tlsServer].filter((n) => n !== undefined)
     // A listener's close() waits for its connections: cut them first.
     const closed = listeners.map((n) => new Promise<void>((resolve) => n.close(() => resolve())))
     for (const c of this.conns) c.destroy()
     await Promise.all(closed)
     this.runtime.balTable.stop()
-    await Promise.all([this.pools.close(), this.sessionCache?.close()])
+    await Promise.all([this.pools.close(), this.sessionCache?.close(), monitor])
   }
 
   /**
