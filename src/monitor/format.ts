@@ -215,10 +215,14 @@ function flatten(
   }
   if (Array.isArray(v)) {
     if (v.length > 0 && v.every((x) => typeof x === 'string')) {
-      v.forEach((x, i) => leaf([...path, String(i)], x as string, true))
+      v.forEach((x, i) => {
+        leaf([...path, String(i)], x as string, true)
+      })
       return
     }
-    v.forEach((x, i) => flatten(x, [...path, String(i)], leaf))
+    v.forEach((x, i) => {
+      flatten(x, [...path, String(i)], leaf)
+    })
     return
   }
   if (typeof v === 'object' && v !== null) {

@@ -102,7 +102,7 @@ export function primaryBackend(rpc: RpcClient, log: Logger, timeoutMs?: number):
       if (!o.ok)
         log.error({ worker: o.workerId, name, err: o.error }, 'reload commit failed in a worker')
     const ok = committed.find((o) => o.ok)
-    const v = ok !== undefined && ok.ok ? ok.result : undefined
+    const v = ok?.ok ? ok.result : undefined
     return typeof v === 'string' ? v : undefined
   }
   return {

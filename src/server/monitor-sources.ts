@@ -1,5 +1,4 @@
 import type { BalTable } from '../balance/bal-table.js'
-import type { BalCounters } from '../balance/cluster-balancer.js'
 import type { ModuleFramework } from '../module/registry.js'
 import type { MonitorHandler } from '../module/types.js'
 import type { ProxyDelays } from '../monitor/delay.js'
