@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
+import http2 from 'node:http2'
+import { request as httpsRequest } from 'node:https'
 import { after, before, describe, test } from 'node:test'
 import type { BfeModule } from '../../src/module/types.js'
 import { get } from '../helpers/client.js'
 import { simpleConf } from '../helpers/conf.js'
 import { indexNames, monitorGet, promtoolCheck } from '../helpers/monitor.js'
 import { type RunningBfe, startBfe } from '../helpers/server.js'
-import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js'
 
 /** Every proxy_state name of spec/monitor.md §2.3. */
 const PROXY_STATE_GAUGES = [
@@ -148,6 +150,55 @@ function monitoredModule(): { module: BfeModule; hits: { HIT_COUNT: number }; re
   return { module, hits, reloads }
 }
 
+/** One HTTPS/1.1 request (own connection, any certificate). */
+function httpsGet(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/',
+        rejectUnauthorized: false,
+        agent: false,
+        headers: { host: 'p.test' },
+        ALPNProtocols: ['http/1.1'],
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      },
+    )
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** `n` requests on one HTTP/2 connection. */
+async function h2Get(port: number, n: number): Promise<number[]> {
+  const s = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false })
+  s.on('error', () => {})
+  try {
+    const out: number[] = []
+    for (let i = 0; i < n; i++) {
+      out.push(
+        await new Promise<number>((resolve, reject) => {
+          const st = s.request({ ':path': '/', ':authority': 'p.test' })
+          let status = 0
+          st.on('response', (h) => {
+            status = Number(h[':status'])
+          })
+          st.on('end', () => resolve(status))
+          st.on('error', reject)
+          st.resume()
+        }),
+      )
+    }
+    return out
+  } finally {
+    s.close()
+  }
+}
+
 let up: Upstream
 let bfe: RunningBfe
 let mport: number
@@ -217,6 +268,51 @@ describe('monitor server (one process)', () => {
     assert.equal(diff['Prefix'], 'proxy_state_diff')
     assert.equal(diff['Kind'], 'delta')
     assert.deepEqual(diff['GaugeData'], {})
+  })
+
+  test('HTTPS and HTTP/2 connections and requests are counted per protocol; handshakes timed', async () => {
+    const before = (await json('/monitor/proxy_state'))['CounterData'] as Record<string, number>
+    const hsBefore = await json('/monitor/proxy_handshake_delay')
+    assert.equal(await httpsGet(bfe.tlsPort), 200)
+    assert.deepEqual(await h2Get(bfe.tlsPort, 3), [200, 200, 200])
+    const s = await json('/monitor/proxy_state')
+    const c = s['CounterData'] as Record<string, number>
+    const d = (k: string) => (c[k] ?? 0) - (before[k] ?? 0)
+    assert.equal(d('HTTPS_CLIENT_CONN_SERVED'), 1)
+    assert.equal(d('HTTPS_CLIENT_REQ_SERVED'), 1)
+    assert.equal(d('HTTP2_CLIENT_CONN_SERVED'), 1)
+    assert.equal(d('HTTP2_CLIENT_REQ_SERVED'), 3)
+    assert.equal(d('TLS_HANDSHAKE_ALL'), 2)
+    assert.equal(d('TLS_HANDSHAKE_SUCC'), 2)
+    const count = (h: Record<string, unknown>) =>
+      (h['Current'] as { Count: number }).Count + (h['Past'] as { Count: number }).Count
+    const hs = await json('/monitor/proxy_handshake_delay')
+    assert.equal(count(hs) - count(hsBefore), 2)
+    assert.equal(hs['KeyPrefix'], 'proxy_handshake_delay')
+    assert.equal((hs['Current'] as { BucketSize: number }).BucketSize, 100)
+    const full = await json('/monitor/proxy_handshake_full_delay')
+    assert.ok(count(full) >= 2)
+    const h2 = (await json('/monitor/http2_state'))['CounterData'] as Record<string, number>
+    assert.ok((h2['H2_REQ_HEADER_ORIGINAL_SIZE'] ?? 0) > 0)
+  })
+
+  test('backend failures: the attempt, the cause and the failed request are counted', async () => {
+    const dead = await closedPort()
+    const down = await startBfe(simpleConf([dead]))
+    try {
+      const r = await get(`${down.url}/`, { headers: { host: 'p.test' } })
+      assert.equal(r.status, 502)
+      const m = await monitorGet(down.server.monitorPort, '/monitor/proxy_state')
+      const c = JSON.parse(m.body).CounterData as Record<string, number>
+      assert.ok((c['ERR_BK_CONNECT_BACKEND'] ?? 0) >= 1)
+      assert.ok((c['ERR_BK_REQUEST_BACKEND'] ?? 0) >= 1)
+      assert.equal(c['CLIENT_REQ_FAIL'], 1)
+      assert.equal(c['CLIENT_REQ_SERVED'], 1)
+      const m2 = await monitorGet(down.server.monitorPort, '/monitor/proxy_delay')
+      assert.equal(JSON.parse(m2.body).Current.Count, 0)
+    } finally {
+      await down.close()
+    }
   })
 
   test('tables, versions, modules and memory', async () => {
@@ -300,6 +396,8 @@ describe('monitor server (one process)', () => {
     const p = await monitorGet(mport, '/debug/profile?seconds=1')
     const prof = JSON.parse(p.body) as { nodes?: unknown[] }
     assert.ok(Array.isArray(prof.nodes) && prof.nodes.length > 0)
+    const heap = await monitorGet(mport, '/debug/heap')
+    assert.ok(heap.body.startsWith('{"snapshot":'), heap.body.slice(0, 100))
     const bad = await monitorGet(mport, '/debug/profile?seconds=600')
     assert.match(JSON.parse(bad.body).error, /seconds must be an integer from 1 to 60/)
   })
