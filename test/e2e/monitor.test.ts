@@ -161,7 +161,6 @@ function httpsGet(port: number): Promise<number> {
         rejectUnauthorized: false,
         agent: false,
         headers: { host: 'p.test' },
-        ALPNProtocols: ['http/1.1'],
       },
       (res) => {
         res.resume()
