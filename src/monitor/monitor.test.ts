@@ -306,16 +306,20 @@ describe('primary and workers over rpc', () => {
     rpc.attach(silent.peer)
     const backend = primaryBackend(rpc, silentLogger())
     try {
+      // Metrics: a worker that does not answer is left out of the sum.
+      const s = (await backend.monitor('proxy_state', new URLSearchParams())) as MetricsSnapshot
+      assert.equal(s.counters['CLIENT_REQ_SERVED'], 10)
+      // A reload needs every worker: no answer is a refusal, and the others drop what they prepared.
       await assert.rejects(
-        backend.monitor('proxy_state', new URLSearchParams()),
-        /worker 2 did not answer monitor within 300 ms/,
+        backend.reload('server_data_conf', new URLSearchParams('v=v9')),
+        /worker 2 did not answer reload-prepare within 300 ms/,
       )
+      assert.equal(a.w.routing, 'v1')
+      assert.deepEqual(a.w.log, ['prepare', 'abort'])
       const p = rpc.call(2, 'monitor', {})
       silent.peer.kill()
       await assert.rejects(p, /worker 2 is gone/)
       assert.deepEqual(rpc.workerIds(), [1])
-      const s = (await backend.monitor('proxy_state', new URLSearchParams())) as MetricsSnapshot
-      assert.equal(s.counters['CLIENT_REQ_SERVED'], 10)
     } finally {
       a.stop()
       rpc.close()

@@ -1,6 +1,6 @@
 import type { BfeConf } from '../config/bfe-conf.js'
 import { type Logger, silentLogger } from '../log/logger.js'
-import type { RpcClient, RpcOutcome } from '../process/rpc.js'
+import { attachClusterWorkers, RpcClient, type RpcOutcome } from '../process/rpc.js'
 import { type DebugAnswer, MAX_PROFILE_SECONDS } from './debug.js'
 import { sumHistograms } from './delay.js'
 import { sumMetrics } from './metrics.js'
@@ -52,11 +52,51 @@ export async function startPrimaryMonitor(opts: PrimaryMonitorOptions): Promise<
   return { port, close: () => server.close() }
 }
 
-/** The first failure of `outs` as an AnswerError, or the results. */
+/**
+ * The whole primary side in one call, for the process-lifecycle code: an RpcClient that follows
+ * the cluster's workers (each is asked once its worker side says it is ready) and the monitor
+ * port. Call it in the primary before or after forking; `close()` stops both. Throws when the
+ * port cannot be opened (start-up must then fail).
+ */
+export async function startClusterMonitor(opts: {
+  conf: BfeConf
+  log?: Logger
+  version?: string
+  port?: number
+  addr?: string
+}): Promise<PrimaryMonitor & { readonly rpc: RpcClient }> {
+  const rpc = new RpcClient()
+  const detach = attachClusterWorkers(rpc)
+  let mon: PrimaryMonitor
+  try {
+    mon = await startPrimaryMonitor({ ...opts, rpc })
+  } catch (err) {
+    detach()
+    rpc.close()
+    throw err
+  }
+  return {
+    port: mon.port,
+    rpc,
+    async close() {
+      detach()
+      rpc.close()
+      await mon.close()
+    },
+  }
+}
+
+/**
+ * The answers of the workers that answered. A worker's own error (unknown handler, panic) is the
+ * answer; a worker that did not answer (it is exiting, being replaced) is left out of the sum
+ * unless none answered.
+ */
 function results(outs: RpcOutcome[]): unknown[] {
+  for (const o of outs) if (!o.ok && o.remote) throw new AnswerError(o.error)
+  const ok = outs.filter((o) => o.ok)
   const bad = outs.find((o) => !o.ok)
-  if (bad !== undefined && !bad.ok) throw new AnswerError(bad.error)
-  return outs.map((o) => (o.ok ? o.result : undefined))
+  if (ok.length === 0 && bad !== undefined && !bad.ok) throw new AnswerError(bad.error)
+  return ok.map((o) => (o.ok ? o.result : undefined))
 }
 
 /** Combines the workers' snapshots of one endpoint. */

@@ -15,6 +15,23 @@ export interface WorkerMonitorOptions {
   preparedTtlMs?: number
 }
 
+/** What serveBfeWorker needs of a BfeServer. */
+export interface MonitoredServer {
+  monitorSources(): ReadonlyMap<string, MonitorSource>
+  reloads(): ReadonlyMap<string, ReloadPrepare>
+}
+
+/**
+ * The worker side for a BfeServer, in a cluster worker after `server.listen()`:
+ * `const stop = serveBfeWorker(server)`; call `stop()` before `server.close()`.
+ */
+export function serveBfeWorker(server: MonitoredServer): () => void {
+  return serveWorkerMonitor({
+    sources: () => server.monitorSources(),
+    preparers: () => server.reloads(),
+  })
+}
+
 /** `names`: the handler names of this worker. */
 export interface WorkerNames {
   monitor: string[]

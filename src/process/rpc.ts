@@ -38,10 +38,13 @@ export interface RpcPeer {
 /** A failed call: the worker's own error message, or why no answer came. */
 export class RpcError extends Error {
   readonly workerId: number
-  constructor(workerId: number, message: string) {
+  /** The worker answered with this error (false: no answer came). */
+  readonly remote: boolean
+  constructor(workerId: number, message: string, remote = false) {
     super(message)
     this.name = 'RpcError'
     this.workerId = workerId
+    this.remote = remote
   }
 }
 
@@ -77,7 +80,7 @@ export class RpcClient {
       pending.delete(m.id)
       clearTimeout(p.timer)
       if (m.ok) p.resolve(m.result)
-      else p.reject(new RpcError(peer.id, m.error ?? 'worker error'))
+      else p.reject(new RpcError(peer.id, m.error ?? 'worker error', true))
     }
     const onGone = () => this.detach(peer.id, `worker ${peer.id} is gone`)
     peer.on('message', onMessage)
@@ -163,6 +166,7 @@ export class RpcClient {
           (err: unknown): RpcOutcome => ({
             workerId: id,
             ok: false,
+            remote: err instanceof RpcError && err.remote,
             error: err instanceof Error ? err.message : String(err),
           }),
         ),
@@ -178,7 +182,13 @@ export class RpcClient {
 
 export type RpcOutcome =
   | { readonly workerId: number; readonly ok: true; readonly result: unknown }
-  | { readonly workerId: number; readonly ok: false; readonly error: string }
+  | {
+      readonly workerId: number
+      readonly ok: false
+      /** The worker's own error (false: it did not answer). */
+      readonly remote: boolean
+      readonly error: string
+    }
 
 /** A worker-side method: params in, a JSON-able result (or a Promise of one) out; throws to fail. */
 export type RpcMethod = (params: unknown) => unknown

@@ -1,16 +1,15 @@
 /**
  * Test-only launcher of a multi-worker run (decisions.md D4), standing in for the CLI's primary:
  * `node dist/test/helpers/cluster-launcher.js <confRoot> <workers>`. The primary forks the
- * workers (BfeServer + the monitor's worker side), waits until each answers RPC, opens the
- * monitor port itself (startPrimaryMonitor) and prints one JSON line:
+ * workers (BfeServer + the monitor's worker side, serveBfeWorker), opens the monitor port itself
+ * (startClusterMonitor), waits until every worker answers RPC and prints one JSON line:
  * `{"httpPort":N,"monitorPort":N,"workers":N}`. SIGTERM stops everything.
  */
 import cluster from 'node:cluster'
 import { type AddressInfo, createServer } from 'node:net'
 import { loadBfeConf } from '../../src/config/bfe-conf.js'
-import { startPrimaryMonitor } from '../../src/monitor/primary.js'
-import { serveWorkerMonitor } from '../../src/monitor/worker.js'
-import { attachClusterWorkers, RpcClient } from '../../src/process/rpc.js'
+import { startClusterMonitor } from '../../src/monitor/primary.js'
+import { serveBfeWorker } from '../../src/monitor/worker.js'
 import { BfeServer } from '../../src/server/server.js'
 
 const confRoot = process.argv[2] ?? ''
@@ -26,8 +25,8 @@ async function freePort(): Promise<number> {
 
 async function primary(): Promise<void> {
   const conf = loadBfeConf(confRoot)
-  const rpc = new RpcClient({ timeoutMs: 5000 })
-  attachClusterWorkers(rpc)
+  const mon = await startClusterMonitor({ conf, port: 0, addr: '127.0.0.1' })
+  const rpc = mon.rpc
   const httpPort = await freePort()
   const httpsPort = await freePort()
   const env = { BFE_TEST_HTTP_PORT: String(httpPort), BFE_TEST_HTTPS_PORT: String(httpsPort) }
@@ -37,7 +36,6 @@ async function primary(): Promise<void> {
     if (Date.now() > deadline) throw new Error('workers did not start')
     await new Promise((r) => setTimeout(r, 20))
   }
-  const mon = await startPrimaryMonitor({ conf, rpc, port: 0, addr: '127.0.0.1' })
   process.stdout.write(`${JSON.stringify({ httpPort, monitorPort: mon.port, workers })}\n`)
   process.on('SIGTERM', () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
@@ -55,7 +53,7 @@ async function worker(): Promise<void> {
     monitor: false,
   })
   await server.listen()
-  serveWorkerMonitor({ sources: () => server.monitorSources(), preparers: () => server.reloads() })
+  serveBfeWorker(server)
 }
 
 ;(cluster.isPrimary ? primary() : worker()).catch((err: unknown) => {
