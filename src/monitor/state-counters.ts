@@ -81,7 +81,17 @@ export interface SpdyStateCounters {
   SPDY_REQ_OVERLOAD: number
 }
 
-/** The protocol-layer groups of one server. */
+/**
+ * The protocol-layer groups of one server. Who increments what:
+ * - `http`: the pipeline (backend requests, cancels) and TransportPools (backend connections);
+ * - `websocket`: the WebSocket tunnel (bytes both ways, handshake/balance/connect/transfer
+ *   errors); the upgrade also moves the connection in proxy_state with
+ *   `countConnProtocol(counters, secure ? 'wss' : 'ws', conn.proto)` (server/runtime.ts);
+ * - `stream`: the TLS stream tunnel (bytes, balance/connect/proxy/transfer errors);
+ * - `proxyProtocol`: the PROXY header reader of the acceptor (signature matched, header read,
+ *   invalid, missing);
+ * - `spdy`: nobody (out of scope).
+ */
 export interface StateCounters {
   readonly http: HttpStateCounters
   readonly websocket: WebSocketStateCounters

@@ -293,7 +293,10 @@ export class BfeServer implements ServerContext {
     what: string,
   ): Promise<NetServer> {
     const net = createNetServer({ noDelay: true }, onConnection)
-    net.on('error', (err) => this.log.error({ err }, `${what} listener error`))
+    net.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.syscall === 'accept') this.counters.ERR_CLIENT_CONN_ACCEPT++
+      this.log.error({ err }, `${what} listener error`)
+    })
     await listenOn(net, port, host)
     this.log.info({ port: (net.address() as AddressInfo).port }, `${what} listener open`)
     return net

@@ -14,7 +14,7 @@ const LAUNCHER = fileURLToPath(new URL('../helpers/cluster-launcher.js', import.
 let up: Upstream
 let dir: ConfDir
 let child: ChildProcess
-let ports: { httpPort: number; monitorPort: number }
+let ports: { httpPort: number; monitorPort: number; pids: number[] }
 
 async function json(path: string): Promise<Record<string, unknown>> {
   const r = await monitorGet(ports.monitorPort, path)
@@ -106,5 +106,24 @@ describe('monitor with 2 workers: the primary owns the port', () => {
     assert.match(names, /href="\/monitor\/proxy_state"/)
     const far = await monitorGet(ports.monitorPort, '/reload/server_data_conf', '127.0.0.2')
     assert.match(JSON.parse(far.body).error, /^reload is not allowed from/)
+  })
+  test('a worker killed: the monitor and reloads keep answering, without waiting for it', async () => {
+    const victim = ports.pids[0]
+    assert.ok(victim !== undefined)
+    process.kill(victim, 'SIGKILL')
+    const t0 = Date.now()
+    const s = await json('/monitor/proxy_state')
+    assert.equal(s['Prefix'], 'proxy_state')
+    assert.ok(Date.now() - t0 < 6000)
+    // A dead worker is dropped from the fan-out (its replacement joins once it is ready).
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const r = await json('/reload/server_data_conf')
+      if (r['error'] === null) break
+      assert.ok(Date.now() < deadline, `reload kept failing: ${String(r['error'])}`)
+      await new Promise((res) => setTimeout(res, 100))
+    }
+    const r = await get(`http://127.0.0.1:${ports.httpPort}/x`, { headers: { host: 'p.test' } })
+    assert.equal(r.status, 200)
   })
 })

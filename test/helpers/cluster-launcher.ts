@@ -3,7 +3,7 @@
  * `node dist/test/helpers/cluster-launcher.js <confRoot> <workers>`. The primary forks the
  * workers (BfeServer + the monitor's worker side, serveBfeWorker), opens the monitor port itself
  * (startClusterMonitor), waits until every worker answers RPC and prints one JSON line:
- * `{"httpPort":N,"monitorPort":N,"workers":N}`. SIGTERM stops everything.
+ * `{"httpPort":N,"monitorPort":N,"workers":N,"pids":[...]}`. SIGTERM stops everything.
  */
 import cluster from 'node:cluster'
 import { type AddressInfo, createServer } from 'node:net'
@@ -31,13 +31,20 @@ async function primary(): Promise<void> {
   const httpsPort = await freePort()
   const env = { BFE_TEST_HTTP_PORT: String(httpPort), BFE_TEST_HTTPS_PORT: String(httpsPort) }
   for (let i = 0; i < workers; i++) cluster.fork(env)
+  // As the real primary: a worker that dies is replaced.
+  let stopping = false
+  cluster.on('exit', () => {
+    if (!stopping) cluster.fork(env)
+  })
   const deadline = Date.now() + 20_000
   while (rpc.workerIds().length < workers) {
     if (Date.now() > deadline) throw new Error('workers did not start')
     await new Promise((r) => setTimeout(r, 20))
   }
-  process.stdout.write(`${JSON.stringify({ httpPort, monitorPort: mon.port, workers })}\n`)
+  const pids = Object.values(cluster.workers ?? {}).map((w) => w?.process.pid)
+  process.stdout.write(`${JSON.stringify({ httpPort, monitorPort: mon.port, workers, pids })}\n`)
   process.on('SIGTERM', () => {
+    stopping = true
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL')
     void mon.close().then(() => process.exit(0))
   })
