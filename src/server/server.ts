@@ -215,6 +215,8 @@ export class BfeServer implements ServerContext {
       'https',
     )
     this.sweeper.start()
+    // The `_diff` windows start counting now, whoever asks first.
+    this.monitorSources()
     const monitor = this.opts.monitor ?? (s.MonitorEnabled && cluster.isPrimary)
     if (monitor) {
       const m = new MonitorServer({
