@@ -53,6 +53,16 @@ export async function runDebug(name: string, query: URLSearchParams): Promise<De
         fileName: `bfe-${process.pid}.cpuprofile`,
       }))
     }
+    case 'symbol':
+    case 'trace':
+    case 'goroutine':
+    case 'allocs':
+    case 'block':
+    case 'mutex':
+    case 'threadcreate':
+      throw new Error(
+        `${name} is a Go profile with no Node equivalent; use /debug/profile or /debug/heap`,
+      )
     default:
       throw new Error(`handler not exist, type[debug], command[${name}]`)
   }

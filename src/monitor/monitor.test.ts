@@ -116,6 +116,29 @@ describe('counter groups', () => {
     }
   })
 
+  test('the shared clock closes windows at wall-clock multiples of the interval', (t) => {
+    t.mock.timers.enable({
+      apis: ['setTimeout', 'Date'],
+      now: Date.UTC(2026, 0, 1, 10, 0, 13, 500),
+    })
+    const c = { A: 0 }
+    const w = new DiffWindow('proxy_state', () => ({ ...c }), 20)
+    try {
+      c.A = 3
+      t.mock.timers.tick(6_000) // 10:00:19.5: still the first window
+      assert.deepEqual(w.snapshot().counters, { A: 0 })
+      t.mock.timers.tick(1_000) // 10:00:20.5: the window 10:00:13.5–10:00:20 closed
+      assert.deepEqual(w.snapshot().counters, { A: 3 })
+      c.A = 10
+      t.mock.timers.tick(19_000) // 10:00:39.5
+      assert.deepEqual(w.snapshot().counters, { A: 3 })
+      t.mock.timers.tick(1_000) // 10:00:40.5
+      assert.deepEqual(w.snapshot().counters, { A: 7 })
+    } finally {
+      w.stop()
+    }
+  })
+
   test('values in prometheus: numbers as gauges, strings as labelled info gauges', () => {
     const body = formatSnapshot(
       'module_status',

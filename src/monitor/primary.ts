@@ -45,7 +45,7 @@ export async function startPrimaryMonitor(opts: PrimaryMonitorOptions): Promise<
     port: opts.port ?? s.MonitorPort,
     addr: opts.addr ?? s.MonitorAddr,
     backend: primaryBackend(opts.rpc, log, opts.timeoutMs),
-    version: opts.version ?? '',
+    version: opts.version,
     log,
   })
   const port = await server.start()

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { BfeError } from '../basic/errors.js'
@@ -99,8 +100,26 @@ export interface MonitorServerOptions {
   /** '' = every interface. */
   addr: string
   backend: MonitorBackend
-  version: string
+  /** Shown on the index pages; default: the package's version. */
+  version?: string | undefined
   log?: Logger | undefined
+}
+
+let pkgVersion: string | undefined
+
+/** bfe-ts's version from package.json (dist/src/monitor → the package root). */
+function packageVersion(): string {
+  if (pkgVersion === undefined) {
+    try {
+      const pkg = JSON.parse(
+        readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+      ) as { version?: unknown }
+      pkgVersion = typeof pkg.version === 'string' ? pkg.version : 'unknown'
+    } catch {
+      pkgVersion = 'unknown'
+    }
+  }
+  return pkgVersion
 }
 
 /** Peers allowed to reload and to use /debug (spec/monitor.md §3, decisions.md D12). */
@@ -115,12 +134,15 @@ export class MonitorServer {
   private readonly opts: MonitorServerOptions
   private readonly log: Logger
   private readonly startAt: string
+  private readonly version: string
   private server: Server | undefined
 
   constructor(opts: MonitorServerOptions) {
     this.opts = opts
     this.log = opts.log ?? silentLogger()
     this.startAt = timeText(Date.now())
+    this.version =
+      opts.version === undefined || opts.version === '' ? packageVersion() : opts.version
     this.server = undefined
   }
 
@@ -237,8 +259,14 @@ export class MonitorServer {
           send(res, json, errorJson(`debug is not allowed from [${peer.text}]`))
           return
         }
+        // Go's pprof paths (`/debug/pprof/profile`) work too; `/debug/pprof` is the index.
+        const name = rest.startsWith('pprof/') ? rest.slice(6) : rest
+        if (name === 'pprof' || name === '') {
+          send(res, 'text/html; charset=utf-8', this.index('debug', [...DEBUG_NAMES]))
+          return
+        }
         try {
-          const a = await b.debug(rest, query)
+          const a = await b.debug(name, query)
           if (a.fileName !== undefined)
             res.setHeader('Content-Disposition', `attachment; filename="${a.fileName}"`)
           send(res, a.contentType, a.body)
@@ -255,7 +283,7 @@ export class MonitorServer {
   private welcome(): string {
     return page([
       `<p>Welcome to bfe</p>`,
-      `<p>version: ${esc(this.opts.version)}</p>`,
+      `<p>version: ${esc(this.version)}</p>`,
       `<p>start_at: ${this.startAt}</p>`,
       '<p><a href="/monitor">monitor</a></p>',
       '<p><a href="/reload">reload</a></p>',
@@ -266,7 +294,7 @@ export class MonitorServer {
   private index(type: string, names: string[]): string {
     return page([
       `<p>${type} manual for bfe</p>`,
-      `<p>version: ${esc(this.opts.version)}</p>`,
+      `<p>version: ${esc(this.version)}</p>`,
       `<p>start_at: ${this.startAt}</p>`,
       ...names
         .slice()

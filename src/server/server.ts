@@ -226,7 +226,7 @@ export class BfeServer implements ServerContext {
           () => this.monitorSources(),
           () => this.reloads(),
         ),
-        version: this.opts.version ?? '',
+        version: this.opts.version,
         log: this.log,
       })
       try {

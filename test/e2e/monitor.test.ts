@@ -346,6 +346,7 @@ describe('monitor server (one process)', () => {
     const home = await monitorGet(mport, '/')
     assert.equal(home.status, 200)
     assert.match(home.body, /Welcome to bfe/)
+    assert.match(home.body, /version: \d+\.\d+\.\d+/)
     for (const l of ['/monitor', '/reload', '/debug']) assert.ok(home.body.includes(`href="${l}"`))
     const names = indexNames((await monitorGet(mport, '/monitor')).body, 'monitor')
     for (const n of [...CORE, 'mod_test_mon', 'mod_test_mon.diff', 'mod_test_mon_rules'])
@@ -395,6 +396,13 @@ describe('monitor server (one process)', () => {
     const p = await monitorGet(mport, '/debug/profile?seconds=1')
     const prof = JSON.parse(p.body) as { nodes?: unknown[] }
     assert.ok(Array.isArray(prof.nodes) && prof.nodes.length > 0)
+    const viaPprof = await monitorGet(mport, '/debug/pprof/cmdline')
+    assert.equal(viaPprof.body, cmd.body)
+    assert.match((await monitorGet(mport, '/debug/pprof')).body, /href="\/debug\/profile"/)
+    assert.match(
+      JSON.parse((await monitorGet(mport, '/debug/trace')).body).error,
+      /no Node equivalent/,
+    )
     const heap = await monitorGet(mport, '/debug/heap')
     assert.ok(heap.body.startsWith('{"snapshot":'), heap.body.slice(0, 100))
     const bad = await monitorGet(mport, '/debug/profile?seconds=600')
