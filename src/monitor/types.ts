@@ -9,6 +9,8 @@ export interface MetricsSnapshot {
   readonly type: 'metrics'
   /** `proxy_state` for every core group (BFE's quirk), the module name for module groups. */
   readonly prefix: string
+  /** `total` (absolute values, the default) or `delta` (a `_diff` window: counters only). */
+  readonly kind?: 'total' | 'delta'
   readonly counters: Readonly<Record<string, number>>
   readonly gauges: Readonly<Record<string, number>>
   readonly states: Readonly<Record<string, string>>

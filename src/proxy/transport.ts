@@ -4,6 +4,12 @@ import type { ClusterConf } from '../config/cluster-conf-types.js'
 /** Idle upstream connections are dropped after this long (BFE's Go transport uses 90 s by default). */
 const IDLE_TIMEOUT_MS = 60_000
 
+/** The backend-connection counters of /monitor/http_state. */
+export interface BackendConnCounters {
+  HTTP_BACKEND_CONN_ALL: number
+  HTTP_BACKEND_CONN_SUCC: number
+}
+
 interface PoolEntry {
   pool: Pool
   sig: string
@@ -46,10 +52,15 @@ export class TransportPools {
   private readonly byBackend = new WeakMap<object, BackendSlot>()
   private readonly sigs = new WeakMap<ClusterConf, string>()
   private readonly scope: PoolScope | undefined
+  private readonly counters: BackendConnCounters | undefined
 
-  /** Without a scope every (backend, cluster conf) asked for is taken as current (unit tests). */
-  constructor(scope?: PoolScope) {
+  /**
+   * Without a scope every (backend, cluster conf) asked for is taken as current (unit tests).
+   * `counters` get http_state's backend connection counts.
+   */
+  constructor(scope?: PoolScope, counters?: BackendConnCounters) {
     this.scope = scope
+    this.counters = counters
   }
 
   /** The pool for `backend` (an object with `addr` and `port`) under the cluster conf `cc`. */
@@ -85,7 +96,7 @@ export class TransportPools {
         return this.orphan(addr, port, cc)
     }
     if (entry !== undefined) closeGracefully(entry.pool)
-    const pool = createPool(addr, port, cc)
+    const pool = this.create(addr, port, cc)
     this.pools.set(key, { pool, sig, cluster: cc.name, backendKey })
     return pool
   }
@@ -95,7 +106,7 @@ export class TransportPools {
    * which waits for that request. It never replaces the pool of the configuration in force.
    */
   private orphan(addr: string, port: number, cc: ClusterConf): Pool {
-    const pool = createPool(addr, port, cc)
+    const pool = this.create(addr, port, cc)
     this.orphans.add(pool)
     queueMicrotask(() => {
       pool
@@ -103,6 +114,22 @@ export class TransportPools {
         .catch(() => {})
         .finally(() => this.orphans.delete(pool))
     })
+    return pool
+  }
+
+  /** A new pool, its connections counted in http_state. */
+  private create(addr: string, port: number, cc: ClusterConf): Pool {
+    const pool = createPool(addr, port, cc)
+    const c = this.counters
+    if (c !== undefined) {
+      pool.on('connect', () => {
+        c.HTTP_BACKEND_CONN_ALL++
+        c.HTTP_BACKEND_CONN_SUCC++
+      })
+      pool.on('connectionError', () => {
+        c.HTTP_BACKEND_CONN_ALL++
+      })
+    }
     return pool
   }
 

@@ -82,6 +82,18 @@ export class HostTable {
     return this.wildcard.get('')
   }
 
+  /** Table sizes for /monitor/host_table_status. */
+  sizes(): { hosts: number; hostTags: number; vips: number } {
+    const tags = new Set<string>()
+    for (const r of this.exact.values()) tags.add(r.hostTag)
+    for (const r of this.wildcard.values()) tags.add(r.hostTag)
+    return {
+      hosts: this.exact.size + this.wildcard.size,
+      hostTags: tags.size,
+      vips: this.vips.size,
+    }
+  }
+
   /** VIP part only (also used at accept time to set `session.product`). */
   lookupVip(vip: string): HostRoute | undefined {
     if (this.vips.size === 0 || vip === '') return undefined

@@ -112,6 +112,17 @@ export class RouteTable {
     }
   }
 
+  /** For /monitor/host_table_status: products with advanced rules, products with basic rules. */
+  sizes(): { advanced: number; basic: number } {
+    let advanced = 0
+    let basic = 0
+    for (const p of this.products.values()) {
+      if (p.advanced !== undefined) advanced++
+      if (p.basic !== undefined) basic++
+    }
+    return { advanced, basic }
+  }
+
   /** Products that have basic or advanced rules. */
   productNames(): IterableIterator<string> {
     return this.products.keys()

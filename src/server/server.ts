@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -15,7 +16,10 @@ import { type Logger, silentLogger } from '../log/logger.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
-import type { ReloadPrepare } from '../monitor/types.js'
+import { newProxyDelays, type ProxyDelays } from '../monitor/delay.js'
+import { localBackend, MonitorServer } from '../monitor/server.js'
+import { newStateCounters, type StateCounters } from '../monitor/state-counters.js'
+import type { MonitorSource, ReloadPrepare } from '../monitor/types.js'
 import { socketHealthProber } from '../proxy/health-probe.js'
 import { TransportPools } from '../proxy/transport.js'
 import { loadServerDataConf } from '../route/server-data.js'
@@ -30,6 +34,7 @@ import { TableTlsPolicy } from './accept/tls-policy.js'
 import { Http1Engine } from './engines/http1.js'
 import { Http2Engine } from './engines/http2.js'
 import { StreamEngine } from './engines/stream.js'
+import { MonitorSources } from './monitor-sources.js'
 import { corePreparers } from './reload.js'
 import { newProxyCounters, type ProxyCounters, Runtime, type ServerContext } from './runtime.js'
 
@@ -47,6 +52,17 @@ export interface BfeServerOptions {
   httpsPort?: number
   /** Overrides `[Server] HttpsAddr`. */
   httpsAddr?: string
+  /**
+   * Whether listen() opens the monitor port. Default: `[Server] MonitorEnabled` in a process that
+   * is not a cluster worker (with several workers the primary owns the port: monitor/primary.ts).
+   */
+  monitor?: boolean
+  /** Overrides `[Server] MonitorPort` (0 = any free port; used by tests). */
+  monitorPort?: number
+  /** Overrides `[Server] MonitorAddr`. */
+  monitorAddr?: string
+  /** Version shown on the monitor's index pages. */
+  version?: string
 }
 
 /**
@@ -58,6 +74,10 @@ export class BfeServer implements ServerContext {
   readonly framework: ModuleFramework
   readonly pools: TransportPools
   readonly counters: ProxyCounters
+  /** http_state, websocket_state, stream_state, proxy_protocol_state, spdy_state counters. */
+  readonly stateCounters: StateCounters
+  /** The latency histograms of /monitor/proxy_delay and friends. */
+  readonly delays: ProxyDelays
   readonly log: Logger
   runtime: Runtime
   shuttingDown: boolean
@@ -87,6 +107,8 @@ export class BfeServer implements ServerContext {
   private netServer: NetServer | undefined
   private tlsServer: NetServer | undefined
   private sessionCache: TlsSessionCache | undefined
+  private monitorServer: MonitorServer | undefined
+  private sources: MonitorSources | undefined
   private constructor(
     opts: BfeServerOptions,
     conf: BfeConf,
@@ -100,6 +122,8 @@ export class BfeServer implements ServerContext {
     this.conf = conf
     this.framework = framework
     this.runtime = runtime
+    this.stateCounters = newStateCounters()
+    this.delays = newProxyDelays()
     // Pools follow the configuration in force: a reload closes those it no longer has.
     this.pools = new TransportPools((cluster, backendKey) => {
       const rt = this.runtime
@@ -107,7 +131,7 @@ export class BfeServer implements ServerContext {
       return cc !== undefined && rt.balancer(cluster)?.hasBackend(backendKey) === true
         ? cc
         : undefined
-    })
+    }, this.stateCounters.http)
     this.counters = newProxyCounters()
     this.log = opts.log ?? silentLogger()
     this.shuttingDown = false
@@ -122,6 +146,8 @@ export class BfeServer implements ServerContext {
     this.proxyProtocol = undefined
     this.stream = undefined
     this.sessionCache = undefined
+    this.monitorServer = undefined
+    this.sources = undefined
   }
 
   get handlers(): ServerContext['handlers'] {
@@ -180,14 +206,14 @@ export class BfeServer implements ServerContext {
       firstRequestMs: s.ClientReadTimeout * 1000,
     })
     this.http2 = http2
-    const stream = new StreamEngine(this)
+    const stream = new StreamEngine(this, undefined, this.stateCounters.stream)
     this.stream = stream
-    const tls = new TlsHandshake(() => this.tlsPolicy, this.tlsEvents())
+    const tls = new TlsHandshake(() => this.tlsPolicy, this.tlsEvents(), this.delays)
     this.tls = tls
-    const proxy = new ProxyProtocolStage({
-      timeoutMs: s.ClientReadTimeout * 1000,
-      maxBytes: s.MaxProxyHeaderBytes,
-    })
+    const proxy = new ProxyProtocolStage(
+      { timeoutMs: s.ClientReadTimeout * 1000, maxBytes: s.MaxProxyHeaderBytes },
+      this.stateCounters.proxyProtocol,
+    )
     this.proxyProtocol = proxy
     const useProxy = s.Layer4LoadBalancer.toUpperCase() === 'PROXY' ? proxy : undefined
     const acceptCtx = this.acceptContext()
@@ -220,7 +246,67 @@ export class BfeServer implements ServerContext {
       'https',
     )
     this.sweeper.start()
+    // The `_diff` windows start counting now, whoever asks first.
+    this.monitorSources()
+    const monitor = this.opts.monitor ?? (s.MonitorEnabled && cluster.isPrimary)
+    if (monitor) {
+      const m = new MonitorServer({
+        port: this.opts.monitorPort ?? s.MonitorPort,
+        addr: this.opts.monitorAddr ?? s.MonitorAddr,
+        backend: localBackend(
+          () => this.monitorSources(),
+          () => this.reloadPreparers(),
+        ),
+        version: this.opts.version,
+        log: this.log,
+      })
+      try {
+        await m.start()
+      } catch (err) {
+        // The port is taken: nothing of this server stays open.
+        await this.close()
+        throw err
+      }
+      this.monitorServer = m
+    }
     return this.port
+  }
+
+  /** Every `/monitor/<name>` of this process (core endpoints and module handlers). */
+  monitorSources(): Map<string, MonitorSource> {
+    if (this.sources === undefined) {
+      const server = this
+      this.sources = new MonitorSources(
+        {
+          counters: this.counters,
+          stateCounters: this.stateCounters,
+          delays: this.delays,
+          framework: this.framework,
+          get tlsCounters() {
+            return server.tls?.counters
+          },
+          get http2Counters() {
+            return server.http2?.counters
+          },
+          get sessionCacheCounters() {
+            return server.sessionCache?.counters
+          },
+          get balTable() {
+            return server.runtime.balTable
+          },
+          get serverData() {
+            return server.runtime.serverData
+          },
+        },
+        this.conf.Server.MonitorInterval,
+      )
+    }
+    return this.sources.sources
+  }
+
+  /** The bound monitor port (0 when this process does not serve it). */
+  get monitorPort(): number {
+    return this.monitorServer?.port ?? 0
   }
 
   private async open(
@@ -230,7 +316,10 @@ export class BfeServer implements ServerContext {
     what: string,
   ): Promise<NetServer> {
     const net = createNetServer({ noDelay: true }, onConnection)
-    net.on('error', (err) => this.log.error({ err }, `${what} listener error`))
+    net.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.syscall === 'accept') this.counters.ERR_CLIENT_CONN_ACCEPT++
+      this.log.error({ err }, `${what} listener error`)
+    })
     await listenOn(net, port, host)
     this.log.info({ port: (net.address() as AddressInfo).port }, `${what} listener open`)
     return net
@@ -320,13 +409,16 @@ export class BfeServer implements ServerContext {
   async close(): Promise<void> {
     this.shuttingDown = true
     this.sweeper.stop()
+    this.sources?.stop()
+    const monitor = this.monitorServer?.close()
+    this.monitorServer = undefined
     const listeners = [this.netServer, this.tlsServer].filter((n) => n !== undefined)
     // A listener's close() waits for its connections: cut them first.
     const closed = listeners.map((n) => new Promise<void>((resolve) => n.close(() => resolve())))
     for (const c of this.conns) c.destroy()
     await Promise.all(closed)
     this.runtime.balTable.stop()
-    await Promise.all([this.pools.close(), this.sessionCache?.close()])
+    await Promise.all([this.pools.close(), this.sessionCache?.close(), monitor])
   }
 
   /**

@@ -286,10 +286,12 @@ describe('bfe command line', { concurrency: 4 }, () => {
     try {
       const httpPort = await closedPort()
       const httpsPort = await closedPort()
+      const monitorPort = await closedPort()
       const root = copyConf(BFE18, (r) => {
         const conf = join(r, 'bfe.conf')
         replaceIn(conf, /^HttpPort = 8080$/m, `HttpPort = ${httpPort}`)
         replaceIn(conf, /^HttpsPort = 8443$/m, `HttpsPort = ${httpsPort}`)
+        replaceIn(conf, /^MonitorPort = 8421$/m, `MonitorPort = ${monitorPort}`)
         // one process: the multi-worker mode (MaxCpus = 0) is not what this test is about
         replaceIn(conf, /^MaxCpus = 0$/m, 'MaxCpus = 1')
         replaceIn(join(r, 'cluster_conf/cluster_table.data'), '"Port": 8181', `"Port": ${up.port}`)

@@ -29,6 +29,8 @@ before(async () => {
     httpAddr: '127.0.0.1',
     httpsPort: 0,
     httpsAddr: '127.0.0.1',
+    monitorPort: 0,
+    monitorAddr: '127.0.0.1',
   })
   await server.listen()
   const json = join(work, 'testssl.json')

@@ -26,6 +26,8 @@ export async function startBfe(conf: TestConf, modules: BfeModule[] = []): Promi
       httpAddr: '127.0.0.1',
       httpsPort: 0,
       httpsAddr: '127.0.0.1',
+      monitorPort: 0,
+      monitorAddr: '127.0.0.1',
     })
   } catch (err) {
     dir.cleanup()

@@ -6,7 +6,7 @@ import { HandlerResult } from '../../module/callback-point.js'
 import { runAcceptFilters } from '../../module/handler-list.js'
 import type { HandlerTable } from '../../module/registry.js'
 import { plainIp } from '../../util/ip.js'
-import type { ProxyCounters } from '../runtime.js'
+import { countConnProtocol, type ProxyCounters, uncountConnProtocol } from '../runtime.js'
 import { Conn, type ConnHandler } from './conn.js'
 import { Deadline, type Sweeper } from './deadlines.js'
 import type { ProxyProtocolStage } from './proxy-protocol.js'
@@ -185,6 +185,17 @@ export class Acceptor implements ConnHandler {
       conn.destroy()
       return
     }
+    conn.proto = countConnProtocol(
+      this.ctx.counters,
+      this.tls === undefined
+        ? 'http'
+        : proto === 'h2'
+          ? 'h2'
+          : proto === 'stream'
+            ? 'stream'
+            : 'https',
+      conn.proto,
+    )
     engine.serve(conn)
   }
 
@@ -195,6 +206,7 @@ export class Acceptor implements ConnHandler {
     ctx.conns.delete(conn)
     ctx.sweeper.delete(conn)
     ctx.counters.CLIENT_CONN_ACTIVE--
+    uncountConnProtocol(ctx.counters, conn.proto)
     if (conn.socket !== conn.raw) conn.socket.destroy()
     else if (!conn.raw.destroyed) conn.raw.destroy()
     const ses = conn.session

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Session } from '../../basic/session.js'
+import type { ConnProtocol } from '../runtime.js'
 import { type Deadline, type DeadlineOwner, newDeadlines } from './deadlines.js'
 
 /** Who drives a connection at its current stage (the acceptor, then a protocol engine). */
@@ -49,6 +50,8 @@ export class Conn implements DeadlineOwner {
   streamProxyProtocol: number
   /** The HTTP/1 request being served, if any. */
   current: InFlight | undefined
+  /** The protocol the connection is counted under in proxy_state (once known). */
+  proto: ConnProtocol | undefined
   closed: boolean
 
   constructor(raw: Socket, session: Session) {
@@ -62,6 +65,7 @@ export class Conn implements DeadlineOwner {
     this.h2 = undefined
     this.streamProxyProtocol = 0
     this.current = undefined
+    this.proto = undefined
     this.closed = false
   }
 

@@ -304,8 +304,9 @@ export class ProxyProtocolStage {
   readonly timeoutMs: number
   readonly maxBytes: number
 
-  constructor(settings: ProxyProtocolSettings) {
-    this.counters = newProxyProtocolCounters()
+  /** `counters`: the server's proxy_protocol_state group (a fresh one when not given). */
+  constructor(settings: ProxyProtocolSettings, counters = newProxyProtocolCounters()) {
+    this.counters = counters
     this.timeoutMs = settings.timeoutMs
     this.maxBytes = settings.maxBytes > 0 ? settings.maxBytes : DEFAULT_MAX_PROXY_HEADER_BYTES
   }

@@ -1,5 +1,6 @@
 import { type SecureContext, TLSSocket, type Server as TlsServer } from 'node:tls'
 import { ErrCode } from '../../basic/error-code.js'
+import type { ProxyDelays } from '../../monitor/delay.js'
 import { type ClientHello, peekClientHello } from '../../tls/client-hello.js'
 import type { TlsStage } from './acceptor.js'
 import type { Conn, H2Settings } from './conn.js'
@@ -135,13 +136,17 @@ export class TlsHandshake implements TlsStage {
    * sockets, for a certificate's OCSP response (or none).
    */
   private readonly events: (ocsp: Buffer | undefined) => TlsServer | undefined
+  /** Handshake duration histograms (proxy_handshake_delay and its full / resume variants). */
+  private readonly delays: ProxyDelays | undefined
 
   constructor(
     policy: () => TlsPolicy,
     events: (ocsp: Buffer | undefined) => TlsServer | undefined,
+    delays?: ProxyDelays,
   ) {
     this.policy = policy
     this.events = events
+    this.delays = delays
     this.counters = newTlsCounters()
   }
 
@@ -149,6 +154,7 @@ export class TlsHandshake implements TlsStage {
     const raw = conn.raw
     const counters = this.counters
     counters.TLS_HANDSHAKE_ALL++
+    const began = Date.now()
     let buf: Buffer | undefined
     const onEnd = (): void => {
       if (buf === undefined) counters.TLS_HANDSHAKE_ZERO_DATA++
@@ -174,7 +180,7 @@ export class TlsHandshake implements TlsStage {
       }
       raw.unshift(buf)
       buf = undefined
-      this.start(conn, peek.hello, done)
+      this.start(conn, peek.hello, began, done)
     }
     raw.on('data', onData)
   }
@@ -184,7 +190,12 @@ export class TlsHandshake implements TlsStage {
     conn.destroy()
   }
 
-  private start(conn: Conn, hello: ClientHello, done: (proto: string) => void): void {
+  private start(
+    conn: Conn,
+    hello: ClientHello,
+    began: number,
+    done: (proto: string) => void,
+  ): void {
     const counters = this.counters
     const ses = conn.session
     if (hello.sslv2) counters.TLS_HANDSHAKE_ACCEPT_SSLV2_CLIENT_HELLO++
@@ -234,6 +245,12 @@ export class TlsHandshake implements TlsStage {
       inner.secureConnecting = false
       counters.TLS_HANDSHAKE_SUCC++
       const resumed = t.isSessionReused()
+      const delays = this.delays
+      if (delays !== undefined) {
+        const now = Date.now()
+        delays.handshake.addSince(began, now)
+        ;(resumed ? delays.handshakeResume : delays.handshakeFull).addSince(began, now)
+      }
       if (resumed) {
         counters.TLS_HANDSHAKE_RESUME_ALL++
         counters.TLS_HANDSHAKE_RESUME_SUCC++

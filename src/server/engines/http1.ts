@@ -86,6 +86,7 @@ export class Http1Engine implements ConnHandler {
       return
     }
     if (kind === Deadline.Write) {
+      this.ctx.counters.ERR_CLIENT_WRITE++
       conn.fail(ErrCode.ClientWrite)
       conn.destroy()
       return
@@ -160,6 +161,7 @@ export class Http1Engine implements ConnHandler {
       nreq.socket.destroy()
       return
     }
+    if (!conn.session.useExpect100) this.ctx.counters.CLIENT_CONN_USE100_CONTINUE++
     conn.session.useExpect100 = true
     if (nreq.headers['content-length'] === '0') {
       this.ctx.counters.ERR_CLIENT_ZERO_CONTENTLEN++

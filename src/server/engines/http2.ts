@@ -17,7 +17,12 @@ import { RequestPipeline } from '../pipeline/pipeline.js'
 import { bodyLength, noBodyStatus, type ResponseWriter } from '../pipeline/writer.js'
 import type { ServerContext } from '../runtime.js'
 
-/** Counters of the HTTP/2 engine (BFE's `http2_state` names). */
+/**
+ * Counters of the HTTP/2 engine (BFE's `http2_state` names, every one present from start-up).
+ * nghttp2 hides some of what BFE counts: H2_REQ_OVERLOAD, H2_CONN_EXCEED_MAX_QUEUED_CONTROL_FRAMES,
+ * H2_PANIC_CONN, the compressed header sizes, H2_TIMEOUT_PREFACE and H2_TIMEOUT_SETTING stay 0.
+ * Ours, not BFE's: H2_CONN_SERVED, H2_ERR_SESSION, H2_ERR_FRAME.
+ */
 export interface Http2Counters {
   H2_CONN_SERVED: number
   H2_ERR_MAX_HEADER_LIST_SIZE: number
@@ -31,6 +36,15 @@ export interface Http2Counters {
   H2_TIMEOUT_WRITE_STREAM: number
   H2_ERR_SESSION: number
   H2_ERR_FRAME: number
+  H2_REQ_OVERLOAD: number
+  H2_CONN_EXCEED_MAX_QUEUED_CONTROL_FRAMES: number
+  H2_PANIC_CONN: number
+  H2_REQ_HEADER_COMPRESS_SIZE: number
+  H2_REQ_HEADER_ORIGINAL_SIZE: number
+  H2_RES_HEADER_COMPRESS_SIZE: number
+  H2_RES_HEADER_ORIGINAL_SIZE: number
+  H2_TIMEOUT_PREFACE: number
+  H2_TIMEOUT_SETTING: number
 }
 
 export function newHttp2Counters(): Http2Counters {
@@ -47,6 +61,15 @@ export function newHttp2Counters(): Http2Counters {
     H2_TIMEOUT_WRITE_STREAM: 0,
     H2_ERR_SESSION: 0,
     H2_ERR_FRAME: 0,
+    H2_REQ_OVERLOAD: 0,
+    H2_CONN_EXCEED_MAX_QUEUED_CONTROL_FRAMES: 0,
+    H2_PANIC_CONN: 0,
+    H2_REQ_HEADER_COMPRESS_SIZE: 0,
+    H2_REQ_HEADER_ORIGINAL_SIZE: 0,
+    H2_RES_HEADER_COMPRESS_SIZE: 0,
+    H2_RES_HEADER_ORIGINAL_SIZE: 0,
+    H2_TIMEOUT_PREFACE: 0,
+    H2_TIMEOUT_SETTING: 0,
   }
 }
 
@@ -268,6 +291,7 @@ export class Http2Engine implements Engine, ConnHandler {
       if (name === 'host') hostSeen = true
       headers.push(name, value)
     }
+    this.counters.H2_REQ_HEADER_ORIGINAL_SIZE += listSize
     if (listSize > this.settings.maxHeaderBytes) {
       this.counters.H2_ERR_MAX_HEADER_LIST_SIZE++
       writer.reset(h2c.NGHTTP2_ENHANCE_YOUR_CALM)
@@ -458,8 +482,10 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
       return
     }
     if (kind === Deadline.Body) this.counters.H2_TIMEOUT_READ_STREAM++
-    else if (kind === Deadline.Write) this.counters.H2_TIMEOUT_WRITE_STREAM++
-    else return
+    else if (kind === Deadline.Write) {
+      this.counters.H2_TIMEOUT_WRITE_STREAM++
+      this.ctx.counters.ERR_CLIENT_WRITE++
+    } else return
     const p = this.pipeline
     if (p !== undefined && p.req.errCode === undefined) {
       p.req.errCode = kind === Deadline.Body ? ErrCode.ClientTimeout : ErrCode.ClientWrite

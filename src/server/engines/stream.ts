@@ -104,10 +104,15 @@ export class StreamEngine implements Engine, ConnHandler {
   private readonly ctx: ServerContext
   private readonly settings: StreamEngineSettings
 
-  constructor(ctx: ServerContext, settings: StreamEngineSettings = DEFAULT_STREAM_SETTINGS) {
+  /** `counters`: the server's stream_state group (a fresh one when not given). */
+  constructor(
+    ctx: ServerContext,
+    settings: StreamEngineSettings = DEFAULT_STREAM_SETTINGS,
+    counters = newStreamCounters(),
+  ) {
     this.ctx = ctx
     this.settings = settings
-    this.counters = newStreamCounters()
+    this.counters = counters
   }
 
   serve(conn: Conn): void {

@@ -18,7 +18,7 @@ import {
 import { type ForwardAttempt, type ForwardSink, forward, originForm } from '../../proxy/forward.js'
 import { outgoingRequestHeaders } from '../../proxy/hop-headers.js'
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
-import type { Runtime, ServerContext } from '../runtime.js'
+import type { ProxyCounters, Runtime, ServerContext } from '../runtime.js'
 import { redirectBody, redirectLocation } from './redirect.js'
 import type { ResponseWriter } from './writer.js'
 
@@ -66,6 +66,12 @@ export class RequestPipeline implements ForwardSink {
   private holdBody: boolean
   /** `attempt.resume()` as a listener, made the first time the client is slower than the backend. */
   private resumeUpstream: (() => void) | undefined
+  /** The per-protocol proxy_state names this request is counted under (set by start()). */
+  private reqActive: ReqCounterName | undefined
+  /** A backend answered: proxy_delay has its sample. */
+  private delayRecorded: boolean
+  /** Some attempt went to another sub-cluster than the GSLB choice. */
+  private crossRetried: boolean
 
   constructor(req: BfeRequest, writer: ResponseWriter, ctx: ServerContext) {
     this.req = req
@@ -87,10 +93,23 @@ export class RequestPipeline implements ForwardSink {
     this.discardBody = false
     this.holdBody = false
     this.resumeUpstream = undefined
+    this.reqActive = undefined
+    this.delayRecorded = false
+    this.crossRetried = false
   }
 
   /** Runs the pipeline from HandleBeforeLocation. */
   start(): void {
+    const c = this.ctx.counters
+    const proto = this.req.session.protocol
+    const key =
+      proto === 'h2' ? 'HTTP2' : proto === 'https' ? 'HTTPS' : proto === 'http' ? 'HTTP' : undefined
+    c.CLIENT_REQ_ACTIVE++
+    if (key !== undefined) {
+      this.reqActive = key
+      c[REQ_ACTIVE[key]]++
+    }
+    if (this.req.isSse) c.SSE_REQ_ACTIVE++
     this.runRequestPoint(this.handlers.beforeLocation, Stage.BeforeLocation)
   }
 
@@ -148,6 +167,7 @@ export class RequestPipeline implements ForwardSink {
   private findProduct(): void {
     const req = this.req
     if (!this.rt.findProduct(req)) {
+      this.ctx.counters.ERR_BK_FIND_PRODUCT++
       this.errorResponse(ErrCode.FindProduct, 'no product found for this request')
       return
     }
@@ -159,6 +179,7 @@ export class RequestPipeline implements ForwardSink {
     const req = this.req
     const name = this.rt.findCluster(req)
     if (name === undefined) {
+      this.ctx.counters.ERR_BK_FIND_LOCATION++
       this.errorResponse(
         ErrCode.FindLocation,
         req.errMsg === '' ? 'no rule match for this req' : req.errMsg,
@@ -167,6 +188,7 @@ export class RequestPipeline implements ForwardSink {
     }
     const cc = this.rt.clusterConf(name)
     if (cc === undefined) {
+      this.ctx.counters.ERR_BK_NO_CLUSTER++
       this.errorResponse(ErrCode.NoCluster, `cluster ${name} not in cluster_conf`)
       return
     }
@@ -223,6 +245,7 @@ export class RequestPipeline implements ForwardSink {
       }
       const b = pick.backend
       this.backend = b
+      if (pick.crossRetried) this.crossRetried = true
       req.backend.subclusterName = b.subCluster
       req.backend.backendName = b.name
       req.backend.backendAddr = b.addr
@@ -289,6 +312,7 @@ export class RequestPipeline implements ForwardSink {
     const max = cc.BackendConf.MaxConnsPerHost
     if (max > 0 && b.activeRequests >= max) return false
     b.activeRequests++
+    this.ctx.stateCounters.http.HTTP_BACKEND_REQ_ALL++
     const req = this.req
     const headers = cc.ClusterBasic.DisableHostHeader
       ? outgoingRequestHeaders(req.headers.raw, `${b.addr}:${b.port}`)
@@ -335,6 +359,15 @@ export class RequestPipeline implements ForwardSink {
     req.stat.backendEnd = now
     req.errCode = undefined
     req.errMsg = ''
+    this.ctx.stateCounters.http.HTTP_BACKEND_REQ_SUCC++
+    if (!this.delayRecorded) {
+      // Request header read → first backend attempt (spec/monitor.md §2.4).
+      this.delayRecorded = true
+      const d = this.ctx.delays
+      const us = (req.stat.backendFirst - req.stat.readEnd) * 1000
+      if (this.hasBody) d.proxyPost.add(us, now)
+      else d.proxy.add(us, now)
+    }
     onBackendSuccess(this.backend as Backend, statusCode)
     const res = new BfeResponse(statusCode, new HeaderList(headers), UPSTREAM_BODY, false)
     this.responseStage(res, now)
@@ -366,6 +399,7 @@ export class RequestPipeline implements ForwardSink {
       // The backend broke while streaming the body: the client sees a truncated response.
       this.req.errCode = ErrCode.TransportBroken
       this.req.errMsg = err.message
+      this.ctx.counters.ERR_BK_TRANSPORT_BROKEN++
       this.closeAfter = true
       this.writer.abort()
       return
@@ -377,7 +411,9 @@ export class RequestPipeline implements ForwardSink {
     if (failure.backendFault) onBackendFailure(this.backend as Backend)
     this.req.errCode = failure.code
     this.req.errMsg = failure.msg
-    this.ctx.counters.ERR_BK_REQUEST_BACKEND++
+    const counters = this.ctx.counters
+    counters.ERR_BK_REQUEST_BACKEND++
+    counters[BACKEND_ERR[failure.code] ?? 'ERR_BK_TRANSPORT_BROKEN']++
     const allowed = retryAllowed(failure, {
       retryLevel: (this.cc as ClusterConf).BackendConf.RetryLevel,
       method: this.req.method,
@@ -564,7 +600,21 @@ export class RequestPipeline implements ForwardSink {
         )
       }
     }
-    this.ctx.counters.CLIENT_REQ_SERVED++
+    const c = this.ctx.counters
+    c.CLIENT_REQ_SERVED++
+    c.CLIENT_REQ_ACTIVE--
+    const key = this.reqActive
+    if (key !== undefined) {
+      c[REQ_SERVED[key]]++
+      c[REQ_ACTIVE[key]]--
+    }
+    if (req.isSse) {
+      c.SSE_REQ_SERVED++
+      c.SSE_REQ_ACTIVE--
+    }
+    if (req.errCode !== undefined) c.CLIENT_REQ_FAIL++
+    if (this.retry > 0) c.CLIENT_REQ_WITH_RETRY++
+    if (this.crossRetried) c.CLIENT_REQ_WITH_CROSS_RETRY++
     this.writer.done(close)
   }
 
@@ -579,6 +629,12 @@ export class RequestPipeline implements ForwardSink {
       req.errCode = code
       req.errMsg = 'the client went away before the response was complete'
     }
+    const c = this.ctx.counters
+    c.CLIENT_CONN_UNFINISHED_REQ++
+    if (code === ErrCode.ClientReset) c.ERR_CLIENT_RESET++
+    else c.ERR_CLIENT_CLOSE++
+    const a = this.attempt
+    if (a !== undefined && !a.finished) this.ctx.stateCounters.http.HTTP_CANCEL_ON_CLIENT_CLOSE++
     // Set before aborting: undici reports the abort synchronously, and upstreamError must not
     // take it for a backend failure.
     this.discardBody = true
@@ -606,4 +662,27 @@ export class RequestPipeline implements ForwardSink {
       this.finished()
     }
   }
+}
+
+type ReqCounterName = 'HTTP' | 'HTTPS' | 'HTTP2'
+
+const REQ_ACTIVE = {
+  HTTP: 'HTTP_CLIENT_REQ_ACTIVE',
+  HTTPS: 'HTTPS_CLIENT_REQ_ACTIVE',
+  HTTP2: 'HTTP2_CLIENT_REQ_ACTIVE',
+} as const satisfies Record<ReqCounterName, keyof ProxyCounters>
+
+const REQ_SERVED = {
+  HTTP: 'HTTP_CLIENT_REQ_SERVED',
+  HTTPS: 'HTTPS_CLIENT_REQ_SERVED',
+  HTTP2: 'HTTP2_CLIENT_REQ_SERVED',
+} as const satisfies Record<ReqCounterName, keyof ProxyCounters>
+
+/** proxy_state counter of a failed backend attempt, by error code. */
+const BACKEND_ERR: Readonly<Record<string, keyof ProxyCounters>> = {
+  [ErrCode.ConnectBackend]: 'ERR_BK_CONNECT_BACKEND',
+  [ErrCode.WriteRequest]: 'ERR_BK_WRITE_REQUEST',
+  [ErrCode.ReadRespHeader]: 'ERR_BK_READ_RESP_HEADER',
+  [ErrCode.RespHeaderTimeout]: 'ERR_BK_RESP_HEADER_TIMEOUT',
+  [ErrCode.TransportBroken]: 'ERR_BK_TRANSPORT_BROKEN',
 }
