@@ -355,7 +355,10 @@ describe('monitor server (one process)', () => {
     assert.deepEqual(indexNames((await monitorGet(mport, '/reload')).body, 'reload').sort(), [
       'gslb_data_conf',
       'mod_test_mon',
+      'name_conf',
       'server_data_conf',
+      'tls_conf',
+      'tls_session_ticket_key',
     ])
     assert.ok(indexNames((await monitorGet(mport, '/debug')).body, 'debug').includes('profile'))
     const cases: [string, string][] = [
