@@ -4,6 +4,7 @@ import type { ClusterConf } from '../config/cluster-conf-types.js'
 import type { Logger } from '../log/logger.js'
 import type { HandlerTable } from '../module/registry.js'
 import type { TransportPools } from '../proxy/transport.js'
+import type { WebSocketState } from '../proxy/tunnel.js'
 import type { ServerDataConf } from '../route/server-data.js'
 import type { Sweeper } from './accept/deadlines.js'
 
@@ -58,6 +59,11 @@ export interface ProxyCounters {
   ERR_CLIENT_EXPECT_FAIL: number
   ERR_CLIENT_ZERO_CONTENTLEN: number
   PANIC_CLIENT_CONN_SERVE: number
+  /** Connections switched to WebSocket (a 101 relayed), over plain HTTP and over TLS. */
+  WS_CLIENT_CONN_SERVED: number
+  WS_CLIENT_CONN_ACTIVE: number
+  WSS_CLIENT_CONN_SERVED: number
+  WSS_CLIENT_CONN_ACTIVE: number
 }
 
 export function newProxyCounters(): ProxyCounters {
@@ -76,6 +82,10 @@ export function newProxyCounters(): ProxyCounters {
     ERR_CLIENT_EXPECT_FAIL: 0,
     ERR_CLIENT_ZERO_CONTENTLEN: 0,
     PANIC_CLIENT_CONN_SERVE: 0,
+    WS_CLIENT_CONN_SERVED: 0,
+    WS_CLIENT_CONN_ACTIVE: 0,
+    WSS_CLIENT_CONN_SERVED: 0,
+    WSS_CLIENT_CONN_ACTIVE: 0,
   }
 }
 
@@ -87,6 +97,8 @@ export interface ServerContext {
   /** Checks the deadlines of connections and HTTP/2 streams. */
   readonly sweeper: Sweeper
   readonly counters: ProxyCounters
+  /** `websocket_state` counters (proxy/tunnel.ts). */
+  readonly websocketState: WebSocketState
   readonly log: Logger
   readonly compatErrorStatus: boolean
   readonly keepAliveEnabled: boolean

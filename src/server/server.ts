@@ -19,6 +19,7 @@ import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
 import { socketHealthProber } from '../proxy/health-probe.js'
 import { TransportPools } from '../proxy/transport.js'
+import { newWebSocketState, type WebSocketState } from '../proxy/tunnel.js'
 import { loadServerDataConf, type ServerDataConf } from '../route/server-data.js'
 import { TlsSessionCache, useSessionCache } from '../tls/session-cache.js'
 import { loadTlsConf, type TlsTable } from '../tls/tls-table.js'
@@ -56,6 +57,8 @@ export class BfeServer implements ServerContext {
   readonly framework: ModuleFramework
   readonly pools: TransportPools
   readonly counters: ProxyCounters
+  /** `/monitor/websocket_state` (BFE's names); WS_/WSS_CLIENT_CONN_* are in `counters`. */
+  readonly websocketState: WebSocketState
   readonly log: Logger
   runtime: Runtime
   shuttingDown: boolean
@@ -90,6 +93,7 @@ export class BfeServer implements ServerContext {
     this.runtime = runtime
     this.pools = new TransportPools()
     this.counters = newProxyCounters()
+    this.websocketState = newWebSocketState()
     this.log = opts.log ?? silentLogger()
     this.shuttingDown = false
     this.compatErrorStatus = conf.Server.CompatErrorStatus
