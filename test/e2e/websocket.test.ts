@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
@@ -121,6 +121,11 @@ let tlsEcho: WsBackend
 let rejecter: { port: number; close(): Promise<void> }
 let rawWs: { port: number; close(): Promise<void> }
 let dead: number
+/** Resets every connection once the handshake arrives; counts them. */
+let resetter: { port: number; close(): Promise<void> }
+let resets = 0
+/** Accepts and never answers. */
+let silent: { port: number; close(): Promise<void> }
 let bfe: RunningBfe
 let fdBaseline = 0
 const mod = new TestModule()
@@ -143,6 +148,9 @@ function conf(): TestConf {
           { Cond: 'req_path_prefix_in("/raw", false)', ClusterName: 'raw' },
           { Cond: 'req_path_prefix_in("/tls", false)', ClusterName: 'tls' },
           { Cond: 'req_path_prefix_in("/hash", false)', ClusterName: 'hash' },
+          { Cond: 'req_path_prefix_in("/retry", false)', ClusterName: 'retry' },
+          { Cond: 'req_path_prefix_in("/reset", false)', ClusterName: 'reset' },
+          { Cond: 'req_path_prefix_in("/silent", false)', ClusterName: 'silent' },
           { Cond: 'default_t()', ClusterName: 'ws' },
         ],
       },
@@ -166,6 +174,10 @@ function conf(): TestConf {
           HTTPSConf: { RSCAList: ['tls_conf/backend-ca.crt'] },
         },
         hash: {},
+        retry: {},
+        // RetryLevel 1 would try an ordinary GET again after a reset; a handshake it does not.
+        reset: { BackendConf: { RetryLevel: 1 } },
+        silent: { BackendConf: { TimeoutResponseHeader: 300 } },
       },
     },
     clusterTable: {
@@ -175,6 +187,9 @@ function conf(): TestConf {
       raw: { 'raw.a': [{ Port: rawWs.port }] },
       tls: { 'tls.a': [{ Port: tlsEcho.port }] },
       hash: { 'hash.a': [{ Port: echoA.port }], 'hash.b': [{ Port: echoB.port }] },
+      retry: { 'retry.a': [{ Port: dead }, { Port: echo.port }] },
+      reset: { 'reset.a': [{ Port: resetter.port }, { Port: echo.port }] },
+      silent: { 'silent.a': [{ Port: silent.port }] },
     },
     gslb: {
       ws: { 'ws.a': 100 },
@@ -183,6 +198,9 @@ function conf(): TestConf {
       raw: { 'raw.a': 100 },
       tls: { 'tls.a': 100 },
       hash: { 'hash.a': 50, 'hash.b': 50 },
+      retry: { 'retry.a': 100 },
+      reset: { 'reset.a': 100 },
+      silent: { 'silent.a': 100 },
     },
     files: { 'tls_conf/backend-ca.crt': pki.ca.certPem },
   }
@@ -197,13 +215,23 @@ before(async () => {
   rejecter = await startRejecter()
   rawWs = await startRawWsBackend()
   dead = await closedPort()
+  resetter = await startRawUpstream((sock) =>
+    sock.once('data', () => {
+      resets++
+      sock.destroy()
+    }),
+  )
+  // Reads (and drops) what comes, so that it sees the close.
+  silent = await startRawUpstream((sock) => sock.resume())
   bfe = await startBfe(conf(), [mod])
   fdBaseline = fdCount()
 })
 
 after(async () => {
   await bfe.close()
-  await Promise.all([echo, echoA, echoB, tlsEcho, rejecter, rawWs].map((b) => b.close()))
+  await Promise.all(
+    [echo, echoA, echoB, tlsEcho, rejecter, rawWs, resetter, silent].map((b) => b.close()),
+  )
 })
 
 beforeEach(() => mod.reset())
@@ -401,6 +429,44 @@ test('an unreachable backend: 502 after the connect attempts, counted', async ()
   assert.equal(st.WEB_SOCKET_ERR_PROXY, proxy + 1)
 })
 
+test('a refused connect is tried on the next backend', async () => {
+  const before = echo.upgrades.length
+  for (let i = 0; i < 4; i++) {
+    const ws = await openWs(`ws://127.0.0.1:${bfe.port}/retry`)
+    assert.equal((await roundTrip(ws, `r${i}`)).toString(), `r${i}`)
+    await closeWs(ws)
+  }
+  assert.equal(echo.upgrades.length, before + 4)
+})
+
+test('a handshake is not retried once it has reached a backend', async () => {
+  const st = bfe.server.websocketState
+  const handshakeErrs = st.WEB_SOCKET_ERR_HANDSHAKE
+  const resets0 = resets
+  const echo0 = echo.upgrades.length
+  let failed = 0
+  for (let i = 0; i < 4; i++) {
+    try {
+      const ws = await openWs(`ws://127.0.0.1:${bfe.port}/reset`)
+      await closeWs(ws)
+    } catch (err) {
+      assert.equal((err as Partial<Refusal>).res?.statusCode, 502)
+      failed++
+    }
+  }
+  assert.ok(failed > 0, 'some handshakes went to the resetting backend')
+  assert.equal(resets - resets0, failed, 'each failure was one attempt')
+  assert.equal(echo.upgrades.length - echo0, 4 - failed, 'no failed handshake was sent again')
+  assert.equal(st.WEB_SOCKET_ERR_HANDSHAKE, handshakeErrs + failed)
+})
+
+test('a backend that does not answer the handshake: 504 after TimeoutResponseHeader', async () => {
+  const t0 = Date.now()
+  const r = await refused(openWs(`ws://127.0.0.1:${bfe.port}/silent`))
+  assert.equal(r.res.statusCode, 504)
+  assert.ok(Date.now() - t0 >= 250, `answered after ${Date.now() - t0} ms`)
+})
+
 test('client bytes sent right after the handshake are not lost', async () => {
   const c = await RawClient.open(bfe.port)
   try {
@@ -481,8 +547,17 @@ test('balancing hashes on the client address (one address, one sub-cluster)', as
   assert.equal(used.size, 2, 'different addresses spread over both sub-clusters')
 })
 
+/** The soft limit on open files (Node raises it to the hard limit at start-up). */
+function openFileLimit(): number {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+  return m === null || m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1])
+}
+
 test('1,000 concurrent WebSocket connections, each echoing a message', async (t) => {
-  const N = 1000
+  // Each tunnel costs 4 descriptors in this process (client, bfe-ts both sides, backend).
+  const limit = openFileLimit()
+  const N = Math.min(1000, Math.floor((limit - fdCount() - 100) / 4))
+  if (N < 1000) t.diagnostic(`open-file limit ${limit}: ${N} sockets instead of 1000`)
   const rss0 = process.memoryUsage().rss
   const started = Date.now()
   const sockets: WebSocket[] = []
