@@ -572,7 +572,7 @@ test('1,000 concurrent WebSocket connections, each echoing a message', async (t)
   const opened = Date.now()
   const rssOpen = process.memoryUsage().rss
   const replies = await Promise.all(sockets.map((ws, i) => roundTrip(ws, `message ${i}`)))
-  replies.forEach((r, i) => assert.equal(r.toString(), `message ${i}`))
+  for (const [i, r] of replies.entries()) assert.equal(r.toString(), `message ${i}`)
   await Promise.all(sockets.map(closeWs))
   await waitFor(() => bfe.server.counters.WS_CLIENT_CONN_ACTIVE === 0, 10_000, 'all tunnels end')
   const rss1 = process.memoryUsage().rss
