@@ -183,7 +183,9 @@ export class Http1Engine implements ConnHandler {
     const nres = new ServerResponse(nreq)
     nres.assignSocket(socket)
     nres.shouldKeepAlive = false
-    this.onRequest(nreq, nres, isWebSocketHandshake(nreq) ? head : undefined)
+    // No new tunnel while shutting down: the handshake is answered as an ordinary request.
+    const ws = isWebSocketHandshake(nreq) && !this.ctx.shuttingDown
+    this.onRequest(nreq, nres, ws ? head : undefined)
   }
 
   private onExpectContinue(nreq: IncomingMessage, nres: ServerResponse): void {

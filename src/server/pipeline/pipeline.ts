@@ -228,7 +228,6 @@ export class RequestPipeline implements TunnelSink {
       this.attempts++
       const pick = (this.balancer as ClusterBalancer).balance(req, this.retry)
       if (!pick.ok) {
-        if (this.upgrade) this.ctx.websocketState.WEB_SOCKET_ERR_BALANCE++
         if (pick.code === 'CROSS_RETRY_BALANCE') {
           this.retry++
           continue
@@ -237,6 +236,7 @@ export class RequestPipeline implements TunnelSink {
           this.errorResponse(last.code, last.msg)
           return
         }
+        if (this.upgrade) this.ctx.websocketState.WEB_SOCKET_ERR_BALANCE++
         this.errorResponse(pick.code as ErrCode, pick.msg)
         return
       }
