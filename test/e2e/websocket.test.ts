@@ -479,6 +479,21 @@ test('client bytes sent right after the handshake are not lost', async () => {
   }
 })
 
+test('a handshake on a kept-alive connection, after an ordinary request', async () => {
+  const c = await RawClient.open(bfe.port)
+  try {
+    c.write('GET /plain HTTP/1.1\r\nHost: p.test\r\n\r\n')
+    const r = await c.response({ timeoutMs: 3000 })
+    assert.equal(r.status, 200)
+    assert.equal(r.body, 'plain')
+    c.write(Buffer.concat([Buffer.from(HANDSHAKE), maskedFrame('second request')]))
+    await waitFor(() => c.pending().includes('second request'), 3000, 'the echo')
+    assert.match(c.pending(), /^HTTP\/1\.1 101 /)
+  } finally {
+    c.close()
+  }
+})
+
 test('backend bytes in the same packet as its 101 are relayed; half-close closes the client', async () => {
   const c = await RawClient.open(bfe.port)
   try {
