@@ -4,19 +4,34 @@ import type { ClusterConf } from '../config/cluster-conf-types.js'
 import { responseHeaderStrings, responseHeadersFromObject } from './hop-headers.js'
 import type { TransportPools } from './transport.js'
 
+/**
+ * One attempt to a backend as the pipeline drives it: an HTTP request (`ForwardAttempt`) or a
+ * WebSocket handshake (`TunnelAttempt`, proxy/tunnel.ts).
+ */
+export interface UpstreamAttempt {
+  /** The backend's response header has arrived. */
+  readonly gotHeaders: boolean
+  /** The attempt has ended: its response is complete, or it failed or was aborted. */
+  readonly finished: boolean
+  /** Stops the attempt; the sink hears `upstreamError` unless the attempt had already ended. */
+  abort(err: Error): void
+  /** Lets a held response body flow again. */
+  resume(): void
+}
+
 /** What the request pipeline hears from one attempt to a backend. */
 export interface ForwardSink {
   /**
    * The backend's final response header (1xx are skipped), hop-by-hop headers removed. Return
    * false to hold the body until `attempt.resume()`.
    */
-  upstreamHeaders(attempt: ForwardAttempt, status: number, headers: string[]): boolean
+  upstreamHeaders(attempt: UpstreamAttempt, status: number, headers: string[]): boolean
   /** A body chunk. Return false when the client cannot take more now (then `resume()` later). */
-  upstreamData(attempt: ForwardAttempt, chunk: Buffer): boolean
+  upstreamData(attempt: UpstreamAttempt, chunk: Buffer): boolean
   /** The body is complete; trailers as a flat list (usually empty). */
-  upstreamEnd(attempt: ForwardAttempt, trailers: string[]): void
+  upstreamEnd(attempt: UpstreamAttempt, trailers: string[]): void
   /** The attempt failed; `gotHeaders` tells whether the response had started. */
-  upstreamError(attempt: ForwardAttempt, err: Error, gotHeaders: boolean): void
+  upstreamError(attempt: UpstreamAttempt, err: Error, gotHeaders: boolean): void
 }
 
 /** The request as it goes to a backend. */
@@ -33,7 +48,7 @@ export interface ForwardRequest {
  * decides what to do with the outcome (retry, respond, stream); this object only moves bytes and
  * reports.
  */
-export class ForwardAttempt implements Dispatcher.DispatchHandler {
+export class ForwardAttempt implements Dispatcher.DispatchHandler, UpstreamAttempt {
   private readonly sink: ForwardSink
   private controller: Dispatcher.DispatchController | undefined
   /** Abort asked for before undici handed us the controller. */

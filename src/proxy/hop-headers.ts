@@ -29,7 +29,29 @@ export function outgoingRequestHeaders(
   raw: readonly string[],
   hostOverride: string | undefined,
 ): string[] {
+  return requestHeaders(raw, hostOverride, false)
+}
+
+/**
+ * The headers of a WebSocket handshake to a backend: as `outgoingRequestHeaders`, except that the
+ * client's `Upgrade` header is kept and `Connection` becomes `Upgrade` (a client may send
+ * `keep-alive, Upgrade`); both are what the handshake is about (RFC 6455 §4.1).
+ */
+export function upgradeRequestHeaders(
+  raw: readonly string[],
+  hostOverride: string | undefined,
+): string[] {
+  return requestHeaders(raw, hostOverride, true)
+}
+
+function requestHeaders(
+  raw: readonly string[],
+  hostOverride: string | undefined,
+  upgrade: boolean,
+): string[] {
   const out: string[] = []
+  let upgradeSeen = false
+  let connectionSeen = false
   let hostSeen = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
@@ -46,7 +68,17 @@ export function outgoingRequestHeaders(
       c === 0x68
     ) {
       const lower = name.toLowerCase()
-      if (REQUEST_HOP.has(lower)) continue
+      if (REQUEST_HOP.has(lower)) {
+        if (!upgrade) continue
+        if (lower === 'upgrade' && !upgradeSeen) {
+          upgradeSeen = true
+          out.push(name, value)
+        } else if (lower === 'connection' && !connectionSeen) {
+          connectionSeen = true
+          out.push(name, 'Upgrade')
+        }
+        continue
+      }
       if (lower === 'te') {
         if (value.trim().toLowerCase() === 'trailers') out.push(name, value)
         continue

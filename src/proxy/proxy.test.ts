@@ -2,7 +2,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { ErrCode } from '../basic/error-code.js'
 import { classifyUpstreamError, closesConnection, statusForError } from './errors.js'
-import { outgoingRequestHeaders, responseHeaderStrings } from './hop-headers.js'
+import {
+  outgoingRequestHeaders,
+  responseHeaderStrings,
+  upgradeRequestHeaders,
+} from './hop-headers.js'
 
 test('D8: statuses for forwarding failures, and BFE 500 in compat mode', () => {
   assert.equal(statusForError(ErrCode.ConnectBackend, false), 502)
@@ -89,6 +93,54 @@ test('hop-by-hop request headers are removed, TE: trailers kept, Host replaced o
     '1.2.3.4:8',
     'X',
     'y',
+  ])
+})
+
+test('a WebSocket handshake keeps Upgrade and gets Connection: Upgrade; other hop-by-hop headers go', () => {
+  const raw = [
+    'Host',
+    'a.test',
+    'Connection',
+    'keep-alive, Upgrade',
+    'Upgrade',
+    'websocket',
+    'Keep-Alive',
+    'timeout=5',
+    'Proxy-Authorization',
+    'x',
+    'Sec-WebSocket-Key',
+    'k',
+    'Sec-WebSocket-Version',
+    '13',
+    'Connection',
+    'again',
+  ]
+  assert.deepEqual(upgradeRequestHeaders(raw, undefined), [
+    'Host',
+    'a.test',
+    'Connection',
+    'Upgrade',
+    'Upgrade',
+    'websocket',
+    'Sec-WebSocket-Key',
+    'k',
+    'Sec-WebSocket-Version',
+    '13',
+  ])
+  assert.deepEqual(upgradeRequestHeaders(['Upgrade', 'websocket'], '10.0.0.1:80'), [
+    'Upgrade',
+    'websocket',
+    'Host',
+    '10.0.0.1:80',
+  ])
+  // The ordinary path still drops both.
+  assert.deepEqual(outgoingRequestHeaders(raw, undefined), [
+    'Host',
+    'a.test',
+    'Sec-WebSocket-Key',
+    'k',
+    'Sec-WebSocket-Version',
+    '13',
   ])
 })
 

@@ -2,7 +2,7 @@ import {
   createServer as createHttpServer,
   type Server as HttpServer,
   type IncomingMessage,
-  type ServerResponse,
+  ServerResponse,
 } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
@@ -10,11 +10,12 @@ import { pipeline as pipeStreams } from 'node:stream'
 import { ErrCode } from '../../basic/error-code.js'
 import { sameName } from '../../basic/header-list.js'
 import { BfeRequest } from '../../basic/request.js'
+import { type SwitchResponse, switchHead, Tunnel } from '../../proxy/tunnel.js'
 import type { Conn, ConnHandler } from '../accept/conn.js'
 import { Deadline } from '../accept/deadlines.js'
 import { RequestPipeline } from '../pipeline/pipeline.js'
 import { bodyLength, noBodyStatus, type ResponseWriter } from '../pipeline/writer.js'
-import type { ServerContext } from '../runtime.js'
+import { countConnProtocol, type ServerContext } from '../runtime.js'
 
 const kConn = Symbol('bfe.conn')
 type ConnSocket = Socket & { [kConn]?: Conn }
@@ -68,6 +69,9 @@ export class Http1Engine implements ConnHandler {
     http.on('checkExpectation', (nreq: IncomingMessage, nres: ServerResponse) =>
       this.onExpectOther(nreq, nres),
     )
+    http.on('upgrade', (nreq: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.onUpgrade(nreq, socket, head),
+    )
     this.http = http
   }
 
@@ -107,7 +111,11 @@ export class Http1Engine implements ConnHandler {
 
   // ---- requests ---------------------------------------------------------------------------
 
-  private onRequest(nreq: IncomingMessage, nres: ServerResponse): void {
+  /**
+   * `upgrade` = the bytes read after a WebSocket handshake's header (the request then goes to
+   * the backend for a tunnel; see onUpgrade).
+   */
+  private onRequest(nreq: IncomingMessage, nres: ServerResponse, upgrade?: Buffer): void {
     const socket = nreq.socket as ConnSocket
     const conn = socket[kConn]
     if (conn === undefined) {
@@ -133,6 +141,7 @@ export class Http1Engine implements ConnHandler {
         proto: nreq.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${nreq.httpVersion}`,
         headers: nreq.rawHeaders,
         body: nreq,
+        hasBody: upgrade === undefined ? undefined : false,
       })
     } catch {
       // A malformed percent-escape in the path.
@@ -145,14 +154,39 @@ export class Http1Engine implements ConnHandler {
     ses.reqNumActive++
     const accept = req.headers.get('accept')
     if (accept?.includes('text/event-stream')) req.isSse = true
-    const writer = new Http1Writer(conn, nreq, nres, this.ctx.keepAliveEnabled)
+    const writer = new Http1Writer(conn, nreq, nres, this.ctx, upgrade)
     const p = new RequestPipeline(req, writer, this.ctx)
+    p.upgrade = upgrade !== undefined
     writer.pipeline = p
     conn.current = p
     conn.served++
     ;(nres as WriterResponse)[kWriter] = writer
     nres.on('finish', onResponseFinish)
     p.start()
+  }
+
+  /**
+   * node:http has read a request with `Connection: upgrade` and an `Upgrade` header and let go of
+   * the connection (its parser is gone). A WebSocket handshake (GET, HTTP/1.1, `Upgrade:
+   * websocket`) runs the pipeline like any request (D20); unless the backend switches, its answer
+   * closes the connection. Any other upgrade (h2c ...) is served as an ordinary request, after
+   * which the connection closes. The handshake is taken on any request of a connection, not only
+   * the first (BFE's rule): proxies with keep-alive pools in front send it on reused connections.
+   */
+  private onUpgrade(nreq: IncomingMessage, socket: Socket, head: Buffer): void {
+    const conn = (socket as ConnSocket)[kConn]
+    if (conn === undefined || conn.current !== undefined) {
+      // Pipelined behind a request still being answered: the two answers would interleave.
+      conn?.fail(ErrCode.ClientBadRequest, 'upgrade request pipelined behind another request')
+      socket.destroy()
+      return
+    }
+    const nres = new ServerResponse(nreq)
+    nres.assignSocket(socket)
+    nres.shouldKeepAlive = false
+    // No new tunnel while shutting down: the handshake is answered as an ordinary request.
+    const ws = isWebSocketHandshake(nreq) && !this.ctx.shuttingDown
+    this.onRequest(nreq, nres, ws ? head : undefined)
   }
 
   private onExpectContinue(nreq: IncomingMessage, nres: ServerResponse): void {
@@ -197,20 +231,42 @@ export class Http1Engine implements ConnHandler {
   }
 }
 
+/** A WebSocket handshake: GET, HTTP/1.1, `Upgrade: websocket` (node:http checked `Connection`). */
+function isWebSocketHandshake(nreq: IncomingMessage): boolean {
+  const up = nreq.headers.upgrade
+  return (
+    nreq.method === 'GET' &&
+    nreq.httpVersion === '1.1' &&
+    typeof up === 'string' &&
+    up.trim().toLowerCase() === 'websocket'
+  )
+}
+
 /** The pipeline's ResponseWriter over node:http's ServerResponse. */
 export class Http1Writer implements ResponseWriter {
   pipeline: RequestPipeline | undefined
   private readonly conn: Conn
   private readonly nreq: IncomingMessage
   private readonly nres: ServerResponse
+  private readonly ctx: ServerContext
   private readonly keepAlive: boolean
+  /** A WebSocket handshake: the client bytes read after its header (sent on once switched). */
+  private readonly upgradeHead: Buffer | undefined
 
-  constructor(conn: Conn, nreq: IncomingMessage, nres: ServerResponse, keepAlive: boolean) {
+  constructor(
+    conn: Conn,
+    nreq: IncomingMessage,
+    nres: ServerResponse,
+    ctx: ServerContext,
+    upgradeHead?: Buffer,
+  ) {
     this.pipeline = undefined
     this.conn = conn
     this.nreq = nreq
     this.nres = nres
-    this.keepAlive = keepAlive
+    this.ctx = ctx
+    this.keepAlive = ctx.keepAliveEnabled
+    this.upgradeHead = upgradeHead
   }
 
   get headersSent(): boolean {
@@ -290,6 +346,38 @@ export class Http1Writer implements ResponseWriter {
     this.conn.destroy()
   }
 
+  switchProtocols(
+    res: SwitchResponse,
+    upstream: Socket,
+    upstreamHead: Buffer,
+    ended: (err: Error | undefined) => void,
+  ): void {
+    const conn = this.conn
+    const socket = conn.socket
+    // The connection is a tunnel now: no request deadline applies to it.
+    conn.due.fill(0)
+    this.nres.detachSocket(socket)
+    const ses = conn.session
+    const secure = ses.isSecure
+    const proto = secure ? 'wss' : 'ws'
+    ses.protocol = proto
+    // Moves the connection from http/https to ws/wss; the acceptor uncounts it when it closes.
+    conn.proto = countConnProtocol(this.ctx.counters, proto, conn.proto)
+    const tunnel = new Tunnel(socket, upstream, this.ctx.stateCounters.websocket, (err) => {
+      if (conn.current === tunnel) conn.current = undefined
+      ended(err)
+    })
+    conn.current = tunnel
+    try {
+      if (!socket.destroyed) socket.write(switchHead(res))
+      tunnel.start(this.upgradeHead ?? EMPTY, upstreamHead)
+    } catch (err) {
+      this.ctx.stateCounters.websocket.WEB_SOCKET_PANIC_CONN++
+      this.ctx.onUnexpected(err, this.pipeline?.req)
+      tunnel.destroy()
+    }
+  }
+
   done(close: boolean): void {
     const conn = this.conn
     conn.due[Deadline.Write] = 0
@@ -303,6 +391,8 @@ export class Http1Writer implements ResponseWriter {
     conn.due[Deadline.KeepAliveIdle] = Date.now() + conn.keepAliveMs
   }
 }
+
+const EMPTY = Buffer.alloc(0)
 
 function pairs(flat: readonly string[]): [string, string][] {
   const out: [string, string][] = []

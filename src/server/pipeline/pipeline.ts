@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { Backend } from '../../balance/backend.js'
 import type { ClusterBalancer } from '../../balance/cluster-balancer.js'
 import { onBackendFailure, onBackendSuccess } from '../../balance/health.js'
@@ -15,15 +16,26 @@ import {
   closesConnection,
   statusForError,
 } from '../../proxy/errors.js'
-import { type ForwardAttempt, type ForwardSink, forward, originForm } from '../../proxy/forward.js'
-import { outgoingRequestHeaders } from '../../proxy/hop-headers.js'
+import { forward, originForm, type UpstreamAttempt } from '../../proxy/forward.js'
+import { outgoingRequestHeaders, upgradeRequestHeaders } from '../../proxy/hop-headers.js'
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
+import { openTunnel, type SwitchResponse, type TunnelSink } from '../../proxy/tunnel.js'
 import type { ProxyCounters, Runtime, ServerContext } from '../runtime.js'
 import { redirectBody, redirectLocation } from './redirect.js'
 import type { ResponseWriter } from './writer.js'
 
 /** Marks a response whose body is still arriving from the backend (streamed by the pipeline). */
 export const UPSTREAM_BODY = Object.freeze(Object.create(null)) as NonNullable<BfeResponse['body']>
+
+/** A WebSocket handshake ending with one of these found no backend to talk to (ERR_PROXY). */
+const NO_BACKEND_CODES: ReadonlySet<string> = new Set([
+  ErrCode.ConnectBackend,
+  ErrCode.NoSubCluster,
+  ErrCode.NoSubClusterCross,
+  ErrCode.GslbBlackhole,
+  ErrCode.NoBackend,
+  ErrCode.RetryTooMany,
+])
 
 /** Stages after a request callback point, so results are handled without per-request closures. */
 const Stage = { BeforeLocation: 0, FoundProduct: 1, AfterLocation: 2 } as const
@@ -38,7 +50,7 @@ type Stage = (typeof Stage)[keyof typeof Stage]
  *
  * Everything stays synchronous until a filter returns a Promise.
  */
-export class RequestPipeline implements ForwardSink {
+export class RequestPipeline implements TunnelSink {
   readonly req: BfeRequest
   readonly writer: ResponseWriter
   readonly ctx: ServerContext
@@ -50,6 +62,12 @@ export class RequestPipeline implements ForwardSink {
   /** Status recorded for logs when no response is written by us (Finish). */
   internalStatus: number
   done: boolean
+  /**
+   * The request is a WebSocket handshake (set by the HTTP/1 engine before `start`): it runs the
+   * request points like any request (D20), then goes to the backend on a connection of its own
+   * (proxy/tunnel.ts), which the client connection is joined to after a 101.
+   */
+  upgrade: boolean
 
   // forwarding state
   private retry: number
@@ -59,7 +77,7 @@ export class RequestPipeline implements ForwardSink {
   private outHeaders: string[] | undefined
   /** The client request has a body (Content-Length > 0, Transfer-Encoding, or HTTP/2 DATA). */
   private readonly hasBody: boolean
-  private attempt: ForwardAttempt | undefined
+  private attempt: UpstreamAttempt | undefined
   /** The backend response is being thrown away (redirect or replacement at HandleReadResponse). */
   private discardBody: boolean
   /** Async ReadResponse filters are running: the backend body waits. */
@@ -83,6 +101,7 @@ export class RequestPipeline implements ForwardSink {
     this.closeAfter = false
     this.internalStatus = 0
     this.done = false
+    this.upgrade = false
     this.retry = 0
     this.attempts = 0
     this.backend = undefined
@@ -219,8 +238,7 @@ export class RequestPipeline implements ForwardSink {
     }
     this.balancer = bal
     if (this.req.session.useExpect100 && this.hasBody) this.writer.writeContinue()
-    if (!cc.ClusterBasic.DisableHostHeader)
-      this.outHeaders = outgoingRequestHeaders(this.req.headers.raw, undefined)
+    if (!cc.ClusterBasic.DisableHostHeader) this.outHeaders = this.backendHeaders(undefined)
     this.nextAttempt(undefined)
   }
 
@@ -240,6 +258,7 @@ export class RequestPipeline implements ForwardSink {
           this.errorResponse(last.code, last.msg)
           return
         }
+        if (this.upgrade) this.ctx.stateCounters.websocket.WEB_SOCKET_ERR_BALANCE++
         this.errorResponse(pick.code as ErrCode, pick.msg)
         return
       }
@@ -315,10 +334,20 @@ export class RequestPipeline implements ForwardSink {
     this.ctx.stateCounters.http.HTTP_BACKEND_REQ_ALL++
     const req = this.req
     const headers = cc.ClusterBasic.DisableHostHeader
-      ? outgoingRequestHeaders(req.headers.raw, `${b.addr}:${b.port}`)
+      ? this.backendHeaders(`${b.addr}:${b.port}`)
       : (this.outHeaders as string[])
     const t = cc.BackendConf.TimeoutResponseHeader
     if (t > 0) this.writer.headerDeadline(now + t)
+    if (this.upgrade) {
+      this.attempt = openTunnel(
+        b,
+        cc,
+        { method: req.method, path: originForm(req.uri), headers },
+        this,
+        this.ctx.stateCounters.websocket,
+      )
+      return true
+    }
     this.attempt = forward(
       this.ctx.pools,
       b,
@@ -332,6 +361,12 @@ export class RequestPipeline implements ForwardSink {
       this,
     )
     return true
+  }
+
+  /** The request headers for a backend: hop-by-hop ones removed (the upgrade pair kept for a handshake). */
+  private backendHeaders(host: string | undefined): string[] {
+    const raw = this.req.headers.raw
+    return this.upgrade ? upgradeRequestHeaders(raw, host) : outgoingRequestHeaders(raw, host)
   }
 
   /** The backend did not send a response header in time (the writer's deadline calls this). */
@@ -351,7 +386,7 @@ export class RequestPipeline implements ForwardSink {
 
   // ForwardSink: what the current attempt reports
 
-  upstreamHeaders(attempt: ForwardAttempt, statusCode: number, headers: string[]): boolean {
+  upstreamHeaders(attempt: UpstreamAttempt, statusCode: number, headers: string[]): boolean {
     if (attempt !== this.attempt) return true
     this.stopHeaderDeadline()
     const req = this.req
@@ -374,7 +409,7 @@ export class RequestPipeline implements ForwardSink {
     return !this.holdBody
   }
 
-  upstreamData(attempt: ForwardAttempt, chunk: Buffer): boolean {
+  upstreamData(attempt: UpstreamAttempt, chunk: Buffer): boolean {
     if (this.discardBody || this.done || attempt !== this.attempt) return true
     const w = this.writer
     if (w.write(chunk)) return true
@@ -383,14 +418,14 @@ export class RequestPipeline implements ForwardSink {
     return false
   }
 
-  upstreamEnd(attempt: ForwardAttempt, trailers: string[]): void {
+  upstreamEnd(attempt: UpstreamAttempt, trailers: string[]): void {
     if (attempt !== this.attempt) return
     this.releaseBackend()
     if (this.discardBody || this.done) return
     this.writer.end(trailers)
   }
 
-  upstreamError(attempt: ForwardAttempt, err: Error, gotHeaders: boolean): void {
+  upstreamError(attempt: UpstreamAttempt, err: Error, gotHeaders: boolean): void {
     if (attempt !== this.attempt) return
     this.stopHeaderDeadline()
     this.releaseBackend()
@@ -415,7 +450,8 @@ export class RequestPipeline implements ForwardSink {
     counters.ERR_BK_REQUEST_BACKEND++
     counters[BACKEND_ERR[failure.code] ?? 'ERR_BK_TRANSPORT_BROKEN']++
     const allowed = retryAllowed(failure, {
-      retryLevel: (this.cc as ClusterConf).BackendConf.RetryLevel,
+      // A handshake is tried again only when the backend could not be reached (RetryLevel 0).
+      retryLevel: this.upgrade ? 0 : (this.cc as ClusterConf).BackendConf.RetryLevel,
       method: this.req.method,
       hasBody: this.hasBody,
       bodyStarted: body?.readableDidRead === true,
@@ -433,6 +469,43 @@ export class RequestPipeline implements ForwardSink {
     }
   }
 
+  /**
+   * The backend accepted the WebSocket handshake: its 101 goes to the client and the writer joins
+   * the two connections. HandleReadResponse does not run (D20 lists the request points only);
+   * HandleRequestFinish runs when the tunnel has closed. The backend counts as busy until then.
+   */
+  upstreamUpgrade(
+    attempt: UpstreamAttempt,
+    res: SwitchResponse,
+    socket: Socket,
+    head: Buffer,
+  ): void {
+    if (attempt !== this.attempt || this.done) {
+      socket.destroy()
+      return
+    }
+    this.stopHeaderDeadline()
+    const req = this.req
+    const now = Date.now()
+    req.stat.backendEnd = now
+    req.stat.responseStart = now
+    req.errCode = undefined
+    req.errMsg = ''
+    onBackendSuccess(this.backend as Backend, 101)
+    req.httpResponse = new BfeResponse(101, new HeaderList(res.headers), undefined, false)
+    const w = this.writer
+    if (w.switchProtocols === undefined) {
+      socket.destroy()
+      this.releaseBackend()
+      this.fail(new Error('a WebSocket 101 on a connection that cannot switch protocols'))
+      return
+    }
+    w.switchProtocols(res, socket, head, () => {
+      this.releaseBackend()
+      this.finished()
+    })
+  }
+
   private releaseBackend(): void {
     const b = this.backend
     if (b !== undefined && b.activeRequests > 0) b.activeRequests--
@@ -443,6 +516,8 @@ export class RequestPipeline implements ForwardSink {
   /** An internal error response (status per D8), through HandleReadResponse. */
   private errorResponse(code: ErrCode, msg: string): void {
     const req = this.req
+    if (this.upgrade && NO_BACKEND_CODES.has(code))
+      this.ctx.stateCounters.websocket.WEB_SOCKET_ERR_PROXY++
     req.errCode = code
     req.errMsg = msg
     if (closesConnection(code)) this.closeAfter = true

@@ -1,4 +1,6 @@
+import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
+import type { SwitchResponse } from '../../proxy/tunnel.js'
 
 /**
  * How the pipeline answers a request, whatever the protocol: each engine (HTTP/1.1, HTTP/2)
@@ -42,6 +44,17 @@ export interface ResponseWriter {
   drop(): void
   /** Everything is done (HandleRequestFinish ran); `close` ends the connection. */
   done(close: boolean): void
+  /**
+   * WebSocket (HTTP/1.1 only; absent on writers that cannot switch): sends the backend's 101 and
+   * joins the client connection to `upstream`, `upstreamHead` (bytes the backend sent after its
+   * 101) first. Request deadlines stop. `ended` runs once both connections have closed.
+   */
+  switchProtocols?(
+    res: SwitchResponse,
+    upstream: Socket,
+    upstreamHead: Buffer,
+    ended: (err: Error | undefined) => void,
+  ): void
 }
 
 /** Byte length of an in-memory body. */
