@@ -14,6 +14,7 @@ import { loadGslbData } from '../config/gslb.js'
 import { loadNameConf } from '../config/name-conf.js'
 import { serverDataPaths } from '../config/server-data.js'
 import { type Logger, silentLogger } from '../log/logger.js'
+import { type FailedFilter, kFailedFilter } from '../module/handler-list.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
@@ -45,6 +46,11 @@ export interface BfeServerOptions {
   httpsPort?: number
   /** Overrides `[Server] HttpsAddr`. */
   httpsAddr?: string
+  /**
+   * Log the load warnings (default true). Workers of a multi-worker run pass false: their
+   * primary has loaded the same configuration and logged them once.
+   */
+  logWarnings?: boolean
 }
 
 /**
@@ -137,7 +143,7 @@ export class BfeServer implements ServerContext {
       balTable.stop()
       throw err
     }
-    for (const w of warnings) log.warn(w)
+    if (opts.logWarnings !== false) for (const w of warnings) log.warn(w)
     return new BfeServer(
       opts,
       conf,
@@ -333,6 +339,18 @@ export class BfeServer implements ServerContext {
 
   onUnexpected(err: unknown, req: BfeRequest | undefined): void {
     this.counters.PANIC_CLIENT_CONN_SERVE++
+    const failed =
+      typeof err === 'object' && err !== null
+        ? (err as { [kFailedFilter]?: FailedFilter })[kFailedFilter]
+        : undefined
+    const filter =
+      failed === undefined
+        ? undefined
+        : this.framework.handlers.filterName(failed.list, failed.index)
+    if (filter !== undefined) {
+      this.log.error({ err, filter, uri: req?.rawUri }, `module filter ${filter} failed`)
+      return
+    }
     this.log.error({ err, uri: req?.rawUri }, 'unexpected error while serving a request')
   }
 }
