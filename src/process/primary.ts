@@ -79,6 +79,11 @@ class Primary {
   }
 
   start(): void {
+    // The workers accept on the shared listening sockets themselves (the kernel picks one), not
+    // through the primary (node's round-robin default): no IPC per connection, and a worker
+    // killed outright takes no connection with it that the primary had already handed over
+    // (with round-robin such a connection is never answered nor closed).
+    cluster.schedulingPolicy = cluster.SCHED_NONE
     processState.role = 'primary'
     processState.workers = this.opts.workers
     cluster.on('message', (w: Worker, m: unknown) => this.onMessage(w, m))
@@ -106,7 +111,7 @@ class Primary {
     const w = cluster.fork()
     this.slots.set(w, { startedAt: Date.now(), ready: false })
     // An IPC write to a worker that just died must not crash the primary.
-    w.on('error', (err: Error) => this.log.warn({ pid: w.process.pid, err }, 'worker IPC error'))
+    w.on('error', (err: Error) => this.log.warn({ worker: w.process.pid, err }, 'worker IPC error'))
   }
 
   private onMessage(w: Worker, m: unknown): void {
@@ -115,7 +120,7 @@ class Primary {
     if (slot === undefined) return
     if (m.bfeLifecycle === 'failed') {
       if (this.phase === 'starting') this.startFailed(m.reason)
-      else this.log.error({ pid: w.process.pid }, `worker failed to start: ${m.reason}`)
+      else this.log.error({ worker: w.process.pid }, `worker failed to start: ${m.reason}`)
       return
     }
     if (slot.ready) return
@@ -125,7 +130,7 @@ class Primary {
     this.httpsPort = m.httpsPort
     if (this.phase === 'starting' && processState.workersReady === this.opts.workers)
       void this.started()
-    else if (this.phase === 'running') this.log.info({ pid: w.process.pid }, 'worker replaced')
+    else if (this.phase === 'running') this.log.info({ worker: w.process.pid }, 'worker replaced')
   }
 
   private async started(): Promise<void> {
@@ -181,7 +186,7 @@ class Primary {
     this.deathsInARow = lived >= STABLE_MS ? 1 : this.deathsInARow + 1
     const delayMs = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** (this.deathsInARow - 1))
     this.log.error(
-      { pid, code, signal, restarts: processState.workerRestarts, delayMs },
+      { worker: pid, code, signal, restarts: processState.workerRestarts, delayMs },
       'worker died; starting another',
     )
     const t = setTimeout(() => {
