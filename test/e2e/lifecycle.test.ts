@@ -283,7 +283,7 @@ describe('process lifecycle: one process (MaxCpus = 1)', { concurrency: 3 }, () 
     assert.equal(bad.status, 502)
     const log = join(s.logDir, 'bfe.log')
     await until(
-      () => readFileSync(log, 'utf8').includes('request failed'),
+      () => existsSync(log) && readFileSync(log, 'utf8').includes('request failed'),
       3000,
       'the failure line',
     )
