@@ -164,6 +164,23 @@ describe('process lifecycle: one process (MaxCpus = 1)', { concurrency: 3 }, () 
     assert.ok(msgs.includes('SIGQUIT: graceful shutdown'), msgs.join('\n'))
   })
 
+  test('SIGQUIT: a keep-alive client that sends its next request at once is answered with Connection: close', async () => {
+    const up = await upstream()
+    const s = await startBfe(up, { grace: 5 })
+    const { socket, closed } = await idleKeepAlive(s.port)
+    s.bfe.signal('SIGQUIT')
+    await new Promise((r) => setTimeout(r, 200))
+    let data = ''
+    socket.on('data', (c: Buffer) => {
+      data += c.toString('latin1')
+    })
+    socket.write('GET /again HTTP/1.1\r\nHost: p.test\r\n\r\n')
+    await closed
+    assert.match(data, /^HTTP\/1\.1 200/)
+    assert.match(data, /\r\nconnection: close\r\n/i)
+    assert.equal(await exitWithin(s.bfe, 5000 + 3000), 0)
+  })
+
   test('SIGQUIT: a connection that never sent a request is closed at GracefulShutdownTimeout', async () => {
     const up = await upstream()
     const s = await startBfe(up, { grace: 2 })
@@ -318,7 +335,7 @@ describe('process lifecycle: one process (MaxCpus = 1)', { concurrency: 3 }, () 
 })
 
 describe('process lifecycle: two workers (MaxCpus = 2)', { concurrency: 2 }, () => {
-  test('start-up: one warning-free primary log, two ready workers; SIGQUIT with requests in flight loses none', async () => {
+  test('start-up: load warnings once (from the primary), two ready workers; SIGQUIT with requests in flight loses none', async () => {
     const up = await upstream(700)
     const s = await startBfe(up, { workers: 2, grace: 5 })
     assert.match(s.bfe.stdout, /with 2 workers/)
@@ -338,6 +355,10 @@ describe('process lifecycle: two workers (MaxCpus = 2)', { concurrency: 2 }, () 
     const lines = logLines(join(s.logDir, 'bfe.log'))
     const stopped = lines.filter((l) => l['msg'] === 'graceful shutdown done, exiting')
     assert.equal(stopped.length, 2)
+    // the load warnings (the default CipherSuites name RC4 suites) come once, from the primary
+    const warnings = lines.filter((l) => String(l['msg']).includes('cannot be offered by Node'))
+    assert.equal(warnings.length, 1, JSON.stringify(warnings))
+    assert.equal(warnings[0]?.['pid'], s.bfe.pid)
   })
 
   test('a worker killed with SIGKILL is replaced, counted, and requests keep being served', async () => {
