@@ -3,7 +3,7 @@ import type { BfeConf } from '../config/bfe-conf.js'
 import type { Logger } from '../log/logger.js'
 import { exitProcess } from './exit.js'
 import { isLifecycleMessage } from './messages.js'
-import { ignoredSignals, installSignal, reopenOnSigusr1 } from './signals.js'
+import { ignoredSignals, installSignal, logFatalErrors, reopenOnSigusr1 } from './signals.js'
 import { processState } from './state.js'
 
 export interface PrimaryOptions {
@@ -96,6 +96,7 @@ class Primary {
     installSignal('SIGINT', () => this.stop('SIGTERM', TERM_WAIT_MS))
     reopenOnSigusr1(this.log, () => this.relay('SIGUSR1'))
     ignoredSignals(this.log)
+    logFatalErrors(this.log)
     this.log.info(
       { workers: this.opts.workers, confRoot: this.opts.conf.confRoot },
       'starting workers',
@@ -175,10 +176,11 @@ class Primary {
     }
     if (this.phase === 'starting') {
       const how = signal === null ? `with status ${code}` : `on ${signal}`
+      // not unref'd: with every worker gone nothing else keeps the primary alive until then
       setTimeout(
         () => this.startFailed(`worker ${pid} exited ${how} before it was ready`),
         FAILED_MESSAGE_GRACE_MS,
-      ).unref()
+      )
       return
     }
     processState.workerRestarts++

@@ -3,7 +3,7 @@ import type { BfeModule } from '../module/types.js'
 import { BfeServer } from '../server/server.js'
 import { describeError, exitProcess } from './exit.js'
 import { sendToPrimary } from './messages.js'
-import { ignoredSignals, installSignal, reopenOnSigusr1 } from './signals.js'
+import { ignoredSignals, installSignal, logFatalErrors, reopenOnSigusr1 } from './signals.js'
 import { processState } from './state.js'
 
 export interface ServeOptions {
@@ -77,6 +77,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   })
   ignoredSignals(log)
   reopenOnSigusr1(log)
+  logFatalErrors(log)
   if (opts.worker) {
     process.on('disconnect', () => graceful('primary process gone'))
   }

@@ -1,4 +1,4 @@
-import { reopenLogFiles } from '../log/files.js'
+import { flushLogFiles, reopenLogFiles } from '../log/files.js'
 import type { Logger } from '../log/logger.js'
 
 /**
@@ -32,4 +32,30 @@ export function reopenOnSigusr1(log: Logger, then?: () => void): void {
 export function ignoredSignals(log: Logger): void {
   for (const s of ['SIGHUP', 'SIGILL', 'SIGTRAP', 'SIGABRT'] as const)
     installSignal(s, () => log.info(`${s} ignored`))
+}
+
+/**
+ * An exception nothing caught (a bug) ends the process as Node would (stack on stderr, status
+ * 1), after a `fatal` line in the server log, so the operator finds it next to the worker
+ * restart that follows.
+ */
+export function logFatalErrors(log: Logger): void {
+  const fatal = (err: unknown, what: string) => {
+    log.fatal({ err }, what)
+    flushLogFiles()
+    process.stderr.write(
+      `bfe: ${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    )
+    process.exit(1)
+  }
+  installSignalLike('uncaughtException', (err) => fatal(err, 'uncaught exception'))
+  installSignalLike('unhandledRejection', (err) => fatal(err, 'unhandled promise rejection'))
+}
+
+function installSignalLike(
+  event: 'uncaughtException' | 'unhandledRejection',
+  fn: (err: unknown) => void,
+): void {
+  process.removeAllListeners(event)
+  process.on(event, fn)
 }
