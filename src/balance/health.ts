@@ -1,4 +1,5 @@
 import type { CheckConf, HTTPSConf } from '../config/cluster-conf-types.js'
+import { serverLog } from '../log/logger.js'
 import type { Backend } from './backend.js'
 
 /**
@@ -49,9 +50,9 @@ export class OutlierMatcher {
 /**
  * A request to `backend` failed in a way that counts against it (connect, write, read, header
  * timeout). When the consecutive failures reach FailNum the backend goes down and one checker
- * starts for it.
+ * starts for it. `reason` (the request's error code) goes into the log line when it does.
  */
-export function onBackendFailure(backend: Backend): void {
+export function onBackendFailure(backend: Backend, reason = 'request failed'): void {
   const host = backend.host
   if (host === undefined || backend.removed || host.healthCheckDisabled()) return
   backend.failNum++
@@ -59,6 +60,7 @@ export function onBackendFailure(backend: Backend): void {
   if (backend.available && backend.failNum >= conf.FailNum) {
     backend.available = false
     backend.succNum = 0
+    logDown(backend, `${backend.failNum} consecutive failed requests, last: ${reason}`)
     if (!conf.ActiveCheck) startChecker(backend)
   }
 }
@@ -67,17 +69,28 @@ export function onBackendFailure(backend: Backend): void {
 export function onBackendSuccess(backend: Backend, status: number): void {
   const host = backend.host
   if (host?.isOutlierStatus(status)) {
-    onBackendFailure(backend)
+    onBackendFailure(backend, `status ${status} (OutlierDetectionHttpCode)`)
     return
   }
   backend.failNum = 0
 }
 
-function markUp(backend: Backend): void {
+function markUp(backend: Backend, reason: string): void {
   backend.available = true
   backend.failNum = 0
   backend.succNum = 0
   backend.restarted = true
+  serverLog().info(
+    { cluster: backend.host?.clusterName, subCluster: backend.subCluster, backend: backend.name },
+    `backend ${backend.key} marked up: ${reason}`,
+  )
+}
+
+function logDown(backend: Backend, reason: string): void {
+  serverLog().warn(
+    { cluster: backend.host?.clusterName, subCluster: backend.subCluster, backend: backend.name },
+    `backend ${backend.key} marked down: ${reason}`,
+  )
 }
 
 // ---- recovery checker (§6.2) ---------------------------------------------------------------
@@ -129,7 +142,7 @@ function checkStep(b: Backend): void {
     if (ok) {
       b.succNum++
       if (b.succNum >= Math.max(1, conf.SuccNum)) {
-        markUp(b)
+        markUp(b, `${b.succNum} successful health checks`)
         b.checking = false
         return
       }
@@ -220,12 +233,16 @@ export class ActiveHealthCheck {
           return
         }
         b.succNum++
-        if (b.succNum >= Math.max(1, conf.SuccNum)) markUp(b)
+        if (b.succNum >= Math.max(1, conf.SuccNum))
+          markUp(b, `${b.succNum} successful active health checks`)
         return
       }
       b.succNum = 0
       b.failNum++
-      if (b.available && b.failNum >= conf.FailNum) b.available = false
+      if (b.available && b.failNum >= conf.FailNum) {
+        b.available = false
+        logDown(b, `${b.failNum} consecutive failed active health checks`)
+      }
     })
   }
 }

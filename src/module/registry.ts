@@ -57,6 +57,18 @@ export class HandlerTable implements Callbacks {
     return out
   }
 
+  /**
+   * `HandleBeforeLocation: mod_x.name` for the filter at `index` of one of this table's lists
+   * (an error's FailedFilter mark); undefined for a list that is not this table's.
+   */
+  filterName(list: readonly unknown[], index: number): string | undefined {
+    for (let p = 0; p <= CallbackPoint.Finish; p++) {
+      if (this.listOf(p) === list)
+        return `${CallbackPointName[p]}: ${this.names[p]?.[index] ?? '?'}`
+    }
+    return undefined
+  }
+
   private add(point: number, kind: FilterKind, filter: unknown, name: string | undefined): void {
     const who = this.owner === '' ? 'filter' : `module ${this.owner}`
     if (!Number.isInteger(point) || point < 0 || point > CallbackPoint.Finish) {

@@ -18,7 +18,7 @@ export interface PrimaryMonitorOptions {
   /** Overrides `[Server] MonitorAddr`. */
   addr?: string
   /** Version shown on the index pages. */
-  version?: string
+  version?: string | undefined
   /** How long a worker may take to answer (ms). */
   timeoutMs?: number
 }
@@ -61,7 +61,7 @@ export async function startPrimaryMonitor(opts: PrimaryMonitorOptions): Promise<
 export async function startClusterMonitor(opts: {
   conf: BfeConf
   log?: Logger
-  version?: string
+  version?: string | undefined
   port?: number
   addr?: string
 }): Promise<PrimaryMonitor & { readonly rpc: RpcClient }> {

@@ -13,6 +13,7 @@ import { loadGslbData } from '../config/gslb.js'
 import { loadNameConf, type NameConf } from '../config/name-conf.js'
 import { serverDataPaths } from '../config/server-data.js'
 import { type Logger, silentLogger } from '../log/logger.js'
+import { type FailedFilter, kFailedFilter } from '../module/handler-list.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
@@ -63,6 +64,11 @@ export interface BfeServerOptions {
   monitorAddr?: string
   /** Version shown on the monitor's index pages. */
   version?: string
+  /**
+   * Log the load warnings (default true). Workers of a multi-worker run pass false: their
+   * primary has loaded the same configuration and logged them once.
+   */
+  logWarnings?: boolean
 }
 
 /**
@@ -179,7 +185,7 @@ export class BfeServer implements ServerContext {
       balTable.stop()
       throw err
     }
-    for (const w of warnings) log.warn(w)
+    if (opts.logWarnings !== false) for (const w of warnings) log.warn(w)
     return new BfeServer(
       opts,
       conf,
@@ -451,6 +457,18 @@ export class BfeServer implements ServerContext {
 
   onUnexpected(err: unknown, req: BfeRequest | undefined): void {
     this.counters.PANIC_CLIENT_CONN_SERVE++
+    const failed =
+      typeof err === 'object' && err !== null
+        ? (err as { [kFailedFilter]?: FailedFilter })[kFailedFilter]
+        : undefined
+    const filter =
+      failed === undefined
+        ? undefined
+        : this.framework.handlers.filterName(failed.list, failed.index)
+    if (filter !== undefined) {
+      this.log.error({ err, filter, uri: req?.rawUri }, `module filter ${filter} failed`)
+      return
+    }
     this.log.error({ err, uri: req?.rawUri }, 'unexpected error while serving a request')
   }
 }

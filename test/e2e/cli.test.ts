@@ -110,20 +110,58 @@ describe('bfe command line', { concurrency: 4 }, () => {
     assert.ok(r.stdout.includes(process.version), r.stdout)
   })
 
-  test('-h prints usage with every flag', async () => {
-    const r = await bfe(['-h'])
-    assert.equal(r.code, 0)
-    assert.match(r.stdout, /Usage/)
-    for (const f of ['-c', '-l', '-s', '-d', '-t', '-v', '-V', '-h'])
-      assert.ok(r.stdout.includes(f), f)
-  })
+  for (const form of [['-h'], ['--help'], ['-help'], ['--h'], ['-h=true']]) {
+    test(`${form.join(' ')} prints usage with every flag, as Go's flag package lays it out`, async () => {
+      const r = await bfe(form)
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, /^Usage of bfe:\n/)
+      for (const f of ['-c string', '-l string', '-s\t', '-d\t', '-t\t', '-v\t', '-V\t', '-h\t'])
+        assert.ok(r.stdout.includes(`  ${f}`), f)
+      assert.ok(r.stdout.includes('(default "./conf")'))
+    })
+  }
 
-  test('an unknown flag fails with usage and no stack trace', async () => {
-    const r = await bfe(['-x'])
-    assert.notEqual(r.code, 0)
-    assert.match(r.stdout + r.stderr, /Usage/)
-    assertNoStack(r)
-  })
+  for (const form of [['--version'], ['-version'], ['--v'], ['-v=true'], ['-t=false', '-v']]) {
+    test(`${form.join(' ')} prints the version`, async () => {
+      const r = await bfe(form)
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, /^bfe version: \S+\n$/)
+    })
+  }
+
+  const usageErrors: { args: string[]; message: string }[] = [
+    { args: ['-x'], message: 'flag provided but not defined: -x' },
+    { args: ['--nope=1'], message: 'flag provided but not defined: -nope' },
+    { args: ['-c'], message: 'flag needs an argument: -c' },
+    { args: ['-t=maybe'], message: 'invalid boolean value "maybe" for -t: parse error' },
+    { args: ['---t'], message: 'bad flag syntax: ---t' },
+  ]
+  for (const u of usageErrors) {
+    test(`${u.args.join(' ')}: Go's message and usage on stderr, exit 2`, async () => {
+      const r = await bfe(u.args)
+      assert.equal(r.code, 2)
+      assert.equal(r.stdout, '')
+      assert.ok(r.stderr.startsWith(`${u.message}\nUsage of bfe:\n`), r.stderr)
+      assert.doesNotMatch(r.stderr, /Error/)
+      assertNoStack(r)
+    })
+  }
+
+  for (const form of [
+    (root: string) => ['-t', `-c=${root}`],
+    (root: string) => ['--c', root, '--t'],
+    (root: string) => [`--c=${root}`, '-t=true'],
+    (root: string) => ['-t=1', '-c', root, '-s=false'],
+  ]) {
+    test(`flag forms ${form('<dir>').join(' ')} test the configuration`, async () => {
+      const r = await bfe(form(CONF))
+      assert.equal(r.code, 0, r.stdout + r.stderr)
+      assert.ok(
+        r.stdout.includes(`bfe: configuration file ${join(CONF, 'bfe.conf')} test is successful\n`),
+        r.stdout,
+      )
+    })
+  }
 
   test('-t -c conf: the bundled configuration passes', async () => {
     const r = await bfe(['-t', '-c', CONF])
@@ -202,10 +240,11 @@ describe('bfe command line', { concurrency: 4 }, () => {
       const r = await bfe(['-t', '-c', root])
       assert.equal(r.code, 1, r.stdout + r.stderr)
       assert.ok(
-        r.stdout.includes(`bfe: configuration file ${root}/bfe.conf test failed`),
+        r.stderr.includes(`bfe: configuration file ${root}/bfe.conf test failed`),
         r.stdout + r.stderr,
       )
-      const out = r.stdout + r.stderr
+      assert.equal(r.stdout, '', 'errors of -t go to stderr')
+      const out = r.stderr
       assert.match(out, b.file)
       const line = out.split('\n').find((l) => b.file.test(l)) ?? ''
       assert.match(line, b.field, `the message does not name the field: ${line}`)
@@ -237,10 +276,10 @@ describe('bfe command line', { concurrency: 4 }, () => {
         .findIndex((l) => l.startsWith('NoSuchKey')) + 1
     const r = await bfe(['-t', '-c', root])
     assert.equal(r.code, 1)
-    const msg = r.stdout.split('\n').find((l) => l.includes('NoSuchKey')) ?? ''
+    const msg = r.stderr.split('\n').find((l) => l.includes('NoSuchKey')) ?? ''
     assert.match(msg, /bfe\.conf/)
     assert.match(msg, new RegExp(`line ${lineNo}\\b`))
-    assert.match(r.stdout, /test failed/)
+    assert.match(r.stderr, /test failed/)
     assertNoStack(r)
   })
 
@@ -256,9 +295,10 @@ describe('bfe command line', { concurrency: 4 }, () => {
       )
       const r = await bfe(['-t', '-c', root])
       assert.equal(r.code, 1)
-      assert.match(r.stdout, m.expect)
-      assert.match(r.stdout, /test failed/)
-      if (m.name !== 'mod_nonsense') assert.doesNotMatch(r.stdout, /unknown module/)
+      assert.match(r.stderr, m.expect)
+      assert.match(r.stderr, /test failed/)
+      assert.doesNotMatch(r.stderr, /Error:/)
+      if (m.name !== 'mod_nonsense') assert.doesNotMatch(r.stderr, /unknown module/)
       assertNoStack(r)
     })
   }
@@ -277,7 +317,8 @@ describe('bfe command line', { concurrency: 4 }, () => {
     const root = copyConf(BFE18, (r) => rmSync(join(r, 'server_data_conf/name_conf.data')))
     const r = await bfe(['-t', '-c', root])
     assert.equal(r.code, 1)
-    assert.match(r.stdout, /name_conf\.data/)
+    assert.match(r.stderr, /name_conf\.data/)
+    assert.doesNotMatch(r.stderr, /Error:/)
     assertNoStack(r)
   })
 

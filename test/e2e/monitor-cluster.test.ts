@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { get } from '../helpers/client.js'
 import { type ConfDir, simpleConf, writeConf } from '../helpers/conf.js'
 import { monitorGet, promtoolCheck } from '../helpers/monitor.js'
+import { type BfeProcess, killAllBfe, spawnBfe } from '../helpers/process.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
-
-const LAUNCHER = fileURLToPath(new URL('../helpers/cluster-launcher.js', import.meta.url))
 
 let up: Upstream
 let dir: ConfDir
-let child: ChildProcess
+let bfe: BfeProcess
 let ports: { httpPort: number; monitorPort: number; pids: number[] }
 
 async function json(path: string): Promise<Record<string, unknown>> {
@@ -22,34 +20,58 @@ async function json(path: string): Promise<Record<string, unknown>> {
   return JSON.parse(r.body) as Record<string, unknown>
 }
 
+/** A port nothing listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.on('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** The worker processes of the primary `pid` (its children, from /proc). */
+function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter((p) => p !== '')
+    .map(Number)
+}
+
+// The real `bfe` command with MaxCpus = 2: the primary owns the monitor port.
 before(async () => {
   up = await startUpstream()
-  dir = writeConf(simpleConf([up.port]))
-  child = spawn(process.execPath, [LAUNCHER, dir.root, '2'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stderr?.on('data', (c: Buffer) => {
-    err += c.toString()
+  const [httpPort, httpsPort, monitorPort] = [await freePort(), await freePort(), await freePort()]
+  const conf = simpleConf([up.port])
+  dir = writeConf({
+    ...conf,
+    server: [
+      ...(conf.server ?? []),
+      'MaxCpus = 2',
+      `HttpPort = ${httpPort}`,
+      'HttpAddr = 127.0.0.1',
+      `HttpsPort = ${httpsPort}`,
+      'HttpsAddr = 127.0.0.1',
+      'MonitorEnabled = true',
+      `MonitorPort = ${monitorPort}`,
+      'MonitorAddr = 127.0.0.1',
+    ],
   })
-  ports = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`launcher did not start: ${err}`)), 30_000)
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString()
-      const nl = out.indexOf('\n')
-      if (nl === -1) return
-      clearTimeout(t)
-      resolve(JSON.parse(out.slice(0, nl)))
-    })
-    child.on('exit', (code) => reject(new Error(`launcher exited ${code}: ${err}`)))
-  })
+  bfe = spawnBfe(['-c', dir.root, '-l', join(dir.root, 'log')])
+  await bfe.waitForOutput('listening on port', 30_000)
+  ports = { httpPort, monitorPort, pids: childPids(bfe.pid) }
+  assert.equal(ports.pids.length, 2)
 })
 
 after(async () => {
-  if (child.exitCode === null) {
-    const gone = new Promise((r) => child.once('exit', r))
-    child.kill('SIGTERM')
-    await gone
+  if (bfe.child.exitCode === null) {
+    bfe.signal('SIGTERM')
+    await bfe.exited
   }
+  killAllBfe()
   await up.close()
   dir.cleanup()
 })

@@ -92,12 +92,15 @@ export function writeConf(conf: TestConf): ConfDir {
   mkdirSync(join(root, 'tls_conf', 'certs'))
   mkdirSync(join(root, 'tls_conf', 'client_ca'))
   mkdirSync(join(root, 'tls_conf', 'client_crl'))
+  const own = conf.server ?? []
   const server = [
     '[Server]',
     'HttpPort = 8080',
     'NameConf =',
     'MaxCpus = 1',
-    ...(conf.server ?? []),
+    // Tests run side by side: no monitor on the fixed default port unless a test asks for one.
+    ...(own.some((l) => /^\s*Monitor(Enabled|Port)\b/.test(l)) ? [] : ['MonitorEnabled = false']),
+    ...own,
   ]
   writeFileSync(join(root, 'bfe.conf'), `${server.join('\n')}\n${conf.extraBfeConf ?? ''}\n`)
   const json = (p: string, v: unknown) => writeFileSync(join(root, p), JSON.stringify(v, null, 2))

@@ -26,6 +26,7 @@ export async function startBfe(conf: TestConf, modules: BfeModule[] = []): Promi
       httpAddr: '127.0.0.1',
       httpsPort: 0,
       httpsAddr: '127.0.0.1',
+      monitor: true,
       monitorPort: 0,
       monitorAddr: '127.0.0.1',
     })

@@ -17,6 +17,9 @@ import { RequestPipeline } from '../pipeline/pipeline.js'
 import { bodyLength, noBodyStatus, type ResponseWriter } from '../pipeline/writer.js'
 import { countConnProtocol, type ServerContext } from '../runtime.js'
 
+/** Graceful shutdown: an idle keep-alive connection is closed after this much idleness. */
+const DRAIN_IDLE_MS = 1000
+
 const kConn = Symbol('bfe.conn')
 type ConnSocket = Socket & { [kConn]?: Conn }
 
@@ -104,9 +107,16 @@ export class Http1Engine implements ConnHandler {
     conn.current?.clientGone()
   }
 
-  /** Idle keep-alive connections end now; busy ones after their response (`Connection: close`). */
+  /**
+   * Graceful shutdown (called repeatedly): a busy connection ends after its response
+   * (`Connection: close`); an idle keep-alive connection ends once it has been idle for
+   * DRAIN_IDLE_MS. A client that sends its next request right away (a busy keep-alive client)
+   * is answered, with `Connection: close`, instead of finding its connection reset under it.
+   */
   drain(conn: Conn): void {
-    if (conn.current === undefined) conn.destroy()
+    if (conn.current !== undefined) return
+    const idleSince = conn.due[Deadline.KeepAliveIdle]! - conn.keepAliveMs
+    if (Date.now() - idleSince >= DRAIN_IDLE_MS) conn.destroy()
   }
 
   // ---- requests ---------------------------------------------------------------------------

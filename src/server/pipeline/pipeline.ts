@@ -214,6 +214,12 @@ export class RequestPipeline implements TunnelSink {
     this.cc = cc
     req.clusterName = name
     req.backend.clusterName = name
+    const log = this.ctx.log
+    if (log.isLevelEnabled('debug'))
+      log.debug(
+        { host: req.host, uri: req.rawUri, product: req.product, cluster: name },
+        'route: request matched product and cluster',
+      )
     req.stat.locateEnd = Date.now()
     const basic = cc.ClusterBasic
     this.writer.idleTimeout(basic.TimeoutReadClientAgain)
@@ -291,7 +297,7 @@ export class RequestPipeline implements TunnelSink {
       if (this.dispatch(cc, now)) return
       // The connection cap was reached: a connect failure, always retryable.
       last = { code: ErrCode.ConnectBackend, msg: 'MaxConnsPerHost reached', backendFault: true }
-      onBackendFailure(b)
+      onBackendFailure(b, ErrCode.ConnectBackend)
       this.retry++
     }
     this.errorResponse(last?.code ?? ErrCode.RetryTooMany, last?.msg ?? 'too many attempts')
@@ -443,7 +449,7 @@ export class RequestPipeline implements TunnelSink {
     const clientBodyFailed =
       this.hasBody && body !== undefined && (body.errored !== null || body.destroyed)
     const failure = classifyUpstreamError(err, clientBodyFailed)
-    if (failure.backendFault) onBackendFailure(this.backend as Backend)
+    if (failure.backendFault) onBackendFailure(this.backend as Backend, failure.code)
     this.req.errCode = failure.code
     this.req.errMsg = failure.msg
     const counters = this.ctx.counters
@@ -690,7 +696,29 @@ export class RequestPipeline implements TunnelSink {
     if (req.errCode !== undefined) c.CLIENT_REQ_FAIL++
     if (this.retry > 0) c.CLIENT_REQ_WITH_RETRY++
     if (this.crossRetried) c.CLIENT_REQ_WITH_CROSS_RETRY++
+    if (req.errCode !== undefined) this.logFailure()
     this.writer.done(close)
+  }
+
+  /** One line per failed request, with its error code (BFE logs its round-trip errors). */
+  private logFailure(): void {
+    const req = this.req
+    const b = req.backend
+    this.ctx.log.warn(
+      {
+        errCode: req.errCode,
+        status: req.httpResponse?.statusCode ?? this.internalStatus,
+        method: req.method,
+        host: req.host,
+        uri: req.rawUri,
+        client: req.session.remoteAddr,
+        product: req.product,
+        cluster: req.clusterName,
+        backend: b.backendAddr === '' ? undefined : `${b.backendAddr}:${b.backendPort}`,
+        retries: req.retryTime,
+      },
+      `request failed: ${req.errCode} ${req.errMsg}`,
+    )
   }
 
   /**

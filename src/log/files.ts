@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import pino from 'pino'
+
+/** A log file that can be reopened at the same path (pino's SonicBoom destination). */
+export type LogFile = ReturnType<typeof pino.destination>
+
+/**
+ * Every log file this process writes, so one `SIGUSR1` reopens them all. Rotation is the
+ * operator's logrotate (or similar): it renames or copies `bfe.log`, then sends `SIGUSR1`, and
+ * each file is opened again at its path (a new, empty file after a rename). With several workers
+ * every process appends to the same files (O_APPEND), which is why bfe-ts does not rotate by
+ * itself: several processes renaming the same file would race.
+ *
+ * Access logs (mod_access) open theirs with `openLogFile('access.log')` and get the same reopen.
+ */
+const files = new Set<LogFile>()
+let dir: string | undefined
+
+/** The `-l` directory; undefined until the command line has set it (tests, embedding). */
+export function logDir(): string | undefined {
+  return dir
+}
+
+export function setLogDir(path: string | undefined): void {
+  dir = path
+}
+
+/**
+ * Opens `name` for appending, in the log directory when `name` is relative; registers it for
+ * reopening. Writes are asynchronous (buffered); `flushLogFiles()` writes out what is pending.
+ */
+export function openLogFile(name: string): LogFile {
+  const base = dir ?? '.'
+  const path = name.startsWith('/') ? name : join(base, name)
+  mkdirSync(join(path, '..'), { recursive: true })
+  const dest = pino.destination({ dest: path, sync: false, mkdir: true, append: true })
+  dest.on('error', () => {})
+  // pino flushes its destinations synchronously at process exit, and SonicBoom throws when the
+  // file is still being opened (a process that exits right after start-up): nothing is pending
+  // then, so the exit goes on quietly.
+  const flushSync = dest.flushSync
+  dest.flushSync = function guardedFlushSync(this: LogFile): void {
+    try {
+      flushSync.call(this)
+    } catch {}
+  }
+  files.add(dest)
+  return dest
+}
+
+/** Reopens every log file at its path (`SIGUSR1`, after logrotate moved the old ones away). */
+export function reopenLogFiles(): void {
+  for (const f of files) {
+    try {
+      f.reopen()
+    } catch {
+      // a file that cannot be reopened keeps writing where it was; the next signal tries again
+    }
+  }
+}
+
+/** Writes out whatever is buffered, synchronously (before the process exits). */
+export function flushLogFiles(): void {
+  for (const f of files) f.flushSync()
+}
+
+/** Closes and forgets a file (a module that stops logging). */
+export function closeLogFile(f: LogFile): void {
+  files.delete(f)
+  f.flushSync()
+  f.end()
+}
