@@ -111,6 +111,21 @@ describe('cluster_conf.data', () => {
     assert.equal(c?.BackendConf.MaxConnsPerHost, 0)
   })
 
+  it("accepts BFE's protocols but fcgi, which is refused as not supported (D19)", () => {
+    for (const p of ['http', 'HTTPS', 'h2c', 'ws', 'tcp'])
+      assert.equal(one({ BackendConf: { Protocol: p } })?.BackendConf.Protocol, p.toLowerCase())
+    bad(
+      { BackendConf: { Protocol: 'FCGI' } },
+      '/BackendConf/Protocol',
+      /^is "fcgi", which bfe-ts does not support: FastCGI backends are out of scope/,
+    )
+    bad(
+      { BackendConf: { Protocol: 'h2' } },
+      '/BackendConf/Protocol',
+      /^must be one of http, https, h2c, ws, tcp, got "h2"$/,
+    )
+  })
+
   it('validates every field', () => {
     confError(() => cc({ Config: {} }), C, '/Version', /is required/)
     confError(() => cc({ Version: 'v' }), C, '/Config', /is required/)
@@ -258,6 +273,64 @@ describe('cluster_conf.data', () => {
     assert.match(h?.RSCAList[0] ?? '', /BEGIN CERTIFICATE/)
     assert.match(h?.BFEKey ?? '', /PRIVATE KEY/)
     assert.ok(r.notes.some((n) => n.includes('confRoot')))
+    // a CERTIFICATE block that does not parse
+    writeFileSync(
+      path.join(dir, 'broken.pem'),
+      `${pair.certPem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`,
+    )
+    confError(
+      () =>
+        cc(
+          {
+            Version: 'v',
+            Config: {
+              c: { BackendConf: { Protocol: 'https' }, HTTPSConf: { RSCAList: ['broken.pem'] } },
+            },
+          },
+          dir,
+        ),
+      C,
+      '/Config/c/HTTPSConf/RSCAList/0',
+      /broken\.pem: certificate 2 cannot be parsed/,
+    )
+    // a key that is not the certificate's
+    const other = pki.selfSigned('other', { cn: 'o' })
+    confError(
+      () =>
+        cc({
+          Version: 'v',
+          Config: {
+            c: {
+              BackendConf: { Protocol: 'https' },
+              HTTPSConf: { BFECertFile: certFile, BFEKeyFile: other.keyFile },
+            },
+          },
+        }),
+      C,
+      '/Config/c/HTTPSConf/BFECertFile',
+      /does not match BFEKeyFile/,
+    )
+    // a certificate without its key is read (it must exist) and not used, with a note
+    const half = cc({
+      Version: 'v',
+      Config: {
+        c: { BackendConf: { Protocol: 'https' }, HTTPSConf: { BFECertFile: certFile } },
+      },
+    })
+    assert.equal(half.Config.get('c')?.HTTPSConf.BFECert, undefined)
+    assert.ok(half.notes.some((n) => /BFECertFile is set without BFEKeyFile/.test(n)))
+    confError(
+      () =>
+        cc({
+          Version: 'v',
+          Config: {
+            c: { BackendConf: { Protocol: 'https' }, HTTPSConf: { BFEKeyFile: 'no-such.key' } },
+          },
+        }),
+      C,
+      '/Config/c/HTTPSConf/BFEKeyFile',
+      /file no-such\.key not found/,
+    )
     writeFileSync(path.join(dir, 'bad.key'), 'nope')
     confError(
       () =>

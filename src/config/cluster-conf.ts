@@ -80,14 +80,23 @@ export function loadClusterConf(file: string, opts: ClusterConfOptions = {}): Cl
   return decodeClusterConf(readJsonFile(file), opts)
 }
 
-const PROTOCOLS = ['http', 'https', 'h2c', 'fcgi', 'ws', 'tcp'] as const
+/**
+ * BFE's values of BackendConf.Protocol less `fcgi` (D19). `ws` and `tcp` are accepted as BFE does
+ * and forwarded like `http`.
+ */
+const PROTOCOLS = ['http', 'https', 'h2c', 'ws', 'tcp'] as const
 
 function backendConf(n: JsonNode): BackendConf {
   n.entries()
   const protoNode = n.get('Protocol')
   const protocol = protoNode.string('http').toLowerCase()
+  if (protocol === 'fcgi') {
+    protoNode.fail(
+      'is "fcgi", which bfe-ts does not support: FastCGI backends are out of scope (use http, https or h2c)',
+    )
+  }
   if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
-    protoNode.fail(`must be one of ${PROTOCOLS.join('/')}, got "${protocol}"`)
+    protoNode.fail(`must be one of ${PROTOCOLS.join(', ')}, got "${protocol}"`)
   }
   const maxConns = n.get('MaxConnsPerHost').int(0)
   const outlierNode = n.get('OutlierDetectionHttpCode')
@@ -225,7 +234,10 @@ function clusterBasic(n: JsonNode): ClusterBasic {
   }
 }
 
-/** HTTPSConf: only read for `https` backends; files resolved per D17 and read now. */
+/**
+ * HTTPSConf: only read for `https` backends, as BFE does. Files are resolved per D17 and read now,
+ * so a missing or unreadable file fails the load (and `bfe -t`) instead of the first request.
+ */
 function httpsConf(n: JsonNode, protocol: string, confRoot: string, notes: string[]): HTTPSConf {
   n.entries()
   const skip = n.get('RSInsecureSkipVerify').bool(false)
@@ -243,37 +255,51 @@ function httpsConf(n: JsonNode, protocol: string, confRoot: string, notes: strin
   const certFile = certNode.string('')
   const keyFile = keyNode.string('')
   if (protocol !== 'https') return conf
+  // BFE reads the CA files only when it verifies the backend.
   if (!skip) {
     caFiles.forEach((f, i) => {
-      const pem = readPem(caNode.get(String(i)), f, confRoot, notes)
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-        caNode.get(String(i)).fail(`${f} holds no PEM certificate`)
-      }
+      const node = caNode.get(String(i))
+      const pem = readPem(node, f, confRoot, notes)
+      const blocks = pem.match(PEM_CERT) ?? []
+      if (blocks.length === 0) node.fail(`${f} holds no PEM certificate`)
+      blocks.forEach((b, j) => {
+        try {
+          new X509Certificate(b)
+        } catch (err) {
+          failWith(node, `${f}: certificate ${j + 1} cannot be parsed`, err)
+        }
+      })
       conf.RSCAList.push(pem)
     })
   }
+  // Either file alone is read (a missing one fails) and then unused, as in BFE.
   const cert = certFile === '' ? undefined : readPem(certNode, certFile, confRoot, notes)
   const key = keyFile === '' ? undefined : readPem(keyNode, keyFile, confRoot, notes)
+  if ((cert === undefined) !== (key === undefined)) {
+    const [set, unset] = cert === undefined ? [keyNode, 'BFECertFile'] : [certNode, 'BFEKeyFile']
+    notes.push(
+      `${set.file}: ${set.pointer} is set without ${unset}: no client certificate is sent to the backend`,
+    )
+  }
   if (cert !== undefined && key !== undefined) {
+    let matches = false
     try {
-      const x509 = new X509Certificate(cert)
-      if (!x509.checkPrivateKey(createPrivateKey(key))) certNode.fail('does not match BFEKeyFile')
+      matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))
     } catch (err) {
-      if (err instanceof BfeConfError) throw err
-      const msg = err instanceof Error ? err.message : String(err)
-      throw new BfeConfError(
-        certNode.file,
-        certNode.pointer,
-        `with BFEKeyFile is not a valid key pair: ${msg}`,
-        {
-          cause: err,
-        },
-      )
+      failWith(certNode, 'with BFEKeyFile is not a valid key pair', err)
     }
+    if (!matches) certNode.fail('does not match BFEKeyFile')
     conf.BFECert = cert
     conf.BFEKey = key
   }
   return conf
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g
+
+function failWith(node: JsonNode, reason: string, err: unknown): never {
+  const msg = err instanceof Error ? err.message : String(err)
+  throw new BfeConfError(node.file, node.pointer, `${reason}: ${msg}`, { cause: err })
 }
 
 function readPem(node: JsonNode, p: string, confRoot: string, notes: string[]): string {
@@ -283,8 +309,7 @@ function readPem(node: JsonNode, p: string, confRoot: string, notes: string[]): 
   try {
     return readDataFile(r.path)
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err)
-    throw new BfeConfError(node.file, node.pointer, msg, { cause: err })
+    failWith(node, `cannot read ${p}`, err)
   }
 }
 

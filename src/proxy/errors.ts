@@ -55,13 +55,59 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
 ])
 
 /**
+ * OpenSSL's certificate verification results as Node reports them in `err.code` (tls docs, "X509
+ * certificate error codes"), and Node's own name mismatch.
+ */
+const TLS_VERIFY_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CRL_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
+/**
+ * A failed TLS handshake with an `https` backend: the certificate did not verify, or OpenSSL failed
+ * the handshake (`ERR_SSL_*`: an alert from the backend, such as a refused client certificate, or
+ * a backend that does not speak TLS). BFE dials and handshakes in one step, so these are connect
+ * failures there (`BK_CONNECT_BACKEND`); the backend never saw the request.
+ */
+function tlsHandshakeFailure(code: string): boolean {
+  return TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_SSL_')
+}
+
+/**
  * Classifies an upstream error raised before a response header arrived. `wroteRequest` tells
  * whether the request had been handed to a connection (so a reset is not a connect failure).
  */
 export function classifyUpstreamError(err: unknown, clientBodyFailed: boolean): AttemptFailure {
   const code = errorCode(err)
   const msg = err instanceof Error ? err.message : String(err)
-  if (CONNECT_CODES.has(code)) return { code: ErrCode.ConnectBackend, msg, backendFault: true }
+  if (CONNECT_CODES.has(code) || tlsHandshakeFailure(code))
+    return { code: ErrCode.ConnectBackend, msg, backendFault: true }
   if (code === 'UND_ERR_HEADERS_TIMEOUT')
     return { code: ErrCode.RespHeaderTimeout, msg, backendFault: true }
   if (clientBodyFailed || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
 import { responseHeaderStrings, responseHeadersFromObject } from './hop-headers.js'
-import type { TransportPools } from './transport.js'
+import { httpsServername, type TransportPools } from './transport.js'
 
 /**
  * One attempt to a backend as the pipeline drives it: an HTTP request (`ForwardAttempt`) or a
@@ -145,17 +145,48 @@ export function forward(
   sink: ForwardSink,
 ): ForwardAttempt {
   const attempt = new ForwardAttempt(sink)
-  pools.forBackend(backend, cc).dispatch(
-    {
-      method: req.method,
-      path: req.path,
-      headers: req.headers,
-      body: req.body,
-      reset: cc.BackendConf.MaxIdleConnsPerHost === 0,
-    },
-    attempt,
-  )
+  // `servername` is undici's (Request) and missing from its types.
+  const protocol = cc.BackendConf.Protocol
+  const opts: Dispatcher.DispatchOptions & { servername?: string } = {
+    method: req.method,
+    path: req.path,
+    headers: protocol === 'h2c' ? h2RequestHeaders(req.headers) : req.headers,
+    body: req.body,
+    reset: cc.BackendConf.MaxIdleConnsPerHost === 0,
+  }
+  if (protocol === 'https') opts.servername = httpsServername(cc, backend.addr)
+  pools.forBackend(backend, cc).dispatch(opts, attempt)
   return attempt
+}
+
+/**
+ * Header fields HTTP/2 forbids in a request (RFC 9113 §8.2.2) that hop-by-hop removal leaves:
+ * node:http2 throws on them, and undici calls it where the throw would end the process.
+ */
+const H2_FORBIDDEN: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+])
+
+/**
+ * Request headers for an h2c backend: names lower-cased (so undici joins `Accept` and `accept`
+ * into one field; node:http2 refuses a repeated single-value field such as `content-type`),
+ * connection-specific fields dropped, `TE` only as `trailers` (already so after hop removal).
+ */
+export function h2RequestHeaders(raw: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase()
+    if (H2_FORBIDDEN.has(name)) continue
+    const value = raw[i + 1]!
+    if (name === 'te' && value.trim().toLowerCase() !== 'trailers') continue
+    out.push(name, value)
+  }
+  return out
 }
 
 /** undici wants an origin-form path: absolute-form targets lose scheme and authority. */

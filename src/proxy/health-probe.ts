@@ -9,6 +9,7 @@ import {
   statusRangeMatches,
 } from '../balance/health.js'
 import type { CheckConf, HTTPSConf } from '../config/cluster-conf-types.js'
+import { backendTlsOptions } from './backend-tls.js'
 
 // The sockets of health checking (balancing.md §6): balance/health.ts decides when to probe and
 // what a result means; this file opens the connections.
@@ -120,22 +121,13 @@ function tlsCheck(
   withRequest: boolean,
 ): Promise<boolean> {
   const { hostName, port } = checkTarget(b, conf)
-  const sni = conf.HostType.toLowerCase() === 'instance_ip' ? b.addr : stripBrackets(hostName)
+  // The name sent in SNI and verified: the backend IP (HostType Instance_IP), else the check's
+  // Host, else the cluster's RSHost as for traffic, else none (the address dialled is verified).
+  const name =
+    conf.HostType.toLowerCase() === 'instance_ip' ? b.addr : stripBrackets(hostName) || https.RSHost
   const hostHeader = conf.Host === '' ? hostPort(b.addr, b.port) : conf.Host
   return guarded(signal, conf.CheckTimeout ?? TLS_DEFAULT_TIMEOUT, (finish) => {
-    const opts: tls.ConnectionOptions = {
-      host: b.addr,
-      port,
-      rejectUnauthorized: !https.RSInsecureSkipVerify,
-    }
-    if (sni !== '' && net.isIP(sni) === 0) opts.servername = sni
-    if (sni !== '') opts.checkServerIdentity = (_h, cert) => tls.checkServerIdentity(sni, cert)
-    if (https.RSCAList.length > 0) opts.ca = https.RSCAList
-    if (https.BFECert !== undefined && https.BFEKey !== undefined) {
-      opts.cert = https.BFECert
-      opts.key = https.BFEKey
-    }
-    const sock = tls.connect(opts)
+    const sock = tls.connect({ host: b.addr, port, ...backendTlsOptions(https, name) })
     sock.on('error', () => finish(false))
     sock.on('secureConnect', () => {
       if (!withRequest) {

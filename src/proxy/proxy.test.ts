@@ -49,6 +49,23 @@ test('upstream errors are classified by code', () => {
   assert.equal(classifyUpstreamError(wrapped, false).code, ErrCode.ConnectBackend)
 })
 
+test('a failed TLS handshake with an https backend is a connect failure, as in BFE', () => {
+  const e = (code: string) => Object.assign(new Error(code), { code })
+  for (const code of [
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'CERT_HAS_EXPIRED',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+    'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+    'ERR_SSL_WRONG_VERSION_NUMBER',
+  ]) {
+    const f = classifyUpstreamError(e(code), false)
+    assert.equal(f.code, ErrCode.ConnectBackend, code)
+    assert.equal(f.backendFault, true, code)
+  }
+})
+
 test('hop-by-hop request headers are removed, TE: trailers kept, Host replaced on demand', () => {
   const raw = [
     'Host',

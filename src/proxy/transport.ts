@@ -1,5 +1,6 @@
-import { Pool } from 'undici'
+import { buildConnector, Pool } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
+import { backendTlsOptions } from './backend-tls.js'
 
 /** Idle upstream connections are dropped after this long (BFE's Go transport uses 90 s by default). */
 const IDLE_TIMEOUT_MS = 60_000
@@ -191,29 +192,77 @@ function transportSignature(cc: ClusterConf): string {
 }
 
 function createPool(addr: string, port: number, cc: ClusterConf): Pool {
-  const b = cc.BackendConf
-  const https = b.Protocol === 'https'
+  return new Pool(backendOrigin(addr, port, cc), poolOptions(cc))
+}
+
+/** `http://addr:port`, or `https://` for `Protocol: https` (h2c is plain http with prior knowledge). */
+export function backendOrigin(addr: string, port: number, cc: ClusterConf): string {
   const host = addr.includes(':') ? `[${addr}]` : addr
-  const origin = `${https ? 'https' : 'http'}://${host}:${port}`
-  const tls = https
-    ? {
-        rejectUnauthorized: !cc.HTTPSConf.RSInsecureSkipVerify,
-        ...(cc.HTTPSConf.RSHost === '' ? {} : { servername: cc.HTTPSConf.RSHost }),
-        ...(cc.HTTPSConf.RSCAList.length === 0 ? {} : { ca: cc.HTTPSConf.RSCAList }),
-        ...(cc.HTTPSConf.BFECert !== undefined && cc.HTTPSConf.BFEKey !== undefined
-          ? { cert: cc.HTTPSConf.BFECert, key: cc.HTTPSConf.BFEKey }
-          : {}),
-      }
-    : {}
-  return new Pool(origin, {
+  return `${cc.BackendConf.Protocol === 'https' ? 'https' : 'http'}://${host}:${port}`
+}
+
+/** HTTP/2 streams one h2c connection carries at a time (the peer's SETTINGS may lower it). */
+const H2C_STREAMS = 100
+
+/**
+ * The undici Pool options for a backend of cluster `cc` (config.md §4.4):
+ * - `http` (and BFE's `ws`, `tcp`): HTTP/1.1 over TCP, one request per connection at a time.
+ * - `https`: HTTP/1.1 over TLS (ALPN `http/1.1`, as BFE's transport) with the cluster's
+ *   HTTPSConf (backend-tls.ts), through `httpsConnector`.
+ * - `h2c`: HTTP/2 over TCP with prior knowledge (no Upgrade, no ALPN), streams multiplexed.
+ */
+export function poolOptions(cc: ClusterConf): Pool.Options {
+  const b = cc.BackendConf
+  const h2c = b.Protocol === 'h2c'
+  const common = {
     connections: b.MaxConnsPerHost > 0 ? b.MaxConnsPerHost : null,
-    pipelining: 1,
-    connectTimeout: b.TimeoutConnSrv,
     // The flow enforces TimeoutResponseHeader to 100 ms; undici's coarser timer is a backstop.
     headersTimeout: b.TimeoutResponseHeader > 0 ? b.TimeoutResponseHeader + 2000 : 0,
     bodyTimeout: 0,
     keepAliveTimeout: IDLE_TIMEOUT_MS,
     keepAliveMaxTimeout: IDLE_TIMEOUT_MS,
-    connect: { ...tls, noDelay: true },
-  })
+  }
+  if (b.Protocol === 'https') return { ...common, pipelining: 1, connect: httpsConnector(cc) }
+  if (h2c) {
+    return {
+      ...common,
+      pipelining: H2C_STREAMS,
+      allowH2: true,
+      maxConcurrentStreams: H2C_STREAMS,
+      connectTimeout: b.TimeoutConnSrv,
+      // undici's connector reads `useH2c` (HTTP/2 from the first byte); its types do not list it.
+      connect: { noDelay: true, useH2c: true } as NonNullable<Pool.Options['connect']>,
+    }
+  }
+  return { ...common, pipelining: 1, connectTimeout: b.TimeoutConnSrv, connect: { noDelay: true } }
+}
+
+/**
+ * The TLS connector of an `https` cluster. undici takes the SNI name from each request's Host
+ * header; BFE sends RSHost, else nothing (and verifies the address dialled), whatever the client
+ * asked for, so the name undici passes is replaced here. forward() gives every request of the
+ * pool the same `servername`, so undici never drops a connection because the Host changed.
+ */
+function httpsConnector(cc: ClusterConf): buildConnector.connector {
+  const tlsOpts = backendTlsOptions(cc.HTTPSConf)
+  const connect = buildConnector({
+    ...tlsOpts,
+    noDelay: true,
+    timeout: cc.BackendConf.TimeoutConnSrv,
+  } as buildConnector.BuildOptions)
+  const servername = tlsOpts.servername
+  return (opts, callback) => {
+    const o = { ...opts }
+    if (servername === undefined) delete o.servername
+    else o.servername = servername
+    connect(o, callback)
+  }
+}
+
+/**
+ * The `servername` forward() gives undici for requests to a backend of an `https` cluster: one
+ * value per pool (see httpsConnector, which decides what is really sent).
+ */
+export function httpsServername(cc: ClusterConf, addr: string): string {
+  return cc.HTTPSConf.RSHost === '' ? addr : cc.HTTPSConf.RSHost
 }

@@ -1,7 +1,8 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http'
-import { isIP, connect as netConnect, type Socket } from 'node:net'
-import { type ConnectionOptions, connect as tlsConnect } from 'node:tls'
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
+import { backendTlsOptions } from './backend-tls.js'
 import type { ForwardSink, UpstreamAttempt } from './forward.js'
 import { responseHeaderStrings } from './hop-headers.js'
 
@@ -80,24 +81,6 @@ export interface TunnelRequest {
   headers: string[]
 }
 
-/** TLS options for a `Protocol: https` cluster's backends (its HTTPSConf). */
-export function backendTlsOptions(cc: ClusterConf, addr: string): ConnectionOptions {
-  const h = cc.HTTPSConf
-  const opts: ConnectionOptions = {
-    rejectUnauthorized: !h.RSInsecureSkipVerify,
-    // A WebSocket handshake is HTTP/1.1 (RFC 8441's HTTP/2 variant is not offered).
-    ALPNProtocols: ['http/1.1'],
-  }
-  if (h.RSHost !== '') opts.servername = h.RSHost
-  else if (isIP(addr) === 0) opts.servername = addr
-  if (h.RSCAList.length > 0) opts.ca = h.RSCAList
-  if (h.BFECert !== undefined && h.BFEKey !== undefined) {
-    opts.cert = h.BFECert
-    opts.key = h.BFEKey
-  }
-  return opts
-}
-
 /**
  * One handshake attempt to one backend: dial, send the request, read the answer, report to the
  * sink. `abort()` (client gone, header deadline) ends it and reports `upstreamError`.
@@ -132,7 +115,13 @@ export class TunnelAttempt implements UpstreamAttempt {
     const https = cc.BackendConf.Protocol === 'https'
     const host = backend.addr
     const socket = https
-      ? tlsConnect({ host, port: backend.port, ...backendTlsOptions(cc, host) })
+      ? tlsConnect({
+          host,
+          port: backend.port,
+          ...backendTlsOptions(cc.HTTPSConf),
+          // A WebSocket handshake is HTTP/1.1 (RFC 8441's HTTP/2 variant is not offered).
+          ALPNProtocols: ['http/1.1'],
+        })
       : netConnect({ host, port: backend.port })
     socket.on('error', (err: Error) => this.failed(err))
     socket.setNoDelay(true)

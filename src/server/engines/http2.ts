@@ -7,7 +7,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2'
 import type { Readable } from 'node:stream'
-import { pipeline as pipeStreams } from 'node:stream'
+import { PassThrough, pipeline as pipeStreams } from 'node:stream'
 import { ErrCode } from '../../basic/error-code.js'
 import { BfeRequest } from '../../basic/request.js'
 import type { Engine } from '../accept/acceptor.js'
@@ -307,14 +307,15 @@ export class Http2Engine implements Engine, ConnHandler {
       return
     }
     let req: BfeRequest
+    const hasBody = (flags & h2c.NGHTTP2_FLAG_END_STREAM) === 0
     try {
       req = new BfeRequest(conn.session, {
         method,
         rawUri: path,
         proto: 'HTTP/2.0',
         headers,
-        body: stream,
-        hasBody: (flags & h2c.NGHTTP2_FLAG_END_STREAM) === 0,
+        body: hasBody ? requestBody(stream) : stream,
+        hasBody,
       })
     } catch {
       this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
@@ -365,6 +366,26 @@ function onStreamError(this: WriterStream, err: NodeJS.ErrnoException): void {
     w.pipeline.req.errCode = ErrCode.ClientWrite
     w.pipeline.req.errMsg = err.message
   }
+}
+
+/**
+ * The request body as the pipeline and undici read it: the stream's readable side, not the stream.
+ * undici destroys a body stream once it has sent it, and destroying a ServerHttp2Stream closes the
+ * whole exchange before the response is written. A stream that closes before its body ended
+ * (client reset, deadline) errors the body, as a broken HTTP/1 request body does.
+ */
+function requestBody(stream: ServerHttp2Stream): Readable {
+  const body = new PassThrough()
+  stream.pipe(body)
+  stream.once('close', () => {
+    if (stream.readableEnded || body.destroyed) return
+    body.destroy(
+      Object.assign(new Error('the client closed the stream before the request body ended'), {
+        code: 'ECONNRESET',
+      }),
+    )
+  })
+  return body
 }
 
 function onWantTrailers(this: WriterStream): void {
