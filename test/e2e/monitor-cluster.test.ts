@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -10,6 +10,7 @@ import { type BfeProcess, killAllBfe, spawnBfe } from '../helpers/process.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
 let up: Upstream
+let up2: Upstream
 let dir: ConfDir
 let bfe: BfeProcess
 let ports: { httpPort: number; monitorPort: number; pids: number[] }
@@ -44,6 +45,7 @@ function childPids(pid: number): number[] {
 // The real `bfe` command with MaxCpus = 2: the primary owns the monitor port.
 before(async () => {
   up = await startUpstream()
+  up2 = await startUpstream()
   const [httpPort, httpsPort, monitorPort] = [await freePort(), await freePort(), await freePort()]
   const conf = simpleConf([up.port])
   dir = writeConf({
@@ -73,6 +75,7 @@ after(async () => {
   }
   killAllBfe()
   await up.close()
+  await up2.close()
   dir.cleanup()
 })
 
@@ -128,6 +131,48 @@ describe('monitor with 2 workers: the primary owns the port', () => {
     assert.match(names, /href="\/monitor\/proxy_state"/)
     const far = await monitorGet(ports.monitorPort, '/reload/server_data_conf', '127.0.0.2')
     assert.match(JSON.parse(far.body).error, /^reload is not allowed from/)
+  })
+  test('a balancing reload switches every worker; a refused one leaves every worker as it was', async () => {
+    /** Which upstreams answer 30 requests, each on a new connection (spread over both workers). */
+    const answered = async () => {
+      const seen = new Set<string>()
+      for (let i = 0; i < 30; i++) {
+        const r = await get(`http://127.0.0.1:${ports.httpPort}/x`, { headers: { host: 'p.test' } })
+        assert.equal(r.status, 200)
+        seen.add(r.body)
+      }
+      return [...seen]
+    }
+    const next = join(dir.root, 'next')
+    mkdirSync(next, { recursive: true })
+    const table = (port: number) =>
+      JSON.stringify({
+        Version: `v${port}`,
+        Config: { c: { 'c.a': [{ Name: 'b', Addr: '127.0.0.1', Port: port, Weight: 1 }] } },
+      })
+    writeFileSync(join(next, 'cluster_table.data'), table(up2.port))
+    writeFileSync(
+      join(next, 'gslb.data'),
+      JSON.stringify({ Hostname: 'test', Ts: '1', Clusters: { c: { 'c.a': 100 } } }),
+    )
+    const path = `/reload/gslb_data_conf?path=${encodeURIComponent(next)}`
+    assert.deepEqual(await json(path), { error: null })
+    assert.deepEqual(await answered(), [`ok ${up2.port}`])
+    // Both workers switched (each logs its own commit).
+    const log = readFileSync(join(dir.root, 'log', 'bfe.log'), 'utf8')
+    const pids = new Set(
+      log
+        .split('\n')
+        .filter((l) => l.includes('gslb_data_conf reloaded'))
+        .map((l) => (JSON.parse(l) as { pid: number }).pid),
+    )
+    assert.deepEqual([...pids].sort(), [...ports.pids].sort())
+    // A broken gslb.data next to a good cluster_table.data: refused, every worker keeps up2.
+    writeFileSync(join(next, 'gslb.data'), '{"Hostname": "test", "Clusters": ')
+    writeFileSync(join(next, 'cluster_table.data'), table(up.port))
+    const bad = await json(path)
+    assert.match(String(bad['error']), /gslb\.data/)
+    assert.deepEqual(await answered(), [`ok ${up2.port}`])
   })
   test('a worker killed: the monitor and reloads keep answering, without waiting for it', async () => {
     const victim = ports.pids[0]
