@@ -1,11 +1,12 @@
 import type { BfeConf } from '../config/bfe-conf.js'
 import { type Logger, silentLogger } from '../log/logger.js'
 import { attachClusterWorkers, RpcClient, type RpcOutcome } from '../process/rpc.js'
+import { processStateSnapshot } from '../process/state.js'
 import { type DebugAnswer, MAX_PROFILE_SECONDS } from './debug.js'
 import { sumHistograms } from './delay.js'
 import { sumMetrics } from './metrics.js'
 import { AnswerError, type MonitorBackend, MonitorServer } from './server.js'
-import type { HistogramSnapshot, MetricsSnapshot, MonitorSnapshot } from './types.js'
+import type { HistogramSnapshot, MetricsSnapshot, MonitorSnapshot, MonitorSource } from './types.js'
 import type { WorkerNames } from './worker.js'
 
 export interface PrimaryMonitorOptions {
@@ -44,7 +45,12 @@ export async function startPrimaryMonitor(opts: PrimaryMonitorOptions): Promise<
   const server = new MonitorServer({
     port: opts.port ?? s.MonitorPort,
     addr: opts.addr ?? s.MonitorAddr,
-    backend: primaryBackend(opts.rpc, log, opts.timeoutMs),
+    backend: primaryBackend(
+      opts.rpc,
+      log,
+      opts.timeoutMs,
+      new Map([['process_state', processStateSnapshot]]),
+    ),
     version: opts.version,
     log,
   })
@@ -110,7 +116,16 @@ export function combineSnapshots(list: readonly MonitorSnapshot[]): MonitorSnaps
   return first
 }
 
-export function primaryBackend(rpc: RpcClient, log: Logger, timeoutMs?: number): MonitorBackend {
+/**
+ * The monitor side of the primary over its workers. `local` endpoints are answered by the primary
+ * itself (process_state: its workers and their restarts), not asked of the workers.
+ */
+export function primaryBackend(
+  rpc: RpcClient,
+  log: Logger,
+  timeoutMs?: number,
+  local: ReadonlyMap<string, MonitorSource> = new Map(),
+): MonitorBackend {
   let txnSeq = 0
   let queue: Promise<unknown> = Promise.resolve()
   const first = async (method: string, params: unknown, ms = timeoutMs): Promise<unknown> => {
@@ -147,12 +162,16 @@ export function primaryBackend(rpc: RpcClient, log: Logger, timeoutMs?: number):
   }
   return {
     async monitorNames() {
-      return ((await first('names', {})) as WorkerNames).monitor
+      const names = new Set(((await first('names', {})) as WorkerNames).monitor)
+      for (const n of local.keys()) names.add(n)
+      return [...names]
     },
     async reloadNames() {
       return ((await first('names', {})) as WorkerNames).reload
     },
     async monitor(name, query) {
+      const own = local.get(name)
+      if (own !== undefined) return own(query)
       const outs = await all('monitor', { name, query: query.toString() })
       return combineSnapshots(results(outs) as MonitorSnapshot[])
     },

@@ -1,3 +1,5 @@
+import type { MetricsSnapshot } from '../monitor/types.js'
+
 /**
  * What this process is and how its workers fared, for the monitor (`MaxCpus`, decisions.md D4):
  * - `single`: `MaxCpus = 1`, this process serves alone;
@@ -23,4 +25,23 @@ export const processState: ProcessState = {
   workersReady: 0,
   workerRestarts: 0,
   startedAt: Date.now(),
+}
+
+/**
+ * `/monitor/process_state` (ours, not BFE's): the role, the workers configured and ready, and the
+ * workers replaced since start-up. With several workers the primary answers it from its own state.
+ */
+export function processStateSnapshot(): MetricsSnapshot {
+  const p = processState
+  return {
+    type: 'metrics',
+    prefix: 'process_state',
+    counters: { WORKER_RESTARTS: p.workerRestarts },
+    gauges: {
+      WORKERS: p.workers,
+      WORKERS_READY: p.workersReady,
+      START_TIME: Math.floor(p.startedAt / 1000),
+    },
+    states: { ROLE: p.role },
+  }
 }

@@ -10,6 +10,7 @@ import type {
   MonitorSource,
   ValueSnapshot,
 } from '../monitor/types.js'
+import { processStateSnapshot } from '../process/state.js'
 import type { ServerDataConf } from '../route/server-data.js'
 import type { SessionCacheCounters } from '../tls/session-cache.js'
 import { newTlsCounters, type TlsCounters } from './accept/tls-handshake.js'
@@ -76,6 +77,7 @@ export class MonitorSources {
       this.windows.push(w)
       this.sources.set(`${name}_diff`, () => w.snapshot())
     }
+    this.sources.set('process_state', processStateSnapshot)
     group('proxy_state', () => this.proxyState(), PROXY_STATE_GAUGES)
     group('bal_state', () => [v.balTable.counters as unknown as CounterGroup])
     group('tls_state', () => [tlsState(v.tlsCounters ?? newTlsCounters())])

@@ -192,5 +192,13 @@ describe('monitor with 2 workers: the primary owns the port', () => {
     }
     const r = await get(`http://127.0.0.1:${ports.httpPort}/x`, { headers: { host: 'p.test' } })
     assert.equal(r.status, 200)
+    // The primary counts the replacement (process_state is answered by the primary itself).
+    const p = await json('/monitor/process_state')
+    assert.equal((p['CounterData'] as Record<string, number>)['WORKER_RESTARTS'], 1)
+    assert.equal((p['GaugeData'] as Record<string, number>)['WORKERS'], 2)
+    assert.equal((p['StateData'] as Record<string, string>)['ROLE'], 'primary')
+    await promtoolCheck(
+      (await monitorGet(ports.monitorPort, '/monitor/process_state?format=prometheus')).body,
+    )
   })
 })
