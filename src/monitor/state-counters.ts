@@ -20,31 +20,49 @@ export interface HttpStateCounters {
 
 /** `/monitor/websocket_state`. */
 export interface WebSocketStateCounters {
+  /** Bytes from clients to backends through tunnels. */
   WEB_SOCKET_BYTES_RECV: number
+  /** Bytes from backends to clients through tunnels. */
   WEB_SOCKET_BYTES_SENT: number
+  /** The backend answered the handshake with something other than a WebSocket 101. */
   WEB_SOCKET_ERR_BACKEND_REJECT: number
+  /** The balancer found no backend for an attempt. */
   WEB_SOCKET_ERR_BALANCE: number
+  /** Dialling a backend failed (refused, timed out, TLS). */
   WEB_SOCKET_ERR_CONNECT: number
+  /** The handshake with a connected backend failed (write, read, reject, timeout). */
   WEB_SOCKET_ERR_HANDSHAKE: number
+  /** A handshake ended without a backend to talk to (every attempt failed). */
   WEB_SOCKET_ERR_PROXY: number
+  /** A tunnel ended with an error on either side. */
   WEB_SOCKET_ERR_TRANSFER: number
+  /** An unexpected exception while setting up a tunnel. */
   WEB_SOCKET_PANIC_CONN: number
 }
 
 /** `/monitor/stream_state` (TLS stream proxy). */
 export interface StreamStateCounters {
+  /** Bytes from clients relayed to backends. */
   STREAM_BYTES_RECV: number
+  /** Bytes from backends relayed to clients. */
   STREAM_BYTES_SENT: number
+  /** An attempt found no backend (product, route, cluster or balancer failed). */
   STREAM_ERR_BALANCE: number
+  /** An attempt could not connect to its backend in time. */
   STREAM_ERR_CONNECT: number
+  /** Every attempt failed: the client connection is closed. */
   STREAM_ERR_PROXY: number
+  /** A tunnel ended with an error on either side. */
   STREAM_ERR_TRANSFER: number
+  /** An unexpected exception while serving a stream connection. */
   STREAM_PANIC_CONN: number
 }
 
 /** `/monitor/proxy_protocol_state` (PROXY protocol header on accepted connections). */
 export interface ProxyProtocolStateCounters {
+  /** The header could not be read: closed, timed out or over MaxProxyHeaderBytes. */
   PROXY_ERR_READ_HEADER: number
+  /** No PROXY signature (a plain connection, served as is). */
   PROXY_ERR_NO_PROXY_PROTOCOL: number
   PROXY_MATCHED_V1_SIGNATURE: number
   PROXY_MATCHED_V2_SIGNATURE: number
@@ -100,6 +118,44 @@ export interface StateCounters {
   readonly spdy: SpdyStateCounters
 }
 
+export function newWebSocketStateCounters(): WebSocketStateCounters {
+  return {
+    WEB_SOCKET_BYTES_RECV: 0,
+    WEB_SOCKET_BYTES_SENT: 0,
+    WEB_SOCKET_ERR_BACKEND_REJECT: 0,
+    WEB_SOCKET_ERR_BALANCE: 0,
+    WEB_SOCKET_ERR_CONNECT: 0,
+    WEB_SOCKET_ERR_HANDSHAKE: 0,
+    WEB_SOCKET_ERR_PROXY: 0,
+    WEB_SOCKET_ERR_TRANSFER: 0,
+    WEB_SOCKET_PANIC_CONN: 0,
+  }
+}
+
+export function newStreamStateCounters(): StreamStateCounters {
+  return {
+    STREAM_BYTES_RECV: 0,
+    STREAM_BYTES_SENT: 0,
+    STREAM_ERR_BALANCE: 0,
+    STREAM_ERR_CONNECT: 0,
+    STREAM_ERR_PROXY: 0,
+    STREAM_ERR_TRANSFER: 0,
+    STREAM_PANIC_CONN: 0,
+  }
+}
+
+export function newProxyProtocolStateCounters(): ProxyProtocolStateCounters {
+  return {
+    PROXY_ERR_READ_HEADER: 0,
+    PROXY_ERR_NO_PROXY_PROTOCOL: 0,
+    PROXY_MATCHED_V1_SIGNATURE: 0,
+    PROXY_MATCHED_V2_SIGNATURE: 0,
+    PROXY_ERR_INVALID_HEADER: 0,
+    PROXY_NORMAL_V1_HEADER: 0,
+    PROXY_NORMAL_V2_HEADER: 0,
+  }
+}
+
 export function newStateCounters(): StateCounters {
   return {
     http: {
@@ -113,35 +169,9 @@ export function newStateCounters(): StateCounters {
       HTTP_PANIC_CLIENT_FLUSH_LOOP: 0,
       HTTP_PANIC_CLIENT_WATCH_LOOP: 0,
     },
-    websocket: {
-      WEB_SOCKET_BYTES_RECV: 0,
-      WEB_SOCKET_BYTES_SENT: 0,
-      WEB_SOCKET_ERR_BACKEND_REJECT: 0,
-      WEB_SOCKET_ERR_BALANCE: 0,
-      WEB_SOCKET_ERR_CONNECT: 0,
-      WEB_SOCKET_ERR_HANDSHAKE: 0,
-      WEB_SOCKET_ERR_PROXY: 0,
-      WEB_SOCKET_ERR_TRANSFER: 0,
-      WEB_SOCKET_PANIC_CONN: 0,
-    },
-    stream: {
-      STREAM_BYTES_RECV: 0,
-      STREAM_BYTES_SENT: 0,
-      STREAM_ERR_BALANCE: 0,
-      STREAM_ERR_CONNECT: 0,
-      STREAM_ERR_PROXY: 0,
-      STREAM_ERR_TRANSFER: 0,
-      STREAM_PANIC_CONN: 0,
-    },
-    proxyProtocol: {
-      PROXY_ERR_READ_HEADER: 0,
-      PROXY_ERR_NO_PROXY_PROTOCOL: 0,
-      PROXY_MATCHED_V1_SIGNATURE: 0,
-      PROXY_MATCHED_V2_SIGNATURE: 0,
-      PROXY_ERR_INVALID_HEADER: 0,
-      PROXY_NORMAL_V1_HEADER: 0,
-      PROXY_NORMAL_V2_HEADER: 0,
-    },
+    websocket: newWebSocketStateCounters(),
+    stream: newStreamStateCounters(),
+    proxyProtocol: newProxyProtocolStateCounters(),
     spdy: {
       SPDY_TIMEOUT_CONN: 0,
       SPDY_TIMEOUT_READ_STREAM: 0,

@@ -2,6 +2,7 @@ import { type ClientRequest, request as httpRequest, type IncomingMessage } from
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
+import type { WebSocketStateCounters } from '../monitor/state-counters.js'
 import { backendTlsOptions } from './backend-tls.js'
 import type { ForwardSink, UpstreamAttempt } from './forward.js'
 import { responseHeaderStrings } from './hop-headers.js'
@@ -18,42 +19,6 @@ import { responseHeaderStrings } from './hop-headers.js'
  * the answer: a 101 arrives as 'upgrade' with the socket and any bytes that followed the head;
  * anything else as an ordinary response whose body streams to the client through the pipeline.
  */
-
-/** `/monitor/websocket_state` (BFE's names). */
-export interface WebSocketState {
-  /** Bytes from clients to backends through tunnels. */
-  WEB_SOCKET_BYTES_RECV: number
-  /** Bytes from backends to clients through tunnels. */
-  WEB_SOCKET_BYTES_SENT: number
-  /** The backend answered the handshake with something other than a WebSocket 101. */
-  WEB_SOCKET_ERR_BACKEND_REJECT: number
-  /** The balancer found no backend for an attempt. */
-  WEB_SOCKET_ERR_BALANCE: number
-  /** Dialling a backend failed (refused, timed out, TLS). */
-  WEB_SOCKET_ERR_CONNECT: number
-  /** The handshake with a connected backend failed (write, read, reject, timeout). */
-  WEB_SOCKET_ERR_HANDSHAKE: number
-  /** A handshake ended without a backend to talk to (every attempt failed). */
-  WEB_SOCKET_ERR_PROXY: number
-  /** A tunnel ended with an error on either side. */
-  WEB_SOCKET_ERR_TRANSFER: number
-  /** An unexpected exception while setting up a tunnel. */
-  WEB_SOCKET_PANIC_CONN: number
-}
-
-export function newWebSocketState(): WebSocketState {
-  return {
-    WEB_SOCKET_BYTES_RECV: 0,
-    WEB_SOCKET_BYTES_SENT: 0,
-    WEB_SOCKET_ERR_BACKEND_REJECT: 0,
-    WEB_SOCKET_ERR_BALANCE: 0,
-    WEB_SOCKET_ERR_CONNECT: 0,
-    WEB_SOCKET_ERR_HANDSHAKE: 0,
-    WEB_SOCKET_ERR_PROXY: 0,
-    WEB_SOCKET_ERR_TRANSFER: 0,
-    WEB_SOCKET_PANIC_CONN: 0,
-  }
-}
 
 /** The backend's 101: status line parts and headers as received (flat `[name, value, ...]`). */
 export interface SwitchResponse {
@@ -88,7 +53,7 @@ export interface TunnelRequest {
 export class TunnelAttempt implements UpstreamAttempt {
   gotHeaders: boolean
   private readonly sink: TunnelSink
-  private readonly state: WebSocketState
+  private readonly state: WebSocketStateCounters
   private readonly socket: Socket
   private connected: boolean
   /** The attempt has ended (response relayed, failed or aborted). */
@@ -102,7 +67,7 @@ export class TunnelAttempt implements UpstreamAttempt {
     cc: ClusterConf,
     req: TunnelRequest,
     sink: TunnelSink,
-    state: WebSocketState,
+    state: WebSocketStateCounters,
   ) {
     this.gotHeaders = false
     this.sink = sink
@@ -251,7 +216,7 @@ export function openTunnel(
   cc: ClusterConf,
   req: TunnelRequest,
   sink: TunnelSink,
-  state: WebSocketState,
+  state: WebSocketStateCounters,
 ): TunnelAttempt {
   return new TunnelAttempt(backend, cc, req, sink, state)
 }
@@ -278,7 +243,7 @@ export const TUNNEL_LINGER_MS = 250
 export class Tunnel {
   private readonly client: Socket
   private readonly backend: Socket
-  private readonly state: WebSocketState
+  private readonly state: WebSocketStateCounters
   private readonly done: (err: Error | undefined) => void
   private err: Error | undefined
   private ended: boolean
@@ -287,7 +252,7 @@ export class Tunnel {
   constructor(
     client: Socket,
     backend: Socket,
-    state: WebSocketState,
+    state: WebSocketStateCounters,
     done: (err: Error | undefined) => void,
   ) {
     this.client = client

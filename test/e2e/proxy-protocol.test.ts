@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
 import { HandlerResult } from '../../src/module/callback-point.js'
 import type { BfeModule } from '../../src/module/types.js'
-import type { ProxyProtocolCounters } from '../../src/server/accept/proxy-protocol.js'
+import type { ProxyProtocolStateCounters } from '../../src/monitor/state-counters.js'
 import { rawExchange } from '../helpers/client.js'
 import { testPki } from '../helpers/conf.js'
 import { curlStatus, curlTls, run } from '../helpers/exec.js'
@@ -139,16 +139,16 @@ after(async () => {
   await Promise.all([plain?.close(), byCip?.close(), byVip?.close(), local?.close()])
 })
 
-function counters(): ProxyProtocolCounters {
+function counters(): ProxyProtocolStateCounters {
   const c = bfe.server.proxyProtocol?.counters
   assert.ok(c !== undefined)
   return { ...c }
 }
 
-function delta(before: ProxyProtocolCounters): Partial<ProxyProtocolCounters> {
+function delta(before: ProxyProtocolStateCounters): Partial<ProxyProtocolStateCounters> {
   const now = counters()
-  const out: Partial<Record<keyof ProxyProtocolCounters, number>> = {}
-  for (const k of Object.keys(now) as (keyof ProxyProtocolCounters)[]) {
+  const out: Partial<Record<keyof ProxyProtocolStateCounters, number>> = {}
+  for (const k of Object.keys(now) as (keyof ProxyProtocolStateCounters)[]) {
     const d = now[k] - before[k]
     if (d !== 0) out[k] = d
   }

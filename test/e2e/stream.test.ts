@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { after, before, test } from 'node:test'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
-import type { StreamCounters } from '../../src/server/engines/stream.js'
+import type { StreamStateCounters } from '../../src/monitor/state-counters.js'
 import { run } from '../helpers/exec.js'
 import { type RunningBfe, startBfe, waitFor } from '../helpers/server.js'
 import { closedPort, startRawUpstream } from '../helpers/upstream.js'
@@ -112,7 +112,7 @@ function settle(): Promise<void> {
   return waitFor(() => bfe.server.connectionCount === 0, 3000, 'connections to close')
 }
 
-function counters(): StreamCounters {
+function counters(): StreamStateCounters {
   const c = bfe.server.stream?.counters
   assert.ok(c !== undefined)
   return { ...c }

@@ -9,6 +9,10 @@
  */
 import ipaddr from 'ipaddr.js'
 import { ErrCode } from '../../basic/error-code.js'
+import {
+  newProxyProtocolStateCounters,
+  type ProxyProtocolStateCounters,
+} from '../../monitor/state-counters.js'
 import type { Conn } from './conn.js'
 import { Deadline } from './deadlines.js'
 
@@ -261,31 +265,6 @@ function v1Text(ip: ipaddr.IPv4 | ipaddr.IPv6): string {
   return ip.toString()
 }
 
-/** Counters of the stage: BFE's `proxy_protocol_state` names. */
-export interface ProxyProtocolCounters {
-  /** The header could not be read: closed, timed out or over MaxProxyHeaderBytes. */
-  PROXY_ERR_READ_HEADER: number
-  /** No PROXY signature (a plain connection, served as is). */
-  PROXY_ERR_NO_PROXY_PROTOCOL: number
-  PROXY_MATCHED_V1_SIGNATURE: number
-  PROXY_MATCHED_V2_SIGNATURE: number
-  PROXY_ERR_INVALID_HEADER: number
-  PROXY_NORMAL_V1_HEADER: number
-  PROXY_NORMAL_V2_HEADER: number
-}
-
-export function newProxyProtocolCounters(): ProxyProtocolCounters {
-  return {
-    PROXY_ERR_READ_HEADER: 0,
-    PROXY_ERR_NO_PROXY_PROTOCOL: 0,
-    PROXY_MATCHED_V1_SIGNATURE: 0,
-    PROXY_MATCHED_V2_SIGNATURE: 0,
-    PROXY_ERR_INVALID_HEADER: 0,
-    PROXY_NORMAL_V1_HEADER: 0,
-    PROXY_NORMAL_V2_HEADER: 0,
-  }
-}
-
 export interface ProxyProtocolSettings {
   /** ClientReadTimeout in ms. */
   readonly timeoutMs: number
@@ -300,12 +279,12 @@ export interface ProxyProtocolSettings {
  * connection: nothing after it reaches TLS or a parser.
  */
 export class ProxyProtocolStage {
-  readonly counters: ProxyProtocolCounters
+  readonly counters: ProxyProtocolStateCounters
   readonly timeoutMs: number
   readonly maxBytes: number
 
   /** `counters`: the server's proxy_protocol_state group (a fresh one when not given). */
-  constructor(settings: ProxyProtocolSettings, counters = newProxyProtocolCounters()) {
+  constructor(settings: ProxyProtocolSettings, counters = newProxyProtocolStateCounters()) {
     this.counters = counters
     this.timeoutMs = settings.timeoutMs
     this.maxBytes = settings.maxBytes > 0 ? settings.maxBytes : DEFAULT_MAX_PROXY_HEADER_BYTES

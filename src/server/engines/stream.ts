@@ -3,40 +3,11 @@ import { pipeline } from 'node:stream'
 import type { Backend } from '../../balance/backend.js'
 import { ErrCode } from '../../basic/error-code.js'
 import { BfeRequest } from '../../basic/request.js'
+import { newStreamStateCounters, type StreamStateCounters } from '../../monitor/state-counters.js'
 import type { Engine } from '../accept/acceptor.js'
 import type { Conn, ConnHandler } from '../accept/conn.js'
 import { encodeProxyHeader } from '../accept/proxy-protocol.js'
 import type { ServerContext } from '../runtime.js'
-
-/** Counters of the stream engine (BFE's `stream_state` names). */
-export interface StreamCounters {
-  /** Bytes from clients relayed to backends. */
-  STREAM_BYTES_RECV: number
-  /** Bytes from backends relayed to clients. */
-  STREAM_BYTES_SENT: number
-  /** An attempt found no backend (product, route, cluster or balancer failed). */
-  STREAM_ERR_BALANCE: number
-  /** An attempt could not connect to its backend in time. */
-  STREAM_ERR_CONNECT: number
-  /** Every attempt failed: the client connection is closed. */
-  STREAM_ERR_PROXY: number
-  /** A tunnel ended with an error on either side. */
-  STREAM_ERR_TRANSFER: number
-  /** An unexpected exception while serving a stream connection. */
-  STREAM_PANIC_CONN: number
-}
-
-export function newStreamCounters(): StreamCounters {
-  return {
-    STREAM_BYTES_RECV: 0,
-    STREAM_BYTES_SENT: 0,
-    STREAM_ERR_BALANCE: 0,
-    STREAM_ERR_CONNECT: 0,
-    STREAM_ERR_PROXY: 0,
-    STREAM_ERR_TRANSFER: 0,
-    STREAM_PANIC_CONN: 0,
-  }
-}
 
 export interface StreamEngineSettings {
   /** Connect timeout per attempt (BFE: 1000 ms). */
@@ -100,7 +71,7 @@ type TunnelConn = Conn & { [kTunnel]?: Tunnel }
  * timeout ends (BfeServer.shutdown closes whatever is left).
  */
 export class StreamEngine implements Engine, ConnHandler {
-  readonly counters: StreamCounters
+  readonly counters: StreamStateCounters
   private readonly ctx: ServerContext
   private readonly settings: StreamEngineSettings
 
@@ -108,7 +79,7 @@ export class StreamEngine implements Engine, ConnHandler {
   constructor(
     ctx: ServerContext,
     settings: StreamEngineSettings = DEFAULT_STREAM_SETTINGS,
-    counters = newStreamCounters(),
+    counters = newStreamStateCounters(),
   ) {
     this.ctx = ctx
     this.settings = settings
