@@ -5,12 +5,12 @@
 // HAProxy and the PROXY protocol.
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { openssl } from '../helpers/certs.js'
+import { makeScenarioKeys, writeScenarioConf } from '../helpers/client-auth-scenario.js'
 import { testPki } from '../helpers/conf.js'
 import { sClient } from '../helpers/exec.js'
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js'
@@ -26,90 +26,22 @@ let tlsPort = 0
 
 before(async () => {
   up = await startUpstream()
-  mkdirSync(keys)
-  // Step 1. Root certificate.
-  openssl(['genrsa', '-out', 'root.key', '2048'], keys)
-  openssl(
-    [
-      'req',
-      '-new',
-      '-x509',
-      '-days',
-      '365',
-      '-key',
-      'root.key',
-      '-out',
-      'root.crt',
-      '-subj',
-      '/CN=root',
-    ],
-    keys,
-  )
-  // Steps 2 and 3. Client key, signing request, certificate for client authentication.
-  openssl(['genrsa', '-out', 'client.key', '2048'], keys)
-  openssl(['req', '-new', '-out', 'client.csr', '-key', 'client.key', '-subj', '/CN=client'], keys)
-  writeFileSync(join(keys, 'openssl.cnf'), 'extendedKeyUsage = clientAuth\n')
-  openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'client.csr',
-      '-out',
-      'client.crt',
-      '-CA',
-      'root.crt',
-      '-CAkey',
-      'root.key',
-      '-CAcreateserial',
-      '-days',
-      '365',
-      '-extfile',
-      'openssl.cnf',
-    ],
-    keys,
-  )
+  // Steps 1 to 3: the document's root and client certificates.
+  makeScenarioKeys(keys)
   // A client certificate from another CA, which must be refused.
   const stranger = testPki().client('stranger', { cn: 'stranger' })
-
   // Step 5. BFE configuration: the BFE 1.8 layout, root.crt in tls_conf/client_ca, the rule
-  // with ClientAuth and ClientCAName "root".
-  cpSync(join(ROOT, 'test/fixtures/conf/bfe18'), conf, { recursive: true })
-  const server = testPki().server('example.org', { dns: ['example.org'] })
-  mkdirSync(join(conf, 'tls_conf/certs'), { recursive: true })
-  writeFileSync(join(conf, 'tls_conf/certs/server.crt'), server.certPem)
-  writeFileSync(join(conf, 'tls_conf/certs/server.key'), server.keyPem)
-  cpSync(join(keys, 'root.crt'), join(conf, 'tls_conf/client_ca/root.crt'))
-  writeFileSync(
-    join(conf, 'tls_conf/tls_rule_conf.data'),
-    JSON.stringify({
-      Version: '12',
-      DefaultNextProtos: ['http/1.1'],
-      Config: {
-        example_product: {
-          VipConf: ['127.0.0.1'],
-          SniConf: ['example.org'],
-          CertName: 'example.org',
-          NextProtos: ['h2;rate=0;isw=65535;mcs=200;level=0', 'http/1.1'],
-          Grade: 'C',
-          ClientAuth: true,
-          ClientCAName: 'root',
-        },
-      },
-    }),
-  )
+  // with ClientAuth and ClientCAName "root"; selected by SNI here (no VIP without a balancer).
   const httpPort = await closedPort()
   tlsPort = await closedPort()
-  const bfeConf = join(conf, 'bfe.conf')
-  writeFileSync(
-    bfeConf,
-    readFileSync(bfeConf, 'utf8')
-      .replace(/^HttpPort = 8080$/m, `HttpPort = ${httpPort}`)
-      .replace(/^HttpsPort = 8443$/m, `HttpsPort = ${tlsPort}`)
-      .replace(/^MaxCpus = 0$/m, 'MaxCpus = 1'),
-  )
-  const table = join(conf, 'cluster_conf/cluster_table.data')
-  writeFileSync(table, readFileSync(table, 'utf8').replace('"Port": 8181', `"Port": ${up.port}`))
+  writeScenarioConf(conf, keys, {
+    sniConf: ['example.org'],
+    upstreamPort: up.port,
+    editBfeConf: (t) =>
+      t
+        .replace(/^HttpPort = 8080$/m, `HttpPort = ${httpPort}`)
+        .replace(/^HttpsPort = 8443$/m, `HttpsPort = ${tlsPort}`),
+  })
   writeFileSync(join(keys, 'stranger.crt'), stranger.certPem)
   writeFileSync(join(keys, 'stranger.key'), stranger.keyPem)
 

@@ -3,7 +3,7 @@
 // bfe-ts with `send-proxy` (v1) and `send-proxy-v2`, and the VIP it passes on (the address the
 // client connected to) selects the TLS rule, whose SniConf is null as in the document.
 import assert from 'node:assert/strict'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -11,13 +11,12 @@ import { fileURLToPath } from 'node:url'
 import { HandlerResult } from '../../src/module/callback-point.js'
 import type { BfeModule } from '../../src/module/types.js'
 import { BfeServer } from '../../src/server/server.js'
-import { openssl } from '../helpers/certs.js'
-import { testPki } from '../helpers/conf.js'
+import { makeScenarioKeys, writeScenarioConf } from '../helpers/client-auth-scenario.js'
 import { run, sClient } from '../helpers/exec.js'
 import { type RunningHaproxy, startHaproxy } from '../helpers/haproxy.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..')
+const _ROOT = resolve(fileURLToPath(import.meta.url), '../../../..')
 const work = mkdtempSync(join(tmpdir(), 'bfe-pp-client-auth-'))
 const conf = join(work, 'conf')
 const keys = join(work, 'keys')
@@ -40,66 +39,19 @@ const recorder: BfeModule = {
 
 before(async () => {
   up = await startUpstream()
-  mkdirSync(keys)
-  // Steps 1 to 3: root certificate, client key and certificate for client authentication.
-  openssl(['genrsa', '-out', 'root.key', '2048'], keys)
-  openssl(
-    ['req', '-new', '-x509', '-days', '365', '-key', 'root.key', '-out', 'root.crt'].concat([
-      '-subj',
-      '/CN=root',
-    ]),
-    keys,
-  )
-  openssl(['genrsa', '-out', 'client.key', '2048'], keys)
-  openssl(['req', '-new', '-out', 'client.csr', '-key', 'client.key', '-subj', '/CN=client'], keys)
-  writeFileSync(join(keys, 'openssl.cnf'), 'extendedKeyUsage = clientAuth\n')
-  openssl(
-    ['x509', '-req', '-in', 'client.csr', '-out', 'client.crt', '-CA', 'root.crt'].concat([
-      '-CAkey',
-      'root.key',
-      '-CAcreateserial',
-      '-days',
-      '365',
-      '-extfile',
-      'openssl.cnf',
-    ]),
-    keys,
-  )
-  // Step 5: the BFE 1.8 layout, Layer4LoadBalancer = "PROXY", root.crt as client CA, the rule
-  // of the document (VipConf 127.0.0.1, SniConf null, h2 at rate 0, ClientAuth).
-  cpSync(join(ROOT, 'test/fixtures/conf/bfe18'), conf, { recursive: true })
-  const cert = testPki().server('example.org', { dns: ['example.org'] })
-  mkdirSync(join(conf, 'tls_conf/certs'), { recursive: true })
-  writeFileSync(join(conf, 'tls_conf/certs/server.crt'), cert.certPem)
-  writeFileSync(join(conf, 'tls_conf/certs/server.key'), cert.keyPem)
-  cpSync(join(keys, 'root.crt'), join(conf, 'tls_conf/client_ca/root.crt'))
-  writeFileSync(
-    join(conf, 'tls_conf/tls_rule_conf.data'),
-    JSON.stringify({
-      Version: '12',
-      DefaultNextProtos: ['http/1.1'],
-      Config: {
-        example_product: {
-          VipConf: ['127.0.0.1'],
-          SniConf: null,
-          CertName: 'example.org',
-          NextProtos: ['h2;rate=0;isw=65535;mcs=200;level=0', 'http/1.1'],
-          Grade: 'C',
-          ClientAuth: true,
-          ClientCAName: 'root',
-        },
-      },
-    }),
-  )
-  const bfeConf = join(conf, 'bfe.conf')
-  writeFileSync(
-    bfeConf,
-    readFileSync(bfeConf, 'utf8')
-      .replace(/^Layer4LoadBalancer = ""$/m, 'Layer4LoadBalancer = "PROXY"\nModules = mod_test_vip')
-      .replace(/^MaxCpus = 0$/m, 'MaxCpus = 1'),
-  )
-  const table = join(conf, 'cluster_conf/cluster_table.data')
-  writeFileSync(table, readFileSync(table, 'utf8').replace('"Port": 8181', `"Port": ${up.port}`))
+  // Steps 1 to 3: the document's root and client certificates.
+  makeScenarioKeys(keys)
+  // Step 5: the BFE 1.8 layout, Layer4LoadBalancer = "PROXY", the rule of the document
+  // (VipConf 127.0.0.1, SniConf null, h2 at rate 0, ClientAuth).
+  writeScenarioConf(conf, keys, {
+    sniConf: null,
+    upstreamPort: up.port,
+    editBfeConf: (t) =>
+      t.replace(
+        /^Layer4LoadBalancer = ""$/m,
+        'Layer4LoadBalancer = "PROXY"\nModules = mod_test_vip',
+      ),
+  })
 
   server = await BfeServer.load({
     confRoot: conf,
