@@ -1,10 +1,13 @@
 // Issue 15 finding 6 (decisions.md D23): numbers in configuration cannot overflow Node's timers,
 // and names from data files cannot reach Object.prototype. Real server, real upstream sockets.
 import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { MAX_TIMER_MS } from '../../src/config/bounds.js'
 import { get } from '../helpers/client.js'
 import { simpleConf } from '../helpers/conf.js'
+import { monitorGet } from '../helpers/monitor.js'
 import { type RunningBfe, startBfe } from '../helpers/server.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
@@ -140,6 +143,42 @@ describe('timer bounds on a running server', () => {
       assert.equal(bfe.server.conf.Server.ClientWriteTimeout, 2147483)
       const r = await get(bfe.url, { headers: { host: 'p.test' } })
       assert.equal(r.status, 200)
+      assert.deepEqual(overflow.seen, [])
+    } finally {
+      overflow.stop()
+      await bfe?.close()
+      await up.close()
+    }
+  })
+})
+
+describe('bounds on reload', () => {
+  test('a reload with CheckInterval 2147483648 or a cluster named __proto__ is refused; the running conf stays', async () => {
+    const overflow = watchOverflow()
+    const { up } = await countingUpstream()
+    let bfe: RunningBfe | undefined
+    try {
+      bfe = await startBfe(simpleConf([up.port]))
+      const file = join(bfe.confRoot, 'server_data_conf/cluster_conf.data')
+      const original = readFileSync(file, 'utf8')
+      const bad = [
+        { Version: 'r', Config: { c: { CheckConf: { CheckInterval: 2147483648 } } } },
+        JSON.parse('{"Version": "r", "Config": {"c": {}, "__proto__": {}}}') as unknown,
+      ]
+      for (const conf of bad) {
+        writeFileSync(file, JSON.stringify(conf))
+        const r = await monitorGet(bfe.server.monitorPort, '/reload/server_data_conf')
+        // BFE's reload answer: 200 with {"error": ...}
+        assert.match(r.body, /^\{"error":/)
+        assert.match(r.body, /cluster_conf\.data/)
+        assert.match(
+          r.body,
+          /CheckInterval must be in \[1, 2147483647\] ms|cannot be used as a cluster name/,
+        )
+        const g = await get(bfe.url, { headers: { host: 'p.test' } })
+        assert.equal(g.status, 200)
+      }
+      writeFileSync(file, original)
       assert.deepEqual(overflow.seen, [])
     } finally {
       overflow.stop()
