@@ -142,22 +142,43 @@ SessionTicketsDisabled = false
     fails('[Server]\nHttpsPort = 65536\n', /HttpsPort must be in/)
     fails('[Server]\nMonitorPort = 0\n', /MonitorPort must be in/)
     assert.equal(conf('[Server]\nMonitorPort = 0\nMonitorEnabled = false\n').Server.MonitorPort, 0)
-    fails('[Server]\nMaxCpus = -1\n', /MaxCpus must be >= 0/)
-    fails('[Server]\nAcceptNum = -1\n', /AcceptNum must be >= 0/)
+    fails('[Server]\nMaxCpus = -1\n', /MaxCpus must be in \[0, 256\], got -1/)
+    fails('[Server]\nAcceptNum = -1\n', /AcceptNum must be in \[0, 1024\], got -1/)
     fails('[Server]\nLayer4LoadBalancer = F5\n', /Layer4LoadBalancer must be PROXY or NONE/)
     fails('[Server]\nTlsHandshakeTimeout = 0\n', /TlsHandshakeTimeout must be in \[1, 1200\]/)
     fails('[Server]\nTlsHandshakeTimeout = 1201\n', /TlsHandshakeTimeout/)
-    fails('[Server]\nClientReadTimeout = 0\n', /ClientReadTimeout must be > 0/)
-    fails('[Server]\nClientWriteTimeout = -1\n', /ClientWriteTimeout must be > 0/)
+    fails(
+      '[Server]\nClientReadTimeout = 0\n',
+      /ClientReadTimeout must be in \[1, 2147483\] s, got 0/,
+    )
+    fails(
+      '[Server]\nClientWriteTimeout = -1\n',
+      /ClientWriteTimeout must be in \[1, 2147483\] s, got -1/,
+    )
     fails(
       '[Server]\nGracefulShutdownTimeout = 301\n',
       /GracefulShutdownTimeout must be in \[1, 300\]/,
     )
-    fails('[Server]\nMaxHeaderBytes = 0\n', /MaxHeaderBytes must be > 0/)
-    fails('[Server]\nMaxHeaderUriBytes = 0\n', /MaxHeaderUriBytes must be > 0/)
-    fails('[Server]\nMaxProxyHeaderBytes = -1\n', /MaxProxyHeaderBytes must be >= 0/)
-    fails('[Server]\nAccessibleBodySize = 8388609\n', /AccessibleBodySize must be <= 8388608/)
-    fails('[Server]\nTotalBodyBufferSize = -1\n', /TotalBodyBufferSize must be >= 0/)
+    fails(
+      '[Server]\nMaxHeaderBytes = 0\n',
+      /MaxHeaderBytes must be in \[1, 16777216\] bytes, got 0/,
+    )
+    fails(
+      '[Server]\nMaxHeaderUriBytes = 0\n',
+      /MaxHeaderUriBytes must be in \[1, 16777216\] bytes, got 0/,
+    )
+    fails(
+      '[Server]\nMaxProxyHeaderBytes = -1\n',
+      /MaxProxyHeaderBytes must be in \[0, 65551\] bytes, got -1/,
+    )
+    fails(
+      '[Server]\nAccessibleBodySize = 8388609\n',
+      /AccessibleBodySize must be in \[-2147483648, 8388608\] bytes, got 8388609/,
+    )
+    fails(
+      '[Server]\nTotalBodyBufferSize = -1\n',
+      /TotalBodyBufferSize must be in \[0, 1099511627776\] bytes, got -1/,
+    )
     fails('[Server]\nMonitorInterval = 25\n', /MonitorInterval must divide 60/)
     fails('[Server]\nMonitorInterval = 10\n', /MonitorInterval must be >= 20/)
     fails('[Server]\nPlugins = x.so\n', /Plugins are not supported/)

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { bound, clampedBound, INT32_MAX, INT32_MIN, MAX_TIMER_S, TIMEOUT_MS } from './bounds.js'
 import { readDataFile } from './data-file.js'
 import { type IniFile, type IniValues, ini, parseIni } from './ini.js'
 import { resolveConfPath } from './paths.js'
@@ -13,28 +14,37 @@ import { resolveConfPath } from './paths.js'
  *   of BFE's VersionSSL30–VersionTLS12.
  * - `[Server] Plugins` is accepted so BFE files load, but naming a plugin fails (not supported).
  */
+/** Most worker processes `MaxCpus` may ask for (each is a whole Node process). */
+export const MAX_WORKERS = 256
+/** Largest MaxHeaderBytes / MaxHeaderUriBytes: what one connection's request head may pin. */
+export const MAX_HEADER_BYTES = 16 * 1024 * 1024
+
 export const bfeConfSchema = {
   Server: {
-    HttpPort: ini.int(8080),
-    HttpsPort: ini.int(8443),
+    HttpPort: ini.int(8080, bound(1, 65535)),
+    HttpsPort: ini.int(8443, bound(1, 65535)),
     HttpAddr: ini.string(''),
     HttpsAddr: ini.string(''),
-    MonitorPort: ini.int(8421),
+    // 1-65535, checked only when MonitorEnabled (checkServer)
+    MonitorPort: ini.int(8421, bound(INT32_MIN, INT32_MAX)),
     MonitorAddr: ini.string(''),
     MonitorEnabled: ini.bool(true),
-    MaxCpus: ini.int(0),
-    AcceptNum: ini.int(1),
+    MaxCpus: ini.int(0, bound(0, MAX_WORKERS)),
+    AcceptNum: ini.int(1, bound(0, 1024)),
     Layer4LoadBalancer: ini.string(''),
-    TlsHandshakeTimeout: ini.int(30),
-    ClientReadTimeout: ini.int(60),
-    ClientWriteTimeout: ini.int(60),
-    GracefulShutdownTimeout: ini.int(10),
-    MaxHeaderBytes: ini.int(1048576),
-    MaxHeaderUriBytes: ini.int(8192),
-    MaxProxyHeaderBytes: ini.int(0),
+    TlsHandshakeTimeout: ini.int(30, bound(1, 1200, 's')),
+    ClientReadTimeout: ini.int(60, clampedBound(1, MAX_TIMER_S, 's')),
+    ClientWriteTimeout: ini.int(60, clampedBound(1, MAX_TIMER_S, 's')),
+    GracefulShutdownTimeout: ini.int(10, bound(1, 300, 's')),
+    MaxHeaderBytes: ini.int(1048576, bound(1, MAX_HEADER_BYTES, 'bytes')),
+    MaxHeaderUriBytes: ini.int(8192, bound(1, MAX_HEADER_BYTES, 'bytes')),
+    // 0 means 2048; a PROXY v2 header is at most 16 + 65535 bytes
+    MaxProxyHeaderBytes: ini.int(0, bound(0, 65551, 'bytes')),
     KeepAliveEnabled: ini.bool(true),
-    AccessibleBodySize: ini.int(2097152),
-    TotalBodyBufferSize: ini.int(0),
+    // <= 0 means the default
+    AccessibleBodySize: ini.int(2097152, bound(INT32_MIN, 8388608, 'bytes')),
+    // 0 = unlimited; a cap, so large values are harmless
+    TotalBodyBufferSize: ini.int(0, bound(0, 2 ** 40, 'bytes')),
     EnableAiGateway: ini.bool(false),
     EstimateToken: ini.bool(false),
     Modules: ini.strings(),
@@ -46,7 +56,8 @@ export const bfeConfSchema = {
     ClusterTableConf: ini.string('cluster_conf/cluster_table.data'),
     GslbConf: ini.string('cluster_conf/gslb.data'),
     NameConf: ini.string('server_data_conf/name_conf.data'),
-    MonitorInterval: ini.int(20),
+    // <= 0 means 20, > 60 means 60 (checkServer)
+    MonitorInterval: ini.int(20, bound(INT32_MIN, INT32_MAX, 's')),
     DebugServHttp: ini.bool(false),
     DebugBfeRoute: ini.bool(false),
     DebugBal: ini.bool(false),
@@ -68,11 +79,11 @@ export const bfeConfSchema = {
     SessionCacheDisabled: ini.bool(true),
     Servers: ini.string(''),
     KeyPrefix: ini.string('bfe'),
-    ConnectTimeout: ini.int(50),
-    ReadTimeout: ini.int(0),
-    WriteTimeout: ini.int(50),
-    MaxIdle: ini.int(20),
-    SessionExpire: ini.int(3600),
+    ConnectTimeout: ini.int(50, TIMEOUT_MS),
+    ReadTimeout: ini.int(0, TIMEOUT_MS),
+    WriteTimeout: ini.int(50, TIMEOUT_MS),
+    MaxIdle: ini.int(20, bound(0, 1024)),
+    SessionExpire: ini.int(3600, clampedBound(0, MAX_TIMER_S, 's')),
   },
   SessionTicket: {
     SessionTicketsDisabled: ini.bool(true),
@@ -148,7 +159,7 @@ export function loadBfeConf(confRoot: string): BfeConf {
 /** Validates bfe.conf text; `file` is used in messages. Exported for tests. */
 export function parseBfeConf(text: string, confRoot: string, file = 'bfe.conf'): BfeConf {
   const f = parseIni(file, text, bfeConfSchema)
-  const warnings: string[] = []
+  const warnings: string[] = [...f.warnings]
   checkServer(f, confRoot, warnings)
   checkHttpsBasic(f, confRoot, warnings)
   checkSessionCache(f)
@@ -164,39 +175,17 @@ type Conf = IniFile<typeof bfeConfSchema>
 
 function checkServer(f: Conf, confRoot: string, warnings: string[]): void {
   const s = f.values.Server
-  const range = (key: keyof typeof s & string, v: number, lo: number, hi: number): void => {
-    if (v < lo || v > hi) f.fail('Server', key, `must be in [${lo}, ${hi}], got ${v}`)
+  // The plain ranges are declared in the schema (D23); what remains are the rules between keys.
+  if (s.MonitorEnabled && (s.MonitorPort < 1 || s.MonitorPort > 65535)) {
+    f.fail('Server', 'MonitorPort', `must be in [1, 65535], got ${s.MonitorPort}`)
   }
-  const positive = (key: keyof typeof s & string, v: number): void => {
-    if (v <= 0) f.fail('Server', key, `must be > 0, got ${v}`)
-  }
-  range('HttpPort', s.HttpPort, 1, 65535)
-  range('HttpsPort', s.HttpsPort, 1, 65535)
-  if (s.MonitorEnabled) range('MonitorPort', s.MonitorPort, 1, 65535)
-  if (s.MaxCpus < 0) f.fail('Server', 'MaxCpus', `must be >= 0, got ${s.MaxCpus}`)
-  if (s.AcceptNum < 0) f.fail('Server', 'AcceptNum', `must be >= 0, got ${s.AcceptNum}`)
   if (s.AcceptNum === 0) s.AcceptNum = 1
   if (s.Layer4LoadBalancer === '') s.Layer4LoadBalancer = 'NONE'
   if (s.Layer4LoadBalancer !== 'PROXY' && s.Layer4LoadBalancer !== 'NONE') {
     f.fail('Server', 'Layer4LoadBalancer', `must be PROXY or NONE, got "${s.Layer4LoadBalancer}"`)
   }
-  range('TlsHandshakeTimeout', s.TlsHandshakeTimeout, 1, 1200)
-  positive('ClientReadTimeout', s.ClientReadTimeout)
-  positive('ClientWriteTimeout', s.ClientWriteTimeout)
-  range('GracefulShutdownTimeout', s.GracefulShutdownTimeout, 1, 300)
-  positive('MaxHeaderBytes', s.MaxHeaderBytes)
-  positive('MaxHeaderUriBytes', s.MaxHeaderUriBytes)
-  if (s.MaxProxyHeaderBytes < 0) {
-    f.fail('Server', 'MaxProxyHeaderBytes', `must be >= 0, got ${s.MaxProxyHeaderBytes}`)
-  }
   if (s.MaxProxyHeaderBytes === 0) s.MaxProxyHeaderBytes = 2048
   if (s.AccessibleBodySize <= 0) s.AccessibleBodySize = 2097152
-  if (s.AccessibleBodySize > 8388608) {
-    f.fail('Server', 'AccessibleBodySize', `must be <= 8388608, got ${s.AccessibleBodySize}`)
-  }
-  if (s.TotalBodyBufferSize < 0) {
-    f.fail('Server', 'TotalBodyBufferSize', `must be >= 0, got ${s.TotalBodyBufferSize}`)
-  }
   if (s.MonitorInterval <= 0) {
     s.MonitorInterval = 20
   } else if (s.MonitorInterval > 60) {

@@ -136,7 +136,11 @@ describe('cluster_conf.data', () => {
       '/BackendConf/TimeoutConnSrv',
       /must be an integer/,
     )
-    bad({ BackendConf: { TimeoutConnSrv: -1 } }, '/BackendConf/TimeoutConnSrv', /must be >= 0/)
+    bad(
+      { BackendConf: { TimeoutConnSrv: -1 } },
+      '/BackendConf/TimeoutConnSrv',
+      /must be in \[0, 2147483647\] ms, got -1/,
+    )
     bad({ BackendConf: { RetryLevel: 3 } }, '/BackendConf/RetryLevel', /must be one of 0, 1/)
     bad(
       { BackendConf: { OutlierDetectionHttpCode: '5xx|abc' } },
@@ -160,9 +164,17 @@ describe('cluster_conf.data', () => {
       one({ CheckConf: { StatusCodeRange: '200 | 3xx' } })?.CheckConf.StatusCodeRange,
       '200 | 3xx',
     )
-    bad({ CheckConf: { SuccNum: 0 } }, '/CheckConf/SuccNum', /must be >= 1/)
-    bad({ CheckConf: { CheckInterval: 0 } }, '/CheckConf/CheckInterval', /must be > 0/)
-    bad({ CheckConf: { CheckTimeout: -1 } }, '/CheckConf/CheckTimeout', /must be >= 0/)
+    bad({ CheckConf: { SuccNum: 0 } }, '/CheckConf/SuccNum', /must be in \[1, 65535\], got 0/)
+    bad(
+      { CheckConf: { CheckInterval: 0 } },
+      '/CheckConf/CheckInterval',
+      /must be in \[1, 2147483647\] ms, got 0/,
+    )
+    bad(
+      { CheckConf: { CheckTimeout: -1 } },
+      '/CheckConf/CheckTimeout',
+      /must be in \[0, 2147483647\] ms/,
+    )
     bad({ CheckConf: { ActiveCheck: 'yes' } }, '/CheckConf/ActiveCheck', /must be a boolean/)
     bad({ GslbBasic: { BalanceMode: 'RR' } }, '/GslbBasic/BalanceMode', /WRR, WLC or EPP/)
     bad({ GslbBasic: { BalanceMode: 'epp' } }, '/GslbBasic/EPPAddr', /is required/)
@@ -188,7 +200,7 @@ describe('cluster_conf.data', () => {
     bad(
       { ClusterBasic: { ResFlushInterval: -2 } },
       '/ClusterBasic/ResFlushInterval',
-      /must be >= -1/,
+      /must be in \[-1, 2147483647\] ms/,
     )
     bad(
       { ClusterBasic: { CancelOnClientClose: 1 } },

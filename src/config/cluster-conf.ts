@@ -1,5 +1,17 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { BfeConfError } from '../basic/errors.js'
+import {
+  type Bound,
+  bound,
+  INT32_MAX,
+  INT32_MIN,
+  INTERVAL_MS,
+  MAX_CONNS,
+  MAX_RETRIES,
+  MAX_TIMER_MS,
+  MAX_TIMER_S,
+  TIMEOUT_MS,
+} from './bounds.js'
 import type {
   BackendConf,
   CheckConf,
@@ -18,7 +30,10 @@ import { resolveDataPath } from './paths.js'
 export interface ClusterConfFile {
   Version: string
   Config: Map<string, ClusterConf>
-  /** Notes for the load log (which base a HTTPSConf path was resolved against, D17). */
+  /**
+   * Notes for the load log, logged as warnings and shown by `-t`: which base a HTTPSConf path was
+   * resolved against (D17), and values clamped to their maximum (D23).
+   */
   notes: string[]
 }
 
@@ -44,15 +59,15 @@ export function decodeClusterConf(root: JsonNode, opts: ClusterConfOptions = {})
   const notes: string[] = []
   const config = new Map<string, ClusterConf>()
   const confRoot = opts.confRoot ?? process.cwd()
-  for (const [name, node] of root.get('Config').entries(true)) {
+  for (const [name, node] of root.get('Config').namedEntries('cluster', true)) {
     node.entries()
-    const backend = backendConf(node.get('BackendConf'))
+    const backend = backendConf(node.get('BackendConf'), notes)
     config.set(name, {
       name,
       BackendConf: backend,
-      CheckConf: checkConf(node.get('CheckConf')),
+      CheckConf: checkConf(node.get('CheckConf'), notes),
       GslbBasic: gslbBasic(node.get('GslbBasic')),
-      ClusterBasic: clusterBasic(node.get('ClusterBasic')),
+      ClusterBasic: clusterBasic(node.get('ClusterBasic'), notes),
       HTTPSConf: httpsConf(node.get('HTTPSConf'), backend.Protocol, confRoot, notes),
     })
   }
@@ -65,13 +80,13 @@ export function decodeClusterConf(root: JsonNode, opts: ClusterConfOptions = {})
  */
 export function defaultClusterConf(name: string): ClusterConf {
   const absent = new JsonNode('', '', undefined)
-  const backend = backendConf(absent)
+  const backend = backendConf(absent, [])
   return {
     name,
     BackendConf: backend,
-    CheckConf: checkConf(absent),
+    CheckConf: checkConf(absent, []),
     GslbBasic: gslbBasic(absent),
-    ClusterBasic: clusterBasic(absent),
+    ClusterBasic: clusterBasic(absent, []),
     HTTPSConf: httpsConf(absent, backend.Protocol, process.cwd(), []),
   }
 }
@@ -86,7 +101,36 @@ export function loadClusterConf(file: string, opts: ClusterConfOptions = {}): Cl
  */
 const PROTOCOLS = ['http', 'https', 'h2c', 'ws', 'tcp'] as const
 
-function backendConf(n: JsonNode): BackendConf {
+/**
+ * The range of every number in cluster_conf.data (decisions.md D23), declared once. Timeouts clamp
+ * above the timer limit (larger values only mean "wait longer"); the rest are refused out of range.
+ */
+export const CLUSTER_CONF_BOUNDS = {
+  TimeoutConnSrv: TIMEOUT_MS,
+  TimeoutResponseHeader: TIMEOUT_MS,
+  MaxIdleConnsPerHost: bound(0, MAX_CONNS),
+  // negative means 0 (unlimited), as in BFE
+  MaxConnsPerHost: bound(INT32_MIN, MAX_CONNS),
+  SlowStartTime: bound(0, MAX_TIMER_S, 's'),
+  // 0, a class mask 1-31 or a status 100-599 for http(s) checks (checkConf); ignored by tcp/tls
+  StatusCode: bound(INT32_MIN, INT32_MAX),
+  FailNum: bound(0, 65535),
+  SuccNum: bound(1, 65535),
+  CheckTimeout: TIMEOUT_MS,
+  CheckInterval: bound(1, MAX_TIMER_MS, 'ms'),
+  CrossRetry: bound(0, MAX_RETRIES),
+  RetryMax: bound(0, MAX_RETRIES),
+  TimeoutReadClient: TIMEOUT_MS,
+  TimeoutWriteClient: TIMEOUT_MS,
+  TimeoutReadClientAgain: TIMEOUT_MS,
+  ReqWriteBufferSize: bound(0, 1024 * 1024, 'bytes'),
+  ReqFlushInterval: INTERVAL_MS,
+  ResFlushInterval: bound(-1, MAX_TIMER_MS, 'ms'),
+} as const satisfies Record<string, Bound>
+
+const B = CLUSTER_CONF_BOUNDS
+
+function backendConf(n: JsonNode, w: string[]): BackendConf {
   n.entries()
   const protoNode = n.get('Protocol')
   const protocol = protoNode.string('http').toLowerCase()
@@ -98,7 +142,7 @@ function backendConf(n: JsonNode): BackendConf {
   if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
     protoNode.fail(`must be one of ${PROTOCOLS.join(', ')}, got "${protocol}"`)
   }
-  const maxConns = n.get('MaxConnsPerHost').int(0)
+  const maxConns = n.get('MaxConnsPerHost').bounded(0, B.MaxConnsPerHost)
   const outlierNode = n.get('OutlierDetectionHttpCode')
   const outlier = outlierNode.string('').toLowerCase()
   if (outlier !== '') {
@@ -110,22 +154,24 @@ function backendConf(n: JsonNode): BackendConf {
   }
   const fcgi = n.get('FCGIConf')
   fcgi.entries()
-  const envVars: Record<string, string> = {}
-  for (const [k, v] of fcgi.get('EnvVars').entries()) envVars[k] = v.string()
+  const envVars: Record<string, string> = {} // reserved names refused by namedEntries
+  for (const [k, v] of fcgi.get('EnvVars').namedEntries('variable')) envVars[k] = v.string()
   return {
     Protocol: protocol,
-    TimeoutConnSrv: nonNegative(n.get('TimeoutConnSrv'), 2000),
-    TimeoutResponseHeader: nonNegative(n.get('TimeoutResponseHeader'), 60000),
-    MaxIdleConnsPerHost: nonNegative(n.get('MaxIdleConnsPerHost'), 2),
+    TimeoutConnSrv: n.get('TimeoutConnSrv').bounded(2000, B.TimeoutConnSrv, w),
+    TimeoutResponseHeader: n
+      .get('TimeoutResponseHeader')
+      .bounded(60000, B.TimeoutResponseHeader, w),
+    MaxIdleConnsPerHost: n.get('MaxIdleConnsPerHost').bounded(2, B.MaxIdleConnsPerHost),
     MaxConnsPerHost: Math.max(maxConns, 0),
     RetryLevel: oneOf(n.get('RetryLevel'), 0, [0, 1]),
-    SlowStartTime: nonNegative(n.get('SlowStartTime'), 0),
+    SlowStartTime: n.get('SlowStartTime').bounded(0, B.SlowStartTime),
     OutlierDetectionHttpCode: outlier,
     FCGIConf: { Root: fcgi.get('Root').string(''), EnvVars: envVars },
   }
 }
 
-function checkConf(n: JsonNode): CheckConf {
+function checkConf(n: JsonNode, w: string[]): CheckConf {
   n.entries()
   const schemNode = n.get('Schem')
   const schem = schemNode.string('http')
@@ -140,7 +186,7 @@ function checkConf(n: JsonNode): CheckConf {
     hostTypeNode.fail(`must be HOST or Instance_IP, got "${hostType}"`)
   }
   const statusNode = n.get('StatusCode')
-  const statusCode = statusNode.int(0)
+  const statusCode = statusNode.bounded(0, B.StatusCode)
   const rangeNode = n.get('StatusCodeRange')
   const statusCodeRange = rangeNode.string('')
   if (schem === 'http' || schem === 'https') {
@@ -154,13 +200,10 @@ function checkConf(n: JsonNode): CheckConf {
     }
   }
   const succNode = n.get('SuccNum')
-  const succNum = succNode.int(1)
-  if (succNum < 1) succNode.fail(`must be >= 1, got ${succNum}`)
+  const succNum = succNode.bounded(1, B.SuccNum)
   const timeoutNode = n.get('CheckTimeout')
-  const checkTimeout = timeoutNode.absent ? undefined : nonNegative(timeoutNode, 0)
-  const intervalNode = n.get('CheckInterval')
-  const interval = intervalNode.int(1000)
-  if (interval <= 0) intervalNode.fail(`must be > 0, got ${interval}`)
+  const checkTimeout = timeoutNode.absent ? undefined : timeoutNode.bounded(0, B.CheckTimeout, w)
+  const interval = n.get('CheckInterval').bounded(1000, B.CheckInterval)
   return {
     Schem: schem,
     Uri: uri,
@@ -168,7 +211,7 @@ function checkConf(n: JsonNode): CheckConf {
     HostType: hostType,
     StatusCode: statusCode,
     StatusCodeRange: statusCodeRange,
-    FailNum: nonNegative(n.get('FailNum'), 5),
+    FailNum: n.get('FailNum').bounded(5, B.FailNum),
     SuccNum: succNum,
     CheckTimeout: checkTimeout,
     CheckInterval: interval,
@@ -188,8 +231,8 @@ function gslbBasic(n: JsonNode): GslbBasic {
     modeNode.fail(`must be WRR, WLC or EPP, got "${mode}"`)
   }
   return {
-    CrossRetry: nonNegative(n.get('CrossRetry'), 0),
-    RetryMax: nonNegative(n.get('RetryMax'), 2),
+    CrossRetry: n.get('CrossRetry').bounded(0, B.CrossRetry),
+    RetryMax: n.get('RetryMax').bounded(2, B.RetryMax),
     BalanceMode: mode,
     EPPAddr: epp,
     HashConf: hashConf(n.get('HashConf')),
@@ -216,18 +259,17 @@ function hashConf(n: JsonNode): HashConf {
   }
 }
 
-function clusterBasic(n: JsonNode): ClusterBasic {
+function clusterBasic(n: JsonNode, w: string[]): ClusterBasic {
   n.entries()
-  const resFlush = n.get('ResFlushInterval')
-  const resFlushInterval = resFlush.int(-1)
-  if (resFlushInterval < -1) resFlush.fail(`must be >= -1, got ${resFlushInterval}`)
   return {
-    TimeoutReadClient: nonNegative(n.get('TimeoutReadClient'), 30000),
-    TimeoutWriteClient: nonNegative(n.get('TimeoutWriteClient'), 60000),
-    TimeoutReadClientAgain: nonNegative(n.get('TimeoutReadClientAgain'), 60000),
-    ReqWriteBufferSize: nonNegative(n.get('ReqWriteBufferSize'), 512),
-    ReqFlushInterval: nonNegative(n.get('ReqFlushInterval'), 0),
-    ResFlushInterval: resFlushInterval,
+    TimeoutReadClient: n.get('TimeoutReadClient').bounded(30000, B.TimeoutReadClient, w),
+    TimeoutWriteClient: n.get('TimeoutWriteClient').bounded(60000, B.TimeoutWriteClient, w),
+    TimeoutReadClientAgain: n
+      .get('TimeoutReadClientAgain')
+      .bounded(60000, B.TimeoutReadClientAgain, w),
+    ReqWriteBufferSize: n.get('ReqWriteBufferSize').bounded(512, B.ReqWriteBufferSize),
+    ReqFlushInterval: n.get('ReqFlushInterval').bounded(0, B.ReqFlushInterval),
+    ResFlushInterval: n.get('ResFlushInterval').bounded(-1, B.ResFlushInterval),
     CancelOnClientClose: n.get('CancelOnClientClose').bool(false),
     DisableHostHeader: n.get('DisableHostHeader').bool(false),
     DisableHealthCheck: n.get('DisableHealthCheck').bool(false),
@@ -311,12 +353,6 @@ function readPem(node: JsonNode, p: string, confRoot: string, notes: string[]): 
   } catch (err) {
     failWith(node, `cannot read ${p}`, err)
   }
-}
-
-function nonNegative(n: JsonNode, def: number): number {
-  const v = n.int(def)
-  if (v < 0) n.fail(`must be >= 0, got ${v}`)
-  return v
 }
 
 function oneOf(n: JsonNode, def: number, allowed: readonly number[]): number {

@@ -1,3 +1,4 @@
+import { PORT, SIGNED_WEIGHT } from './bounds.js'
 import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -26,21 +27,20 @@ export function decodeClusterTable(root: JsonNode): ClusterTableConf {
   root.entries(true) // the root must be an object
   const version = root.get('Version').string()
   const config = new Map<string, Map<string, BackendSpec[]>>()
-  for (const [clusterName, clusterNode] of root.get('Config').entries(true)) {
+  for (const [clusterName, clusterNode] of root.get('Config').namedEntries('cluster', true)) {
     const subs = new Map<string, BackendSpec[]>()
-    for (const [subName, subNode] of clusterNode.entries(true)) {
+    for (const [subName, subNode] of clusterNode.namedEntries('sub-cluster', true)) {
       const backends: BackendSpec[] = []
       let positive = false
       for (const b of subNode.items(true)) {
         b.entries(true)
         const spec: BackendSpec = {
-          Name: b.get('Name').string(),
+          Name: b.get('Name').name('backend'),
           Addr: b.get('Addr').string(),
-          Port: b.get('Port').int(),
-          Weight: b.get('Weight').int(),
+          Port: b.get('Port').bounded(undefined, PORT),
+          Weight: b.get('Weight').bounded(undefined, SIGNED_WEIGHT),
         }
         if (spec.Addr === '') b.get('Addr').fail('must not be empty')
-        if (spec.Port < 0 || spec.Port > 65535) b.get('Port').fail('must be in 0..65535')
         if (spec.Weight > 0) positive = true
         backends.push(spec)
       }

@@ -1,4 +1,5 @@
 import { BfeConfError } from '../basic/errors.js'
+import { SIGNED_WEIGHT } from './bounds.js'
 import { type ClusterTableConf, parseClusterTable } from './cluster-table.js'
 import { readDataFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
@@ -26,11 +27,11 @@ export function parseGslb(file: string, text: string): GslbConf {
   const hostname = root.get('Hostname').string()
   const ts = root.get('Ts').string()
   const clusters = new Map<string, Map<string, number>>()
-  for (const [clusterName, node] of root.get('Clusters').entries(true)) {
+  for (const [clusterName, node] of root.get('Clusters').namedEntries('cluster', true)) {
     const weights = new Map<string, number>()
     let sum = 0
-    for (const [subName, w] of node.entries(true)) {
-      const weight = w.int()
+    for (const [subName, w] of node.namedEntries('sub-cluster', true)) {
+      const weight = w.bounded(undefined, SIGNED_WEIGHT)
       if (weight > 0) sum += weight
       weights.set(subName, weight)
     }

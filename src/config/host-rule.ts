@@ -26,11 +26,11 @@ export function decodeHostRule(root: JsonNode): HostRuleConf {
   // product of every host tag, rejecting a tag listed under two products
   const tagProduct = new Map<string, string>()
   const hostTags = new Map<string, string[]>()
-  for (const [product, list] of root.get('HostTags').entries(true)) {
+  for (const [product, list] of root.get('HostTags').namedEntries('product', true)) {
     if (list.absent) list.fail('must not be null')
     const tags: string[] = []
     for (const item of list.items()) {
-      const tag = item.string()
+      const tag = item.name('host tag')
       const other = tagProduct.get(tag)
       if (other !== undefined && other !== product) {
         item.fail(`host tag "${tag}" is already listed under product "${other}"`)
@@ -43,7 +43,7 @@ export function decodeHostRule(root: JsonNode): HostRuleConf {
 
   const seen = new Map<string, string>()
   const hosts = new Map<string, string[]>()
-  for (const [tag, list] of root.get('Hosts').entries(true)) {
+  for (const [tag, list] of root.get('Hosts').namedEntries('host tag', true)) {
     if (list.absent) list.fail('must not be null')
     if (!tagProduct.has(tag)) list.fail(`host tag "${tag}" is not listed in HostTags`)
     const names: string[] = []

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { BfeConfError } from '../basic/errors.js'
+import { bound, clampedBound } from './bounds.js'
 import { ini, parseIni } from './ini.js'
 
 const schema = {
@@ -141,5 +142,35 @@ describe('ini dialect', () => {
     throwsConf('[Server]\nName = "abc\n', /unterminated/)
     throwsConf('[Server]\nName = a\\q\n', /invalid escape/)
     throwsConf('[Server "x"]\n', /subsections are not supported/)
+  })
+
+  it('checks an int key against its bound, naming line, key and range (D23)', () => {
+    const b = {
+      Basic: { Count: ini.int(1, bound(0, 10)), Wait: ini.int(5, clampedBound(1, 100, 's')) },
+    } as const
+    const p = (t: string) => parseIni('m.conf', t, b)
+    assert.equal(p('[Basic]\nCount = 10\n').values.Basic.Count, 10)
+    assert.equal(p('[Basic]\nCount = 0\n').values.Basic.Count, 0)
+    assert.throws(
+      () => p('[Basic]\nCount = 11\n'),
+      /^BfeConfError: m\.conf: line 2 \[Basic\] Count must be in \[0, 10\], got 11$/,
+    )
+    assert.throws(() => p('[Basic]\nCount = -1\n'), /Count must be in \[0, 10\], got -1/)
+    assert.throws(
+      () => p('[Basic]\nCount = 1.5\n'),
+      /Count must be an integer in \[0, 10\], got "1\.5"/,
+    )
+    assert.throws(
+      () => p('[Basic]\nCount = ten\n'),
+      /Count must be an integer in \[0, 10\], got "ten"/,
+    )
+    const f = p('[Basic]\n\nWait = 1000\n')
+    assert.equal(f.values.Basic.Wait, 100)
+    assert.deepEqual(f.warnings, [
+      'm.conf: line 3 [Basic] Wait 1000 is above the maximum 100 s, using 100',
+    ])
+    assert.deepEqual(p('[Basic]\nWait = 100\n').warnings, [])
+    // the default is not checked against the bound: it is the schema's own choice
+    assert.equal(p('').values.Basic.Count, 1)
   })
 })

@@ -1,4 +1,5 @@
 import { BfeConfError } from '../basic/errors.js'
+import { type Bound, checkBound, clampWarning, describeBound } from './bounds.js'
 
 /**
  * The INI dialect of bfe.conf and of every module `.conf` file (Go "gcfg", git-config style):
@@ -19,6 +20,10 @@ import { BfeConfError } from '../basic/errors.js'
  *
  *   const schema = { Server: { HttpPort: ini.int(8080), Modules: ini.strings() } } as const
  *   const file = parseIni('bfe.conf', text, schema)   // file.values.Server.HttpPort: number
+ *
+ * An integer key may carry a bound (bounds.ts, decisions.md D23): `ini.int(30, bound(1, 1200, 's'))`.
+ * A value outside it is an error naming the line, the key and the range; above a clamped bound the
+ * maximum is used and a warning is added to `IniFile.warnings`.
  */
 
 export type IniKind = 'string' | 'int' | 'bool' | 'strings'
@@ -26,11 +31,14 @@ export type IniKind = 'string' | 'int' | 'bool' | 'strings'
 export interface IniKey<T> {
   readonly kind: IniKind
   readonly def: T
+  /** `int` keys only: the allowed range. */
+  readonly bound?: Bound
 }
 
 export const ini = {
   string: (def = ''): IniKey<string> => ({ kind: 'string', def }),
-  int: (def = 0): IniKey<number> => ({ kind: 'int', def }),
+  int: (def = 0, b?: Bound): IniKey<number> =>
+    b === undefined ? { kind: 'int', def } : { kind: 'int', def, bound: b },
   bool: (def = false): IniKey<boolean> => ({ kind: 'bool', def }),
   strings: (def: readonly string[] = []): IniKey<string[]> => ({ kind: 'strings', def: [...def] }),
 } as const
@@ -49,13 +57,21 @@ export type IniValues<S extends IniSchema> = {
 export class IniFile<S extends IniSchema> {
   readonly file: string
   readonly values: IniValues<S>
+  /** Values clamped to their bound's maximum, each naming the file, line and key. */
+  readonly warnings: string[]
   /** `Section.Key` (schema spelling) → line number of the last assignment. */
   private readonly lines: Map<string, number>
 
-  constructor(file: string, values: IniValues<S>, lines: Map<string, number>) {
+  constructor(
+    file: string,
+    values: IniValues<S>,
+    lines: Map<string, number>,
+    warnings: string[] = [],
+  ) {
     this.file = file
     this.values = values
     this.lines = lines
+    this.warnings = warnings
   }
 
   /** Line of the last assignment of `section.key`, undefined when the default was used. */
@@ -123,6 +139,7 @@ export function parseIni<S extends IniSchema>(file: string, text: string, schema
     values[secName] = vals
   }
   const lines = new Map<string, number>()
+  const warnings: string[] = []
   // Multi-valued keys start from their default list; the first line of the file replaces it.
   const touchedLists = new Set<string>()
 
@@ -180,10 +197,7 @@ export function parseIni<S extends IniSchema>(file: string, text: string, schema
         vals[keyName] = value
         break
       case 'int': {
-        const n = parseIniInt(value)
-        if (n === undefined)
-          throw new BfeConfError(file, field, `must be an integer, got "${value}"`)
-        vals[keyName] = n
+        vals[keyName] = readInt(file, field, value, spec.bound, warnings)
         break
       }
       case 'bool': {
@@ -209,7 +223,31 @@ export function parseIni<S extends IniSchema>(file: string, text: string, schema
       }
     }
   }
-  return new IniFile(file, values as IniValues<S>, lines)
+  return new IniFile(file, values as IniValues<S>, lines, warnings)
+}
+
+/** An `int` value: decimal, exact, and within `b` when the key has a bound. */
+function readInt(
+  file: string,
+  field: string,
+  value: string,
+  b: Bound | undefined,
+  warnings: string[],
+): number {
+  const n = parseIniInt(value)
+  if (b === undefined) {
+    if (n === undefined) throw new BfeConfError(file, field, `must be an integer, got "${value}"`)
+    return n
+  }
+  // digits too long for a double are still "a number out of range", not "not a number"
+  const digits = /^[+-]?\d+$/.test(value)
+  if (!digits) {
+    throw new BfeConfError(file, field, `must be an integer in ${describeBound(b)}, got "${value}"`)
+  }
+  const r = checkBound(n ?? Number(value), b)
+  if (!r.ok) throw new BfeConfError(file, field, r.reason)
+  if (r.clamped) warnings.push(clampWarning(`${file}: ${field}`, Number(value), b))
+  return r.value
 }
 
 function endsWithContinuation(line: string): boolean {

@@ -1,4 +1,5 @@
 import { BfeConfError } from '../basic/errors.js'
+import { type Bound, checkBound, clampWarning, RESERVED_NAMES } from './bounds.js'
 
 /**
  * A position in a JSON data file, read the way BFE's Go decoder reads it: object keys match field
@@ -82,16 +83,51 @@ export class JsonNode {
     return this.value
   }
 
-  /** Integer value (JSON number without fraction); `def` when absent. */
+  /** Integer value (JSON number without fraction, exact in a double); `def` when absent. */
   int(def?: number): number {
     if (this.value === undefined) {
       if (def === undefined) this.fail('is required')
       return def
     }
-    if (typeof this.value !== 'number' || !Number.isInteger(this.value)) {
-      this.fail(`must be an integer, got ${typeName(this.value)}`)
+    if (typeof this.value !== 'number' || !Number.isSafeInteger(this.value)) {
+      const got = typeof this.value === 'number' ? String(this.value) : typeName(this.value)
+      this.fail(`must be an integer, got ${got}`)
     }
     return this.value
+  }
+
+  /**
+   * Integer within `b` (decisions.md D23); `def` when absent (required when no default). Out of
+   * range is an error naming the range; above the range a clamped bound gives `b.max` and adds a
+   * warning to `warnings`.
+   */
+  bounded(def: number | undefined, b: Bound, warnings?: string[]): number {
+    if (this.value === undefined) {
+      if (def === undefined) this.fail('is required')
+      return def
+    }
+    const r = checkBound(this.value, b)
+    if (!r.ok) this.fail(r.reason)
+    if (r.clamped)
+      warnings?.push(clampWarning(`${this.file}: ${this.pointer}`, Number(this.value), b))
+    return r.value
+  }
+
+  /**
+   * Like `entries()`, for an object whose keys are names of `kind` (product, cluster ...): a
+   * reserved name (`__proto__`, `constructor`, `prototype`) is an error.
+   */
+  namedEntries(kind: string, required = false): [string, JsonNode][] {
+    const list = this.entries(required)
+    for (const [k, node] of list) checkName(node, kind, k)
+    return list
+  }
+
+  /** String value that names a `kind` (cluster, host tag ...): not a reserved name. */
+  name(kind: string, def?: string): string {
+    const v = this.string(def)
+    checkName(this, kind, v)
+    return v
   }
 
   bool(def?: boolean): boolean {
@@ -116,6 +152,14 @@ export class JsonNode {
     const v = this.value
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined
     return v as Record<string, unknown>
+  }
+}
+
+function checkName(node: JsonNode, kind: string, name: string): void {
+  if (RESERVED_NAMES.has(name)) {
+    node.fail(
+      `"${name}" cannot be used as a ${kind} name (reserved: ${[...RESERVED_NAMES].join(', ')})`,
+    )
   }
 }
 

@@ -1,3 +1,4 @@
+import { PORT, WEIGHT } from './bounds.js'
 import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -25,7 +26,7 @@ export function decodeNameConf(root: JsonNode): NameConf {
   root.entries(true)
   const version = root.get('Version').string()
   const config = new Map<string, NameInstance[]>()
-  for (const [name, list] of root.get('Config').entries(true)) {
+  for (const [name, list] of root.get('Config').namedEntries('service', true)) {
     if (list.absent) list.fail('must not be null')
     const instances: NameInstance[] = []
     for (const item of list.items()) {
@@ -33,12 +34,8 @@ export function decodeNameConf(root: JsonNode): NameConf {
       const hostNode = item.get('Host')
       const host = hostNode.string()
       if (host === '') hostNode.fail('must not be empty')
-      const portNode = item.get('Port')
-      const port = portNode.int()
-      if (port < 0 || port > 65535) portNode.fail(`must be in [0, 65535], got ${port}`)
-      const weightNode = item.get('Weight')
-      const weight = weightNode.int()
-      if (weight < 0) weightNode.fail(`must be >= 0, got ${weight}`)
+      const port = item.get('Port').bounded(undefined, PORT)
+      const weight = item.get('Weight').bounded(undefined, WEIGHT)
       instances.push({ Host: host, Port: port, Weight: weight })
     }
     config.set(name, instances)

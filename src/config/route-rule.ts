@@ -50,13 +50,13 @@ export function decodeRouteRule(root: JsonNode): RouteRuleConf {
   if (basicNode.absent && productNode.absent) root.fail('needs BasicRule or ProductRule')
 
   const basic = new Map<string, BasicRule[]>()
-  for (const [product, list] of basicNode.entries()) {
+  for (const [product, list] of basicNode.namedEntries('product')) {
     const rules: BasicRule[] = []
     // duplicate detection: host bucket key → normalised path keys
     const buckets = new Map<string, Set<string>>()
     for (const r of list.items()) {
       r.entries(true)
-      const clusterName = r.get('ClusterName').string()
+      const clusterName = r.get('ClusterName').name('cluster')
       const hostNode = r.get('Hostname')
       const pathNode = r.get('Path')
       const hosts = hostNode.strings([])
@@ -89,11 +89,11 @@ export function decodeRouteRule(root: JsonNode): RouteRuleConf {
   }
 
   const advanced = new Map<string, AdvancedRule[]>()
-  for (const [product, list] of productNode.entries()) {
+  for (const [product, list] of productNode.namedEntries('product')) {
     const rules: AdvancedRule[] = []
     for (const r of list.items()) {
       r.entries(true)
-      const clusterName = r.get('ClusterName').string()
+      const clusterName = r.get('ClusterName').name('cluster')
       const condNode = r.get('Cond')
       const cond = condNode.string()
       rules.push({

@@ -270,6 +270,6 @@ describe('name_conf.data', () => {
     inst({ Host: null }, '/Host', /is required/)
     inst({ Port: 65536 }, '/Port', /must be in \[0, 65535\]/)
     inst({ Port: 'x' }, '/Port', /must be an integer/)
-    inst({ Weight: -1 }, '/Weight', /must be >= 0/)
+    inst({ Weight: -1 }, '/Weight', /must be in \[0, 1000000\], got -1/)
   })
 })

@@ -79,7 +79,7 @@ export function parseServerCertConf(
   const warnings: string[] = []
   const notes: string[] = []
   const certs = new Map<string, ServerCert>()
-  for (const [name, node] of config.get('CertConf').entries(true)) {
+  for (const [name, node] of config.get('CertConf').namedEntries('certificate', true)) {
     if (name === DEFAULT_CERT_NAME) node.fail(`certificate name ${DEFAULT_CERT_NAME} is reserved`)
     node.entries(true)
     certs.set(name, loadCert(name, node, confRoot, now, warnings, notes))

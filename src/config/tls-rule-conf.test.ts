@@ -211,7 +211,7 @@ describe('tls_rule_conf.data: NextProtos specs', () => {
       ['', /not supported/],
       ['h2;level=3', /level must be in \[0, 2\]/],
       ['h2;level=-1', /level/],
-      ['h2;mcs=0', /mcs must be > 0/],
+      ['h2;mcs=0', /mcs must be in \[1, 1000\], got 0/],
       ['h2;isw=65534', /isw must be in/],
       ['h2;isw=262145', /isw must be in/],
       ['h2;rate=101', /rate must be in \[0, 100\]/],

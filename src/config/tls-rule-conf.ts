@@ -4,6 +4,7 @@ import { AsnConvert } from '@peculiar/asn1-schema'
 import { CertificateList, id_ce_authorityKeyIdentifier } from '@peculiar/asn1-x509'
 import { BfeConfError } from '../basic/errors.js'
 import { normalizeIp } from '../util/ip.js'
+import { type Bound, bound, checkBound } from './bounds.js'
 import { readDataFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 import { DEFAULT_CERT_NAME, type ServerCert, type ServerCertConf } from './server-cert-conf.js'
@@ -87,6 +88,18 @@ export const DEFAULT_NEXT_PROTOS: readonly string[] = [TlsProto.Http11]
 
 const DEFAULT_PARAMS = { level: 0, mcs: 200, isw: 65535, rate: 100, pp: 0 } as const
 
+/** Most HTTP/2 streams a rule may allow per connection (`mcs`): each can hold buffers. */
+export const MAX_MCS = 1000
+
+/** The range of each NextProtos parameter (decisions.md D23). */
+export const NEXT_PROTO_BOUNDS: Readonly<Record<keyof typeof DEFAULT_PARAMS, Bound>> = {
+  level: bound(0, 2),
+  mcs: bound(1, MAX_MCS),
+  isw: bound(65535, 262144, 'bytes'),
+  rate: bound(0, 100),
+  pp: bound(0, 2),
+}
+
 /**
  * Parses one NextProtos item as BFE does: `;` and `&` both separate parameters, parameters are
  * URL-query encoded, each may appear once. Returns the parsed item or the reason it is invalid.
@@ -110,17 +123,14 @@ export function parseNextProto(spec: string): NextProto | string {
       seen.add(key)
       if (!isParamKey(key)) return `unknown param "${key}"`
       if (!/^[+-]?\d+$/.test(val)) return `invalid ${key}: "${val}"`
-      params[key] = Number(val)
+      const r = checkBound(Number(val), NEXT_PROTO_BOUNDS[key])
+      if (!r.ok) return `${key} ${r.reason}`
+      params[key] = r.value
     }
   }
   const { level, mcs, isw, rate, pp } = params
-  if (level < 0 || level > 2) return 'level must be in [0, 2]'
-  if (mcs <= 0) return 'mcs must be > 0'
-  if (isw < 65535 || isw > 262144) return 'isw must be in [65535, 262144]'
-  if (rate < 0 || rate > 100) return 'rate must be in [0, 100]'
   if (level > 0 && rate !== 100) return 'rate must be 100 if level > 0'
   if (proto === TlsProto.Http11 && rate !== 100) return 'rate for http/1.1 must be 100'
-  if (pp < 0 || pp > 2) return 'pp must be in [0, 2]'
   if (pp !== 0 && proto !== TlsProto.Stream) return 'param pp is only available for stream'
   if (!isProto(proto)) return `protocol "${proto}" is not supported (${VALID_PROTOS.join(', ')})`
   return { proto, level: level as ProtoLevel, mcs, isw, rate, pp }
@@ -182,7 +192,7 @@ export function parseTlsRuleConf(file: string, text: string): TlsRuleConf {
   const rules = new Map<string, TlsRule>()
   const vipOwner = new Map<string, string>()
   const sniOwner = new Map<string, string>()
-  for (const [label, node] of root.get('Config').entries(true)) {
+  for (const [label, node] of root.get('Config').namedEntries('rule label', true)) {
     if (node.absent) node.fail('must be a rule object, got null')
     node.entries(true)
     const certNode = node.get('CertName')

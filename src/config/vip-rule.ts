@@ -23,7 +23,7 @@ export function decodeVipRule(root: JsonNode): VipRuleConf {
   if (version === '') versionNode.fail('must not be empty')
   const vips = new Map<string, string[]>()
   const owner = new Map<string, string>()
-  for (const [product, list] of root.get('Vips').entries()) {
+  for (const [product, list] of root.get('Vips').namedEntries('product')) {
     const ips: string[] = []
     for (const item of list.items()) {
       const raw = item.string()

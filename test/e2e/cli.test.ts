@@ -252,6 +252,75 @@ describe('bfe command line', { concurrency: 4 }, () => {
     })
   }
 
+  // decisions.md D23: numbers out of range are refused by -t, naming the file, the field and the range
+  const CC = 'server_data_conf/cluster_conf.data'
+  const WEB_CHECK = '"StatusCode": 200 }'
+  const outOfRange: { name: string; edit: (root: string) => void; file: RegExp; line: RegExp }[] = [
+    {
+      name: 'CheckInterval 2147483648 (past the timer limit)',
+      edit: (root) =>
+        replaceIn(join(root, CC), WEB_CHECK, '"StatusCode": 200, "CheckInterval": 2147483648 }'),
+      file: /cluster_conf\.data/,
+      line: /\/Config\/cluster_web\/CheckConf\/CheckInterval must be in \[1, 2147483647\] ms, got 2147483648/,
+    },
+    {
+      name: 'RetryMax 1e9',
+      edit: (root) => replaceIn(join(root, CC), '"RetryMax": 2', '"RetryMax": 1e9'),
+      file: /cluster_conf\.data/,
+      line: /\/GslbBasic\/RetryMax must be in \[0, 100\], got 1000000000/,
+    },
+    {
+      name: 'RetryMax 1.5 (a count with a fraction)',
+      edit: (root) => replaceIn(join(root, CC), '"RetryMax": 2', '"RetryMax": 1.5'),
+      file: /cluster_conf\.data/,
+      line: /\/GslbBasic\/RetryMax must be an integer in \[0, 100\], got 1\.5/,
+    },
+    {
+      name: 'Weight 1e30',
+      edit: (root) =>
+        replaceIn(join(root, 'cluster_conf/cluster_table.data'), '"Weight": 2', '"Weight": 1e30'),
+      file: /cluster_table\.data/,
+      line: /\/Weight must be in \[-1000000, 1000000\], got 1e\+30/,
+    },
+    {
+      name: 'MaxCpus = 100000',
+      edit: (root) => replaceIn(join(root, 'bfe.conf'), /^MaxCpus = 1$/m, 'MaxCpus = 100000'),
+      file: /bfe\.conf/,
+      line: /line \d+ \[Server\] MaxCpus must be in \[0, 256\], got 100000/,
+    },
+    {
+      name: 'a cluster named __proto__',
+      edit: (root) =>
+        replaceIn(join(root, CC), '"cluster_static": {}', '"cluster_static": {}, "__proto__": {}'),
+      file: /cluster_conf\.data/,
+      line: /\/Config\/__proto__ "__proto__" cannot be used as a cluster name/,
+    },
+  ]
+  for (const b of outOfRange) {
+    test(`-t refuses ${b.name}: file, field and allowed range on stderr`, async () => {
+      const root = copyConf(CONF, b.edit)
+      const r = await bfe(['-t', '-c', root])
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.match(r.stderr, /test failed/)
+      const line = r.stderr.split('\n').find((l) => b.file.test(l) && b.line.test(l))
+      assert.ok(line !== undefined, `no line names the file, field and range:\n${r.stderr}`)
+      assertNoStack(r)
+    })
+  }
+
+  test('-t clamps CheckTimeout 3000000000 to the timer limit, with a warning naming the field', async () => {
+    const root = copyConf(CONF, (r) =>
+      replaceIn(join(r, CC), WEB_CHECK, '"StatusCode": 200, "CheckTimeout": 3000000000 }'),
+    )
+    const r = await bfe(['-t', '-c', root])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(
+      r.stderr,
+      /bfe: warning: .*cluster_conf\.data: \/Config\/cluster_web\/CheckConf\/CheckTimeout 3000000000 is above the maximum 2147483647 ms, using 2147483647/,
+    )
+    assert.match(r.stdout, /test is successful/)
+  })
+
   test('starting (without -t) on a broken configuration exits 1 with the message and no stack', async () => {
     const root = copyConf(CONF, (r) =>
       replaceIn(join(r, 'cluster_conf/cluster_table.data'), '"Port": 8181', '"Port": 70000'),
