@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { RE2JS } from 're2js'
 import { UserRegexError } from './errors.js'
-import { compileUserRegex, MAX_REGEX_INPUT, testUserRegex } from './regex.js'
+import { compileUserRegex, MAX_REGEX_INPUT, plainJsRegExp, testUserRegex } from './regex.js'
 
 describe('compileUserRegex', () => {
   const matches: [string, string, boolean][] = [
@@ -121,5 +123,69 @@ describe('compileUserRegex', () => {
     assert.equal(testUserRegex(re, `${'a'.repeat(MAX_REGEX_INPUT)}b`), false)
     assert.equal(testUserRegex(re, `${'a'.repeat(MAX_REGEX_INPUT - 1)}b`), true)
     assert.equal(re.exec(`${'a'.repeat(MAX_REGEX_INPUT)}b`), null)
+  })
+})
+
+describe('plain patterns on JavaScript RegExp', () => {
+  const plain: [string, boolean][] = [
+    ['^/api/items/\\d+$', true],
+    ['^/v[0-9]+/', true],
+    ['Mozilla/5\\.0', true],
+    ['%20', true],
+    ['^.$', true],
+    ['a\\z', true],
+    ['[a-z-]x', true],
+    ['a{,3}', true],
+    ['(?i)curl', false], // flags: case folding differs between the engines
+    ['\\.(png|jpg)$', false], // groups
+    ['[0-9]+$', false], // unanchored with a variable quantifier: O(n²) when backtracking
+    ['^a*b*', false], // two variable quantifiers
+    ['^\\pL+', false], // Unicode classes
+    ['[[:alpha:]]', false],
+    ['é', false], // non-ASCII
+    ['\\bx', false],
+  ]
+  for (const [p, want] of plain) {
+    it(`${p} ${want ? 'is' : 'is not'} plain`, () => {
+      assert.equal(compileUserRegex(p, 't').usesJsRegExp, want)
+    })
+  }
+
+  // The subset must mean exactly what RE2 means: compare both engines on random plain-ish
+  // patterns and inputs over a small alphabet (so that matches are frequent).
+  const ALPHA = ['a', 'b', '/', '.', '-', '0', '9', 'Z', '_', '\n', 'é', '😀', ' ', '{', '}']
+  const atom = fc.oneof(
+    fc.constantFrom(...ALPHA.filter((c) => c.length === 1 && c < '\x7f' && c !== '\n')),
+    fc.constantFrom('\\d', '\\D', '\\w', '\\W', '.', '\\.', '\\/', '\\-', '\\{', '\\}', '\\$'),
+    fc.constantFrom('[a-z]', '[^/]', '[0-9_-]', '[^a\\d]', '[.{}]', '[-b]', '[^\\w]', '[$*]'),
+  )
+  const quant = fc.constantFrom('', '', '', '*', '+', '?', '{2}', '{1,3}', '{2,}', '*?', '{,2}')
+  const pattern = fc
+    .tuple(
+      fc.boolean(),
+      fc.array(fc.tuple(atom, quant), { maxLength: 6 }),
+      fc.constantFrom('', '', '$', '\\z'),
+    )
+    .map(([a, parts, end]) => `${a ? '^' : ''}${parts.map(([x, q]) => x + q).join('')}${end}`)
+  const input = fc.array(fc.constantFrom(...ALPHA), { maxLength: 12 }).map((a) => a.join(''))
+
+  it('gives the same answer as re2js on random plain patterns and inputs', () => {
+    let plainCount = 0
+    fc.assert(
+      fc.property(pattern, fc.array(input, { minLength: 1, maxLength: 8 }), (p, inputs) => {
+        let re: RE2JS
+        try {
+          re = RE2JS.compile(p)
+        } catch {
+          return // not RE2 (e.g. a repeated quantifier): nothing to compare
+        }
+        const js = plainJsRegExp(p)
+        if (js === undefined) return
+        plainCount++
+        for (const s of inputs) assert.equal(js.test(s), re.test(s), `${p} on ${JSON.stringify(s)}`)
+      }),
+      { numRuns: 3000 },
+    )
+    assert.ok(plainCount > 500, `only ${plainCount} plain patterns generated`)
   })
 })

@@ -4,7 +4,13 @@
  * refused is RE2's (`(?P<name>...)`, `(?i)` anywhere and `(?i:...)` groups, `(?U)`, `\z`, `\Q...\E`,
  * `\pL`, `[[:alpha:]]` ... are accepted; backreferences, lookaround, possessive quantifiers and `\C`
  * are refused), and matching takes time linear in the input, whatever the pattern: no pattern and
- * no input can stall a worker. No JavaScript `RegExp` is involved.
+ * no input can stall a worker.
+ *
+ * Every pattern is compiled (and so validated) by re2js. A pattern of the small "plain" subset
+ * below is also compiled to a JavaScript `RegExp`, which `test` uses instead, because V8 runs such
+ * patterns 5–20x faster (docs/performance.md); the subset is chosen so that the `RegExp` means
+ * exactly what the RE2 pattern means and cannot backtrack beyond O(input × pattern) — see
+ * `plainJsRegExp`. Everything else, and `exec` always, runs on re2js.
  *
  * Matching is an unanchored search; the input is cut to `MAX_REGEX_INPUT` characters.
  */
@@ -23,17 +29,23 @@ export class UserRegex {
   readonly source: string
   /** Number of capture groups (group 0, the whole match, not counted). */
   readonly groupCount: number
+  /** True when `test` runs on a JavaScript `RegExp` (a plain pattern, see `plainJsRegExp`). */
+  readonly usesJsRegExp: boolean
   private readonly re: RE2JS
+  private readonly js: RegExp | undefined
 
-  constructor(source: string, re: RE2JS) {
+  constructor(source: string, re: RE2JS, js: RegExp | undefined) {
     this.source = source
     this.re = re
+    this.js = js
+    this.usesJsRegExp = js !== undefined
     this.groupCount = re.groupCount()
   }
 
   /** True if the pattern matches anywhere in `input`. */
   test(input: string): boolean {
-    return this.re.test(input.length > MAX_REGEX_INPUT ? input.slice(0, MAX_REGEX_INPUT) : input)
+    const s = input.length > MAX_REGEX_INPUT ? input.slice(0, MAX_REGEX_INPUT) : input
+    return this.js === undefined ? this.re.test(s) : this.js.test(s)
   }
 
   /** The leftmost match with its capture groups, or null. */
@@ -62,7 +74,8 @@ export function compileUserRegex(pattern: string, where: string): UserRegex {
   try {
     // No flags: inline flags in the pattern are RE2's, and LOOKBEHINDS (an re2js extension that
     // Go's RE2 does not have) stays off.
-    return new UserRegex(pattern, RE2JS.compile(pattern))
+    const re = RE2JS.compile(pattern)
+    return new UserRegex(pattern, re, plainJsRegExp(pattern))
   } catch (err) {
     if (err instanceof RE2JSException) {
       throw new UserRegexError(where, pattern, reasonOf(err), { cause: err })
@@ -96,4 +109,179 @@ function pcreHint(msg: string): string {
     return 'possessive quantifiers are not RE2 syntax'
   if (msg.includes('`\\C`')) return '\\C (any byte) is not supported'
   return ''
+}
+
+/** Largest plain pattern, counted repeats written out (`a{1000}` counts 1000). */
+const MAX_PLAIN_EXPANDED = 256
+
+/** ASCII punctuation that may stand unescaped as a literal in a plain pattern (outside classes). */
+const PLAIN_PUNCT = new Set(' !"#%&\',-/:;<=>@_`~')
+/** The same inside a bracket class (`-` is handled apart, `]`, `\\`, `[` and `^` are not plain). */
+const PLAIN_CLASS_PUNCT = new Set(' !"#$%&\'()*+,./:;<=>?@_`{|}~')
+/** Characters that JavaScript's `u` mode lets (and needs) be escaped. */
+const JS_SYNTAX = new Set('^$\\.*+?()[]{}|/')
+
+const isAlnum = (c: string): boolean => /^[0-9A-Za-z]$/.test(c)
+const isAsciiPunct = (c: string): boolean => /^[!-/:-@[-`{-~]$/.test(c)
+
+/**
+ * The JavaScript `RegExp` (flag `u`) for a "plain" RE2 pattern, or undefined. Plain means:
+ *
+ * - printable ASCII only, no inline flags, no groups, no alternation;
+ * - atoms: literal characters, escaped ASCII punctuation, `\d \D \w \W`, `.` (written `[^\n]`,
+ *   RE2's meaning), and bracket classes of ASCII letters, digits, ranges between them, `\d \w`
+ *   and punctuation, optionally negated;
+ * - `^` only first, `$` or `\z` only last;
+ * - quantifiers on single atoms only; a "variable" one (`* + ?`, `{n,m}` with m > n, `{n,}`) at
+ *   most once, and only in a pattern anchored with `^`.
+ *
+ * Same meaning: for these constructs (no case folding, no Unicode classes, no multi-line flags)
+ * RE2 and JavaScript's `u` mode define the same sets and the same anchors, so a match exists in one
+ * exactly when it exists in the other (the fast-check property in regex.test.ts compares them).
+ * Linear: a backtracking search tries each start position (one, if anchored) and, at most one
+ * quantifier having a choice, at most input-length + 1 counts for it, each followed by a
+ * fixed-length rest: O(input × pattern) in all, the pattern counted with its repeats written out
+ * and bounded (`MAX_PLAIN_EXPANDED`), so that a match costs at most a few milliseconds.
+ */
+export function plainJsRegExp(p: string): RegExp | undefined {
+  if (p.length > MAX_PLAIN_EXPANDED) return undefined
+  let i = 0
+  let out = ''
+  const anchored = p.startsWith('^')
+  if (anchored) {
+    out = '^'
+    i = 1
+  }
+  let variable = 0
+  // The pattern's length once counted repeats are written out: the "pattern" factor of the bound.
+  let expanded = 0
+  let atom = false // the last token can take a quantifier
+  while (i < p.length) {
+    const c = p[i] ?? ''
+    if (c === '$') {
+      if (i !== p.length - 1) return undefined
+      out += '$'
+      i++
+      atom = false
+      continue
+    }
+    if (c === '\\') {
+      const n = p[i + 1] ?? ''
+      if (n === 'z' && i + 2 === p.length) {
+        out += '$'
+        i += 2
+        atom = false
+        continue
+      }
+      if (n === 'd' || n === 'D' || n === 'w' || n === 'W') out += `\\${n}`
+      else if (isAsciiPunct(n)) out += JS_SYNTAX.has(n) ? `\\${n}` : n
+      else return undefined
+      i += 2
+      atom = true
+      continue
+    }
+    if (c === '[') {
+      const cls = plainClass(p, i)
+      if (cls === undefined) return undefined
+      out += cls.text
+      i = cls.next
+      atom = true
+      continue
+    }
+    if (c === '*' || c === '+' || c === '?' || c === '{') {
+      let text = c
+      let isVariable = true
+      if (c === '{') {
+        const m = /^\{(\d+)(,(\d*))?\}/.exec(p.slice(i))
+        if (m === null) {
+          // A `{` that starts no repeat count is a literal in RE2.
+          out += '\\{'
+          i++
+          atom = true
+          continue
+        }
+        text = m[0]
+        isVariable = m[2] !== undefined && m[3] !== m[1]
+        expanded += Number(m[3] === undefined || m[3] === '' ? m[1] : m[3])
+      }
+      if (!atom) return undefined
+      i += text.length
+      if (p[i] === '?') {
+        text += '?' // lazy: same set of matches
+        i++
+      }
+      out += text
+      if (isVariable) variable++
+      atom = false
+      continue
+    }
+    if (c === '.') out += '[^\\n]'
+    else if (c === '}') out += '\\}'
+    else if (isAlnum(c) || PLAIN_PUNCT.has(c)) out += c
+    else return undefined // ( ) | ^ ] and anything not printable ASCII
+    i++
+    atom = true
+  }
+  if (variable > (anchored ? 1 : 0) || expanded + p.length > MAX_PLAIN_EXPANDED) return undefined
+  try {
+    return new RegExp(out, 'u')
+  } catch {
+    return undefined
+  }
+}
+
+/** A plain bracket class at p[i] === '[' as JavaScript text, or undefined. */
+function plainClass(p: string, i: number): { text: string; next: number } | undefined {
+  let j = i + 1
+  let out = '['
+  if (p[j] === '^') {
+    out += '^'
+    j++
+  }
+  const start = j
+  while (j < p.length) {
+    const c = p[j] ?? ''
+    if (c === ']' && j > start) return { text: `${out}]`, next: j + 1 }
+    if (c === '\\') {
+      const n = p[j + 1] ?? ''
+      if (n === 'd' || n === 'w') out += `\\${n}`
+      else if (isAsciiPunct(n)) out += JS_SYNTAX.has(n) || n === '-' ? `\\${n}` : n
+      else return undefined
+      j += 2
+      continue
+    }
+    if (isAlnum(c)) {
+      const hi = p[j + 2] ?? ''
+      if (p[j + 1] === '-' && p[j + 2] !== ']' && p[j + 2] !== undefined) {
+        // A range: both ends of the same kind (digit, upper, lower) and in order.
+        const kind = (x: string): number => (/\d/.test(x) ? 0 : /[A-Z]/.test(x) ? 1 : 2)
+        if (!isAlnum(hi) || kind(c) !== kind(hi) || c > hi) return undefined
+        out += `${c}-${hi}`
+        j += 3
+        continue
+      }
+      out += c
+      j++
+      continue
+    }
+    if (c === '-') {
+      // Literal only first or last.
+      if (j !== start && p[j + 1] !== ']') return undefined
+      out += '\\-'
+      j++
+      continue
+    }
+    if (PLAIN_CLASS_PUNCT.has(c)) {
+      out += c === '$' || c === '.' || c === '*' || c === '+' || c === '?' ? c : escapeClass(c)
+      j++
+      continue
+    }
+    return undefined
+  }
+  return undefined
+}
+
+/** A punctuation character inside a JavaScript `u`-mode class. */
+function escapeClass(c: string): string {
+  return JS_SYNTAX.has(c) ? `\\${c}` : c
 }
