@@ -99,6 +99,8 @@ const ADVERSARIAL: readonly [string, string][] = [
   ['^(\\w+\\s?)*$', `${'a '.repeat(MAX_REGEX_INPUT / 2 - 1)}!`],
   ['(?i)(a|b|ab)*c', 'ab'.repeat(MAX_REGEX_INPUT / 2)],
   ['^(([a-z])+.)+[A-Z]([a-z])+$', 'a'.repeat(MAX_REGEX_INPUT)],
+  ['\\d+x', '1'.repeat(MAX_REGEX_INPUT)], // quadratic when backtracking: not plain, on re2js
+  ['^a*a{200}b', 'a'.repeat(MAX_REGEX_INPUT)], // plain: on JavaScript RegExp, O(input x 200)
 ]
 
 function timed<T>(fn: () => T): { value: T; ms: number } {
