@@ -272,7 +272,7 @@ function plainClass(p: string, i: number): { text: string; next: number } | unde
       continue
     }
     if (PLAIN_CLASS_PUNCT.has(c)) {
-      out += c === '$' || c === '.' || c === '*' || c === '+' || c === '?' ? c : escapeClass(c)
+      out += escapeClass(c)
       j++
       continue
     }
