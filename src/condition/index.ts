@@ -9,7 +9,13 @@ import { compileAst, interpretAst } from './compile.js'
 import { mixedPrecedenceGrouping, parse } from './parser.js'
 
 export { ConditionError, type SourcePosition, UserRegexError } from './errors.js'
-export { compileUserRegex, MAX_REGEX_INPUT, testUserRegex } from './regex.js'
+export {
+  compileUserRegex,
+  MAX_REGEX_INPUT,
+  testUserRegex,
+  UserRegex,
+  type UserRegexMatch,
+} from './regex.js'
 
 export interface Condition {
   readonly source: string

@@ -1,409 +1,287 @@
 /**
- * The one place user regular expressions are compiled (decision D2). Patterns are written in Go's
- * RE2 syntax; they are translated to a JavaScript `RegExp` with the `u` flag:
+ * The one place user regular expressions are compiled (decisions D2, D22). Patterns are Go RE2
+ * syntax, BFE's dialect, and they run on `re2js`, a JavaScript port of RE2: the syntax accepted and
+ * refused is RE2's (`(?P<name>...)`, `(?i)` anywhere and `(?i:...)` groups, `(?U)`, `\z`, `\Q...\E`,
+ * `\pL`, `[[:alpha:]]` ... are accepted; backreferences, lookaround, possessive quantifiers and `\C`
+ * are refused), and matching takes time linear in the input, whatever the pattern: no pattern and
+ * no input can stall a worker.
  *
- * - leading inline flags `(?i)`, `(?s)`, `(?m)` (and combinations such as `(?is)`) become JS flags;
- * - `(?P<name>` becomes `(?<name>`, `\z` becomes `$`, `\A` becomes `^`;
- * - `\Q...\E`, octal and `\x{...}` escapes, `\pL`/`\p{Greek}` classes and `[[:alpha:]]` classes
- *   are rewritten; punctuation escapes that are legal in RE2 but not under `u` are made literal;
- * - a lone `{`, `}` or `]` (literal in RE2) is escaped.
+ * Every pattern is compiled (and so validated) by re2js. A pattern of the small "plain" subset
+ * below is also compiled to a JavaScript `RegExp`, which `test` uses instead, because V8 runs such
+ * patterns 5–20x faster (docs/performance.md); the subset is chosen so that the `RegExp` means
+ * exactly what the RE2 pattern means and cannot backtrack beyond O(input × pattern) — see
+ * `plainJsRegExp`. Everything else, and `exec` always, runs on re2js.
  *
- * What has no faithful translation, or is not RE2 at all, is rejected with a reason: backreferences,
- * lookaround, inline flags after the start or in `(?i:...)` groups, `(?U)`, `\C`, possessive
- * quantifiers. Patterns whose backtracking can explode (an unbounded quantifier over a group that
- * itself holds a variable quantifier, `(a+)+`) are rejected too, because V8 backtracks and RE2
- * does not.
- *
- * Matching is an unanchored search; `testUserRegex` caps the input length.
+ * Matching is an unanchored search; the input is cut to `MAX_REGEX_INPUT` characters.
  */
+import { RE2JS, RE2JSException } from 're2js'
 import { UserRegexError } from './errors.js'
 
 /** Longest input a user regex is run on; longer inputs are cut to this many characters. */
 export const MAX_REGEX_INPUT = 8192
 
-/** RE2 refuses repeat counts above this. */
-const MAX_REPEAT = 1000
+/** The leftmost match of a user regex: `[0]` is the whole match, `[n]` group n (undefined if unset). */
+export type UserRegexMatch = readonly (string | undefined)[]
+
+/** A compiled user regex. Every method caps its input at `MAX_REGEX_INPUT` characters. */
+export class UserRegex {
+  /** The pattern as written. */
+  readonly source: string
+  /** Number of capture groups (group 0, the whole match, not counted). */
+  readonly groupCount: number
+  /** True when `test` runs on a JavaScript `RegExp` (a plain pattern, see `plainJsRegExp`). */
+  readonly usesJsRegExp: boolean
+  private readonly re: RE2JS
+  private readonly js: RegExp | undefined
+
+  constructor(source: string, re: RE2JS, js: RegExp | undefined) {
+    this.source = source
+    this.re = re
+    this.js = js
+    this.usesJsRegExp = js !== undefined
+    this.groupCount = re.groupCount()
+  }
+
+  /** True if the pattern matches anywhere in `input`. */
+  test(input: string): boolean {
+    const s = input.length > MAX_REGEX_INPUT ? input.slice(0, MAX_REGEX_INPUT) : input
+    return this.js === undefined ? this.re.test(s) : this.js.test(s)
+  }
+
+  /** The leftmost match with its capture groups, or null. */
+  exec(input: string): UserRegexMatch | null {
+    const m = this.re.exec(input.length > MAX_REGEX_INPUT ? input.slice(0, MAX_REGEX_INPUT) : input)
+    return m === null
+      ? null
+      : Array.from(m, (g: unknown) => (typeof g === 'string' ? g : undefined))
+  }
+
+  /** Capture group names → group numbers. */
+  namedGroups(): Readonly<Record<string, number>> {
+    return { ...this.re.namedGroups() }
+  }
+
+  toString(): string {
+    return this.source
+  }
+}
 
 /**
  * Compiles a user (RE2-syntax) regex. `where` names the place for the error message
  * (`req_path_regmatch`, `rewrite.data: /Config/p1/0/Actions/0`). Throws `UserRegexError`.
  */
-export function compileUserRegex(pattern: string, where: string): RegExp {
-  let translated: { source: string; flags: string }
+export function compileUserRegex(pattern: string, where: string): UserRegex {
   try {
-    translated = translateRe2(pattern)
+    // No flags: inline flags in the pattern are RE2's, and LOOKBEHINDS (an re2js extension that
+    // Go's RE2 does not have) stays off.
+    const re = RE2JS.compile(pattern)
+    return new UserRegex(pattern, re, plainJsRegExp(pattern))
   } catch (err) {
-    if (err instanceof TranslateError) throw new UserRegexError(where, pattern, err.message)
-    throw err
-  }
-  try {
-    return new RegExp(translated.source, translated.flags)
-  } catch (err) {
-    const msg = err instanceof Error ? err.message.replace(/^Invalid regular expression: /, '') : ''
-    throw new UserRegexError(where, pattern, `invalid syntax: ${msg}`, { cause: err })
+    if (err instanceof RE2JSException) {
+      throw new UserRegexError(where, pattern, reasonOf(err), { cause: err })
+    }
+    // Anything else (a RangeError from a pattern too large to compile ...) is still a load error
+    // for this pattern, never a crash.
+    const msg = err instanceof Error ? err.message : String(err)
+    throw new UserRegexError(where, pattern, `cannot be compiled: ${msg}`, { cause: err })
   }
 }
 
 /** Unanchored search of `re` in `input`, the input cut to `MAX_REGEX_INPUT` characters. */
-export function testUserRegex(re: RegExp, input: string): boolean {
-  return re.test(input.length > MAX_REGEX_INPUT ? input.slice(0, MAX_REGEX_INPUT) : input)
+export function testUserRegex(re: UserRegex, input: string): boolean {
+  return re.test(input)
 }
 
-class TranslateError extends Error {}
-
-function fail(reason: string): never {
-  throw new TranslateError(reason)
+/** re2js's message without its prefix, with a hint for the constructs people bring from PCRE/JS. */
+function reasonOf(err: RE2JSException): string {
+  const msg = err.message.replace(/^error parsing regexp: /, '')
+  const hint = pcreHint(msg)
+  return hint === '' ? msg : `${msg} (${hint})`
 }
 
-/** JS syntax characters that may be escaped under the `u` flag. */
+/** Keyed on the construct re2js quotes in its message (`\1`, `(?=`, `(?<=a)b`, `*+` ...). */
+function pcreHint(msg: string): string {
+  if (/`\(\?<[=!]/.test(msg)) return 'lookbehind assertions are not RE2 syntax'
+  if (/`\(\?[=!]/.test(msg)) return 'lookahead assertions are not RE2 syntax'
+  if (/`\\[1-9gk]|`\(\?P`/.test(msg)) return 'backreferences are not RE2 syntax'
+  if (/`\(\?>/.test(msg)) return 'atomic groups are not RE2 syntax'
+  if (/repetition operator: `[*+?}]\+/.test(msg) || /`\{[\d,]*\}\+/.test(msg))
+    return 'possessive quantifiers are not RE2 syntax'
+  if (msg.includes('`\\C`')) return '\\C (any byte) is not supported'
+  return ''
+}
+
+/** Largest plain pattern, counted repeats written out (`a{1000}` counts 1000). */
+const MAX_PLAIN_EXPANDED = 256
+
+/** ASCII punctuation that may stand unescaped as a literal in a plain pattern (outside classes). */
+const PLAIN_PUNCT = new Set(' !"#%&\',-/:;<=>@_`~')
+/** The same inside a bracket class (`-` is handled apart, `]`, `\\`, `[` and `^` are not plain). */
+const PLAIN_CLASS_PUNCT = new Set(' !"#$%&\'()*+,./:;<=>?@_`{|}~')
+/** Characters that JavaScript's `u` mode lets (and needs) be escaped. */
 const JS_SYNTAX = new Set('^$\\.*+?()[]{}|/')
 
-const POSIX_CLASSES: Readonly<Record<string, string>> = {
-  alnum: '0-9A-Za-z',
-  alpha: 'A-Za-z',
-  ascii: '\\x00-\\x7F',
-  blank: '\\t ',
-  cntrl: '\\x00-\\x1F\\x7F',
-  digit: '0-9',
-  graph: '!-~',
-  lower: 'a-z',
-  print: ' -~',
-  punct: '!-\\/:-@\\[-`\\{-~',
-  space: '\\t\\n\\v\\f\\r ',
-  upper: 'A-Z',
-  word: '0-9A-Za-z_',
-  xdigit: '0-9A-Fa-f',
-}
+const isAlnum = (c: string): boolean => /^[0-9A-Za-z]$/.test(c)
+const isAsciiPunct = (c: string): boolean => /^[!-/:-@[-`{-~]$/.test(c)
 
-interface GroupState {
-  /** The group holds a quantifier that can match a variable number of times. */
-  hasVariableRepeat: boolean
-}
-
-/** Translates an RE2 pattern to a JS source + flags, or throws `TranslateError`. */
-export function translateRe2(p: string): { source: string; flags: string } {
+/**
+ * The JavaScript `RegExp` (flag `u`) for a "plain" RE2 pattern, or undefined. Plain means:
+ *
+ * - printable ASCII only, no inline flags, no groups, no alternation;
+ * - atoms: literal characters, escaped ASCII punctuation, `\d \D \w \W`, `.` (written `[^\n]`,
+ *   RE2's meaning), and bracket classes of ASCII letters, digits, ranges between them, `\d \w`
+ *   and punctuation, optionally negated;
+ * - `^` only first, `$` or `\z` only last;
+ * - quantifiers on single atoms only; a "variable" one (`* + ?`, `{n,m}` with m > n, `{n,}`) at
+ *   most once, and only in a pattern anchored with `^`.
+ *
+ * Same meaning: for these constructs (no case folding, no Unicode classes, no multi-line flags)
+ * RE2 and JavaScript's `u` mode define the same sets and the same anchors, so a match exists in one
+ * exactly when it exists in the other (the fast-check property in regex.test.ts compares them).
+ * Linear: a backtracking search tries each start position (one, if anchored) and, at most one
+ * quantifier having a choice, at most input-length + 1 counts for it, each followed by a
+ * fixed-length rest: O(input × pattern) in all, the pattern counted with its repeats written out
+ * and bounded (`MAX_PLAIN_EXPANDED`), so that a match costs at most a few milliseconds.
+ */
+export function plainJsRegExp(p: string): RegExp | undefined {
+  if (p.length > MAX_PLAIN_EXPANDED) return undefined
   let i = 0
-  let flags = 'u'
-  // Leading flag groups: (?i) (?s) (?m) and combinations.
-  for (;;) {
-    const m = /^\(\?([A-Za-z-]*)\)/.exec(p.slice(i))
-    if (m === null) break
-    for (const f of m[1] ?? '') {
-      if (f === 'i' || f === 's' || f === 'm') {
-        if (!flags.includes(f)) flags += f
-      } else if (f === 'U') fail('the ungreedy flag (?U) is not supported')
-      else if (f === '-') fail('clearing flags with (?-...) is not supported')
-      else fail(`unknown flag "${f}" in (?${m[1] ?? ''})`)
-    }
-    if (m[1] === '') fail('empty flag group (?)')
-    i += m[0].length
-  }
-  const multiline = flags.includes('m')
-
   let out = ''
-  const stack: GroupState[] = [{ hasVariableRepeat: false }]
-  // What a following quantifier would apply to.
-  let prev: 'none' | 'atom' | 'group' | 'repeat' = 'none'
-  let prevGroupVariable = false
-
-  const applyRepeat = (min: number, max: number, text: string): void => {
-    if (prev === 'none') fail(`missing argument to repetition operator "${text}"`)
-    if (prev === 'repeat') fail(`invalid nested repetition operator "${text}"`)
-    const variable = max > min && max > 1
-    const unbounded = max === Number.POSITIVE_INFINITY
-    if (prev === 'group' && prevGroupVariable && unbounded) {
-      fail(
-        `nested quantifiers ("${text}" over a group that repeats) can backtrack catastrophically`,
-      )
-    }
-    const top = stack[stack.length - 1]
-    if (top !== undefined && (variable || (prev === 'group' && prevGroupVariable)))
-      top.hasVariableRepeat = true
-    out += text
-    // A lazy marker may follow.
-    if (p[i] === '?') {
-      out += '?'
-      i++
-    }
-    if (p[i] === '+') fail('possessive quantifiers are not supported')
-    prev = 'repeat'
+  const anchored = p.startsWith('^')
+  if (anchored) {
+    out = '^'
+    i = 1
   }
-
+  let variable = 0
+  // The pattern's length once counted repeats are written out: the "pattern" factor of the bound.
+  let expanded = 0
+  let atom = false // the last token can take a quantifier
   while (i < p.length) {
     const c = p[i] ?? ''
-    switch (c) {
-      case '\\': {
-        const r = translateEscape(p, i, false, multiline)
-        out += r.text
-        i = r.next
-        prev = r.atom ? 'atom' : 'none'
-        break
+    if (c === '$') {
+      if (i !== p.length - 1) return undefined
+      out += '$'
+      i++
+      atom = false
+      continue
+    }
+    if (c === '\\') {
+      const n = p[i + 1] ?? ''
+      if (n === 'z' && i + 2 === p.length) {
+        out += '$'
+        i += 2
+        atom = false
+        continue
       }
-      case '[': {
-        const r = translateClass(p, i)
-        out += r.text
-        i = r.next
-        prev = 'atom'
-        break
-      }
-      case '(': {
-        if (p[i + 1] === '?') {
-          const rest = p.slice(i + 2)
-          if (rest.startsWith(':')) {
-            out += '(?:'
-            i += 3
-          } else if (rest.startsWith('P<') || (rest.startsWith('<') && !/^<[=!]/.test(rest))) {
-            const start = rest.startsWith('P<') ? 2 : 1
-            const close = rest.indexOf('>', start)
-            if (close === -1) fail('unterminated group name')
-            const name = rest.slice(start, close)
-            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) fail(`invalid group name "${name}"`)
-            out += `(?<${name}>`
-            i += 2 + close + 1
-          } else if (rest.startsWith('=') || rest.startsWith('!')) {
-            fail('lookahead assertions are not supported (not RE2)')
-          } else if (rest.startsWith('<=') || rest.startsWith('<!')) {
-            fail('lookbehind assertions are not supported (not RE2)')
-          } else if (rest.startsWith('P=') || rest.startsWith('P>')) {
-            fail('backreferences are not supported (not RE2)')
-          } else if (/^[A-Za-z-]*\)/.test(rest)) {
-            fail('inline flags are only supported at the start of the pattern')
-          } else if (/^[A-Za-z-]*:/.test(rest)) {
-            fail('inline flag groups such as (?i:...) are not supported')
-          } else {
-            fail('unknown group syntax after "(?"')
-          }
-        } else {
-          out += '('
-          i++
-        }
-        stack.push({ hasVariableRepeat: false })
-        prev = 'none'
-        break
-      }
-      case ')': {
-        if (stack.length === 1) fail('unexpected ")"')
-        const g = stack.pop()
-        out += ')'
-        i++
-        prev = 'group'
-        prevGroupVariable = g?.hasVariableRepeat ?? false
-        const parent = stack[stack.length - 1]
-        if (parent !== undefined && prevGroupVariable) parent.hasVariableRepeat = true
-        break
-      }
-      case '|':
-        out += '|'
-        i++
-        prev = 'none'
-        break
-      case '*':
-        i++
-        applyRepeat(0, Number.POSITIVE_INFINITY, '*')
-        break
-      case '+':
-        i++
-        applyRepeat(1, Number.POSITIVE_INFINITY, '+')
-        break
-      case '?':
-        i++
-        applyRepeat(0, 1, '?')
-        break
-      case '{': {
+      if (n === 'd' || n === 'D' || n === 'w' || n === 'W') out += `\\${n}`
+      else if (isAsciiPunct(n)) out += JS_SYNTAX.has(n) ? `\\${n}` : n
+      else return undefined
+      i += 2
+      atom = true
+      continue
+    }
+    if (c === '[') {
+      const cls = plainClass(p, i)
+      if (cls === undefined) return undefined
+      out += cls.text
+      i = cls.next
+      atom = true
+      continue
+    }
+    if (c === '*' || c === '+' || c === '?' || c === '{') {
+      let text = c
+      let isVariable = true
+      if (c === '{') {
         const m = /^\{(\d+)(,(\d*))?\}/.exec(p.slice(i))
         if (m === null) {
+          // A `{` that starts no repeat count is a literal in RE2.
           out += '\\{'
           i++
-          prev = 'atom'
-          break
+          atom = true
+          continue
         }
-        const min = Number(m[1])
-        const max = m[2] === undefined ? min : m[3] === '' ? Number.POSITIVE_INFINITY : Number(m[3])
-        if (min > MAX_REPEAT || (max !== Number.POSITIVE_INFINITY && max > MAX_REPEAT))
-          fail(`repeat count above ${MAX_REPEAT} in "${m[0]}"`)
-        if (max < min) fail(`invalid repeat count "${m[0]}"`)
-        i += m[0].length
-        applyRepeat(min, max, m[0])
-        break
+        text = m[0]
+        isVariable = m[2] !== undefined && m[3] !== m[1]
+        expanded += Number(m[3] === undefined || m[3] === '' ? m[1] : m[3])
       }
-      case '}':
-      case ']':
-        out += `\\${c}`
+      if (!atom) return undefined
+      i += text.length
+      if (p[i] === '?') {
+        text += '?' // lazy: same set of matches
         i++
-        prev = 'atom'
-        break
-      case '^':
-      case '$':
-        out += c
-        i++
-        prev = 'atom'
-        break
-      default: {
-        // Copy one code point.
-        const cp = p.codePointAt(i) ?? 0
-        const ch = String.fromCodePoint(cp)
-        out += ch
-        i += ch.length
-        prev = 'atom'
       }
+      out += text
+      if (isVariable) variable++
+      atom = false
+      continue
     }
+    if (c === '.') out += '[^\\n]'
+    else if (c === '}') out += '\\}'
+    else if (isAlnum(c) || PLAIN_PUNCT.has(c)) out += c
+    else return undefined // ( ) | ^ ] and anything not printable ASCII
+    i++
+    atom = true
   }
-  if (stack.length !== 1) fail('missing closing ")"')
-  return { source: out, flags }
+  if (variable > (anchored ? 1 : 0) || expanded + p.length > MAX_PLAIN_EXPANDED) return undefined
+  try {
+    return new RegExp(out, 'u')
+  } catch {
+    return undefined
+  }
 }
 
-function hex(cp: number): string {
-  return `\\u{${cp.toString(16)}}`
-}
-
-/** Escapes one literal character for a JS `u` regex (inside or outside a class). */
-function literal(ch: string): string {
-  if (JS_SYNTAX.has(ch) || ch === '-') return `\\${ch}`
-  return ch
-}
-
-/** Translates the escape at p[i] === '\\'. */
-function translateEscape(
-  p: string,
-  i: number,
-  inClass: boolean,
-  multiline: boolean,
-): { text: string; next: number; atom: boolean } {
-  const c = p[i + 1]
-  if (c === undefined) fail('trailing backslash at end of pattern')
-  const next = i + 2
-  switch (c) {
-    case 'd':
-    case 'D':
-    case 'w':
-    case 'W':
-      return { text: `\\${c}`, next, atom: true }
-    case 's':
-      // RE2's \s is ASCII whitespace without \v.
-      return { text: inClass ? '\\t\\n\\f\\r ' : '[\\t\\n\\f\\r ]', next, atom: true }
-    case 'S':
-      return { text: inClass ? '\\S' : '[^\\t\\n\\f\\r ]', next, atom: true }
-    case 'b':
-    case 'B':
-      if (inClass) fail(`\\${c} is not allowed in a character class`)
-      return { text: `\\${c}`, next, atom: false }
-    case 'A':
-      if (inClass) fail('\\A is not allowed in a character class')
-      return { text: multiline ? '(?<![\\s\\S])' : '^', next, atom: false }
-    case 'z':
-      if (inClass) fail('\\z is not allowed in a character class')
-      return { text: multiline ? '(?![\\s\\S])' : '$', next, atom: false }
-    case 'a':
-      return { text: '\\x07', next, atom: true }
-    case 'f':
-    case 'n':
-    case 'r':
-    case 't':
-    case 'v':
-      return { text: `\\${c}`, next, atom: true }
-    case 'x': {
-      if (p[next] === '{') {
-        const close = p.indexOf('}', next)
-        const digits = close === -1 ? '' : p.slice(next + 1, close)
-        if (!/^[0-9A-Fa-f]{1,8}$/.test(digits)) fail('invalid \\x{...} escape')
-        const cp = Number.parseInt(digits, 16)
-        if (cp > 0x10ffff) fail('\\x{...} escape out of range')
-        return { text: hex(cp), next: close + 1, atom: true }
-      }
-      const two = p.slice(next, next + 2)
-      if (!/^[0-9A-Fa-f]{2}$/.test(two)) fail('invalid \\x escape')
-      return { text: `\\x${two}`, next: next + 2, atom: true }
-    }
-    case 'p':
-    case 'P': {
-      let name: string
-      let end: number
-      if (p[next] === '{') {
-        const close = p.indexOf('}', next)
-        if (close === -1) fail('unterminated \\p{...}')
-        name = p.slice(next + 1, close)
-        end = close + 1
-      } else {
-        name = p[next] ?? ''
-        end = next + 1
-      }
-      let negate = c === 'P'
-      if (name.startsWith('^')) {
-        negate = !negate
-        name = name.slice(1)
-      }
-      if (!/^[A-Za-z_]+$/.test(name)) fail(`invalid Unicode class \\${c}{${name}}`)
-      const prop = name.length <= 2 || name === 'Any' ? name : `Script=${name}`
-      return { text: `\\${negate ? 'P' : 'p'}{${prop}}`, next: end, atom: true }
-    }
-    case 'Q': {
-      const close = p.indexOf('\\E', next)
-      const body = close === -1 ? p.slice(next) : p.slice(next, close)
-      let text = ''
-      for (const ch of body) text += literal(ch)
-      // A quantifier after \Q...\E applies to the last character, as in RE2.
-      return { text, next: close === -1 ? p.length : close + 2, atom: body !== '' }
-    }
-    case 'C':
-      fail('\\C (any byte) is not supported')
-      break
-    default:
-      break
-  }
-  if (c >= '0' && c <= '9') {
-    if (c === '8' || c === '9') fail(`backreference \\${c} is not supported (not RE2)`)
-    const m = /^[0-7]{1,3}/.exec(p.slice(i + 1))
-    const digits = m?.[0] ?? c
-    if (c !== '0' && digits.length === 1) fail(`backreference \\${c} is not supported (not RE2)`)
-    return { text: hex(Number.parseInt(digits, 8)), next: i + 1 + digits.length, atom: true }
-  }
-  if (/^[!-/:-@[-`{-~]$/.test(c)) {
-    // ASCII punctuation: always a literal in RE2.
-    return { text: literal(c), next, atom: true }
-  }
-  fail(`invalid escape sequence \\${c}`)
-}
-
-/** Translates the bracket expression starting at p[i] === '['. */
-function translateClass(p: string, i: number): { text: string; next: number } {
-  let out = '['
+/** A plain bracket class at p[i] === '[' as JavaScript text, or undefined. */
+function plainClass(p: string, i: number): { text: string; next: number } | undefined {
   let j = i + 1
+  let out = '['
   if (p[j] === '^') {
     out += '^'
     j++
   }
-  let first = true
+  const start = j
   while (j < p.length) {
     const c = p[j] ?? ''
-    if (c === ']' && !first) return { text: `${out}]`, next: j + 1 }
-    first = false
-    if (c === '[' && p[j + 1] === ':') {
-      const close = p.indexOf(':]', j + 2)
-      if (close !== -1) {
-        const name = p.slice(j + 2, close)
-        if (name.startsWith('^')) fail(`negated POSIX class [:${name}:] is not supported`)
-        const body = POSIX_CLASSES[name]
-        if (body === undefined) fail(`invalid POSIX class [:${name}:]`)
-        out += body
-        j = close + 2
-        continue
-      }
-    }
+    if (c === ']' && j > start) return { text: `${out}]`, next: j + 1 }
     if (c === '\\') {
-      const r = translateEscape(p, j, true, false)
-      out += r.text
-      j = r.next
+      const n = p[j + 1] ?? ''
+      if (n === 'd' || n === 'w') out += `\\${n}`
+      else if (isAsciiPunct(n)) out += JS_SYNTAX.has(n) || n === '-' ? `\\${n}` : n
+      else return undefined
+      j += 2
       continue
     }
-    if (c === '[' || c === ']') {
-      out += `\\${c}`
+    if (isAlnum(c)) {
+      const hi = p[j + 2] ?? ''
+      if (p[j + 1] === '-' && p[j + 2] !== ']' && p[j + 2] !== undefined) {
+        // A range: both ends of the same kind (digit, upper, lower) and in order.
+        const kind = (x: string): number => (/\d/.test(x) ? 0 : /[A-Z]/.test(x) ? 1 : 2)
+        if (!isAlnum(hi) || kind(c) !== kind(hi) || c > hi) return undefined
+        out += `${c}-${hi}`
+        j += 3
+        continue
+      }
+      out += c
       j++
       continue
     }
-    const cp = p.codePointAt(j) ?? 0
-    const ch = String.fromCodePoint(cp)
-    out += ch
-    j += ch.length
+    if (c === '-') {
+      // Literal only first or last.
+      if (j !== start && p[j + 1] !== ']') return undefined
+      out += '\\-'
+      j++
+      continue
+    }
+    if (PLAIN_CLASS_PUNCT.has(c)) {
+      out += escapeClass(c)
+      j++
+      continue
+    }
+    return undefined
   }
-  fail('missing closing ] of character class')
+  return undefined
+}
+
+/** A punctuation character inside a JavaScript `u`-mode class. */
+function escapeClass(c: string): string {
+  return JS_SYNTAX.has(c) ? `\\${c}` : c
 }
