@@ -349,7 +349,16 @@ export class Http1Writer implements ResponseWriter {
   }
 
   abort(): void {
-    this.nres.destroy()
+    const nres = this.nres
+    if (nres.headersSent) {
+      // The head may still sit in Node's buffer (it goes out with the first body chunk): send it,
+      // then close once it is written, so the client sees the head and a truncated body (as
+      // nginx does) rather than an empty reply.
+      nres.flushHeaders()
+      this.conn.socket.destroySoon()
+      return
+    }
+    nres.destroy()
   }
 
   drop(): void {

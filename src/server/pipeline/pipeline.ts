@@ -16,7 +16,7 @@ import {
   closesConnection,
   statusForError,
 } from '../../proxy/errors.js'
-import { forward, originForm, type UpstreamAttempt } from '../../proxy/forward.js'
+import { ForwardAttempt, forward, originForm, type UpstreamAttempt } from '../../proxy/forward.js'
 import { outgoingRequestHeaders, upgradeRequestHeaders } from '../../proxy/hop-headers.js'
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
 import { openTunnel, type SwitchResponse, type TunnelSink } from '../../proxy/tunnel.js'
@@ -296,7 +296,7 @@ export class RequestPipeline implements TunnelSink {
       }
       if (this.dispatch(cc, now)) return
       // The connection cap was reached: a connect failure, always retryable.
-      last = { code: ErrCode.ConnectBackend, msg: 'MaxConnsPerHost reached', backendFault: true }
+      last = CONN_CAP_REACHED
       onBackendFailure(b, ErrCode.ConnectBackend)
       this.retry++
     }
@@ -312,11 +312,7 @@ export class RequestPipeline implements TunnelSink {
       }
       if (!this.dispatch(this.cc as ClusterConf, Date.now())) {
         this.retry++
-        this.nextAttempt({
-          code: ErrCode.ConnectBackend,
-          msg: 'MaxConnsPerHost reached',
-          backendFault: true,
-        })
+        this.nextAttempt(CONN_CAP_REACHED)
       }
     } catch (err) {
       this.fail(err)
@@ -461,6 +457,8 @@ export class RequestPipeline implements TunnelSink {
       method: this.req.method,
       hasBody: this.hasBody,
       bodyStarted: body?.readableDidRead === true,
+      reusedNoResponse:
+        attempt instanceof ForwardAttempt && attempt.reused && !attempt.responseStarted,
     })
     if (!allowed) {
       this.ctx.counters.CLIENT_REQ_FAIL_WITH_NO_RETRY++
@@ -768,6 +766,14 @@ export class RequestPipeline implements TunnelSink {
 }
 
 type ReqCounterName = 'HTTP' | 'HTTPS' | 'HTTP2'
+
+/** An attempt beyond MaxConnsPerHost: a connect failure (retryable, counts against the backend). */
+const CONN_CAP_REACHED: AttemptFailure = Object.freeze({
+  code: ErrCode.ConnectBackend,
+  msg: 'MaxConnsPerHost reached',
+  backendFault: true,
+  connectionClosed: false,
+})
 
 const REQ_ACTIVE = {
   HTTP: 'HTTP_CLIENT_REQ_ACTIVE',
