@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
+import { BodyRelay } from './body-relay.js'
 import { responseHeaderStrings, responseHeadersFromObject } from './hop-headers.js'
 import { httpsServername, takeFreshConnection, type TransportPools } from './transport.js'
 
@@ -199,11 +200,14 @@ export function forward(
   const attempt = new ForwardAttempt(sink)
   // `servername` is undici's (Request) and missing from its types.
   const protocol = cc.BackendConf.Protocol
+  // undici destroys the body it is given when the attempt ends early: give it a relay, so the
+  // client's stream (and connection) stays the pipeline's to answer on (body-relay.ts).
+  const body = req.body === null ? null : new BodyRelay(req.body)
   const opts: Dispatcher.DispatchOptions & { servername?: string } = {
     method: req.method,
     path: req.path,
     headers: protocol === 'h2c' ? h2RequestHeaders(req.headers) : req.headers,
-    body: req.body,
+    body,
     reset: cc.BackendConf.MaxIdleConnsPerHost === 0,
   }
   if (protocol === 'https') opts.servername = httpsServername(cc, backend.addr)

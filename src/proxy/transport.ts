@@ -1,8 +1,11 @@
-import type { Socket } from 'node:net'
+import { createRequire } from 'node:module'
+import { Socket as NetSocket, type Socket } from 'node:net'
 import { buildConnector, Pool } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
 import { backendTlsOptions } from './backend-tls.js'
 import { dropInterimContinue } from './interim.js'
+
+const undiciSymbols: unknown = createRequire(import.meta.url)('undici/lib/core/symbols.js')
 
 /** Idle upstream connections are dropped after this long (BFE's Go transport uses 90 s by default). */
 const IDLE_TIMEOUT_MS = 60_000
@@ -181,14 +184,23 @@ export class TransportPools {
  */
 let freshPool: object | undefined
 
-function onPoolConnect(this: Pool): void {
+/** undici's symbol for a Client's socket (lib/core/symbols.js; undici 7 has no public way). */
+const kSocket = (undiciSymbols as { kSocket?: symbol }).kSocket
+
+function onPoolConnect(this: Pool, _origin: unknown, targets: unknown): void {
   const pool = this
   freshPool = pool
   queueMicrotask(() => {
-    if (freshPool === pool) freshPool = undefined
+    if (freshPool !== pool) return
+    freshPool = undefined
+    // No request went out on the new socket: undici connected for a request that had been
+    // aborted meanwhile (it reconnects for the head of its queue before it looks at it). Close
+    // it rather than keep an idle connection nobody asked for.
+    const client = Array.isArray(targets) ? (targets[1] as Record<symbol, unknown>) : undefined
+    const socket = client !== undefined && kSocket !== undefined ? client[kSocket] : undefined
+    if (socket instanceof NetSocket) socket.destroy()
   })
 }
-
 /** True once for the request undici writes right after `pool` connected a socket. */
 export function takeFreshConnection(pool: object): boolean {
   if (freshPool !== pool) return false

@@ -78,16 +78,34 @@ async function faultBackend(): Promise<FaultBackend> {
     fb.open.add(s)
     s.on('close', () => fb.open.delete(s))
     let buf = ''
+    /** Body bytes still to read before the request's answer (and its path). */
+    let bodyLeft = 0
+    let pending = ''
     s.on('data', (c: Buffer) => {
       buf += c.toString('latin1')
       for (;;) {
+        if (bodyLeft > 0) {
+          const n = Math.min(bodyLeft, buf.length)
+          bodyLeft -= n
+          buf = buf.slice(n)
+          if (bodyLeft > 0) return
+          answer(s, pending)
+          if (s.destroyed) return
+        }
         const end = buf.indexOf('\r\n\r\n')
         if (end === -1) return
         const head = buf.slice(0, end)
         buf = buf.slice(end + 4)
         const line = head.split('\r\n', 1)[0] ?? ''
         fb.lines.push(line)
-        answer(s, line.split(' ')[1] ?? '')
+        const path = line.split(' ')[1] ?? ''
+        const cl = /\r\ncontent-length: *(\d+)/i.exec(head)
+        bodyLeft = cl === null ? 0 : Number(cl[1])
+        if (bodyLeft > 0) {
+          pending = path
+          continue
+        }
+        answer(s, path)
         if (s.destroyed) return
       }
     })
@@ -166,3 +184,19 @@ for (const p of [
   })
 }
 void h2connect
+
+test('probe slow body', async () => {
+  const b2 = await faultBackend()
+  const bfe2 = await startBfe(
+    simpleConf([b2.port], {
+      clusterConf: { Version: 't', Config: { c: { ClusterBasic: { TimeoutReadClient: 300 } } } },
+    }),
+  )
+  const t0 = Date.now()
+  const r = await rawExchange(bfe2.port, 'POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789', 3000)
+  console.log('slow', Date.now() - t0, JSON.stringify(r.data.slice(0, 120)), r.closed, b2.conns, b2.open.size)
+  await new Promise((res) => setTimeout(res, 500))
+  console.log('after', b2.conns, b2.open.size, b2.lines)
+  await bfe2.close()
+  await b2.close()
+})

@@ -743,6 +743,28 @@ export class RequestPipeline implements TunnelSink {
     this.finished()
   }
 
+  /**
+   * The client did not send its body within TimeoutReadClient (the engine's deadline). While no
+   * response has started, the backend attempt is cut (its connection closed, not replaced) and
+   * the client gets `408` and a closed connection; true then. False when a response is already
+   * under way (the engine drops the connection or stream instead).
+   */
+  bodyTimedOut(): boolean {
+    if (this.done || this.writer.headersSent) return false
+    const req = this.req
+    req.errCode = ErrCode.ClientTimeout
+    req.errMsg = 'timeout reading the request body (TimeoutReadClient)'
+    this.stopHeaderDeadline()
+    this.discardBody = true
+    const a = this.attempt
+    // upstreamError hears of it (and frees the backend), then ignores it (discardBody).
+    if (a !== undefined && !a.finished) a.abort(new Error('request body timeout'))
+    this.closeAfter = true
+    req.httpResponse = internalResponse(408)
+    this.send(req.httpResponse)
+    return true
+  }
+
   /** The request boundary: an unexpected exception becomes a 500 (or a dropped connection). */
   fail(err: unknown): void {
     if (this.done) return
