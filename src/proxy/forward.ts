@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
 import { BodyRelay } from './body-relay.js'
 import { responseHeaderStrings, responseHeadersFromObject } from './hop-headers.js'
-import { httpsServername, takeFreshConnection, type TransportPools } from './transport.js'
+import { httpsServername, type TransportPools, takeFreshConnection } from './transport.js'
 
 /**
  * One attempt to a backend as the pipeline drives it: an HTTP request (`ForwardAttempt`) or a

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
+import type { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import { test } from 'node:test'
-import type { Socket } from 'node:net'
 import { dropInterimContinue } from './interim.js'
 
 /** A stream standing in for a socket: what the "backend" pushes, read back as undici would. */

@@ -188,10 +188,9 @@ let freshPool: object | undefined
 const kSocket = (undiciSymbols as { kSocket?: symbol }).kSocket
 
 function onPoolConnect(this: Pool, _origin: unknown, targets: unknown): void {
-  const pool = this
-  freshPool = pool
+  freshPool = this
   queueMicrotask(() => {
-    if (freshPool !== pool) return
+    if (freshPool !== this) return
     freshPool = undefined
     // No request went out on the new socket: undici connected for a request that had been
     // aborted meanwhile (it reconnects for the head of its queue before it looks at it). Close
