@@ -342,6 +342,33 @@ test('a slow request body: 408 when TimeoutReadClient passes, the backend connec
   await good('slow-body')
 })
 
+test('a slow request body on HTTP/2: 408 on the stream', async () => {
+  const client = h2connect(`https://127.0.0.1:${bfe.tlsPort}`, {
+    servername: 'localhost',
+    rejectUnauthorized: false,
+  })
+  client.on('error', () => {})
+  try {
+    const status = await new Promise<number>((resolve) => {
+      const req = client.request({
+        ':method': 'POST',
+        ':path': '/ok',
+        ':authority': 'localhost',
+        'content-length': '100',
+      })
+      req.on('response', (h) => resolve(Number(h[':status'])))
+      req.on('error', () => resolve(-1))
+      req.write('0123456789')
+    })
+    assert.equal(status, 408)
+  } finally {
+    client.destroy()
+  }
+  await sleep(100)
+  assert.equal(fb.open.size, 0, 'a backend connection stayed open after the stream was answered')
+  await good('slow-body-h2')
+})
+
 test('recovery after an outage of the only backend: traffic resumes soon after it is back', async () => {
   // A backend on a port of its own, CheckInterval 3 s: waiting for the checker's next round
   // would take up to 3 s; a request finding every backend down probes at once.
