@@ -98,10 +98,10 @@ export class Http1Engine implements ConnHandler {
       conn.destroy()
       return
     }
+    conn.fail(ErrCode.ClientTimeout)
     this.ctx.counters.ERR_CLIENT_TIMEOUT++
     // A body timeout before the response started is answered (408, then close).
     if (kind === Deadline.Body && conn.current?.bodyTimedOut?.() === true) return
-    conn.fail(ErrCode.ClientTimeout)
     conn.destroy()
   }
 

@@ -231,6 +231,8 @@ export class RequestPipeline implements TunnelSink {
   // ---- forwarding ---------------------------------------------------------------------------
 
   private forward(): void {
+    // Answered meanwhile (a body timeout while request filters ran).
+    if (this.writer.headersSent) return
     const cc = this.cc
     if (cc === undefined) {
       this.errorResponse(ErrCode.NoCluster, 'no cluster')
