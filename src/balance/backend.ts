@@ -63,6 +63,8 @@ export class Backend {
   checkTimer: NodeJS.Timeout | undefined
   /** Aborts an in-flight check on stop. */
   checkAbort: AbortController | undefined
+  /** When the recovery checker last started a probe (epoch ms, 0 never). */
+  lastCheckAt: number
 
   constructor(name: string, addr: string, port: number, weight: number, subCluster: string) {
     this.name = name
@@ -85,6 +87,7 @@ export class Backend {
     this.probing = false
     this.checkTimer = undefined
     this.checkAbort = undefined
+    this.lastCheckAt = 0
   }
 
   /** Configured weight (as in cluster_table.data). */

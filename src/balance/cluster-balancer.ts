@@ -6,6 +6,7 @@ import { Backend, type HealthHost } from './backend.js'
 import { type HashSource, hashKey, type RandomSource } from './hash-key.js'
 import {
   ActiveHealthCheck,
+  expediteCheck,
   type HealthProber,
   OutlierMatcher,
   startChecker,
@@ -475,6 +476,7 @@ export class ClusterBalancer implements HealthHost {
       const b = this.pickBackend(sc, hash)
       if (b !== undefined) return { ok: true, backend: b, subCluster: sc, crossRetried: false }
       this.counters.ERR_BK_NO_BACKEND++
+      this.expediteChecks(sc)
     }
     if (this.crossRetry <= 0) return ERR_NO_BACKEND
 
@@ -500,6 +502,17 @@ export class ClusterBalancer implements HealthHost {
       return { ok: true, backend: b, subCluster: o, crossRetried: true }
     }
     return ERR_CROSS_RETRY
+  }
+
+  /** Every backend of `sc` is down: their recovery checkers probe now (health.ts). */
+  private expediteChecks(sc: SubCluster): void {
+    if (this.proberRef === undefined) return
+    const now = Date.now()
+    const list = sc.backends
+    for (let i = 0; i < list.length; i++) {
+      const b = list[i]!
+      if (!b.available) expediteCheck(b, now)
+    }
   }
 
   findSubCluster(name: string): SubCluster | undefined {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
-import { clusterConf, gslbData } from '../../test/helpers/balance.js'
+import { clusterConf, fakeReq, gslbData } from '../../test/helpers/balance.js'
 import { waitFor } from '../../test/helpers/server.js'
 import type { Backend } from './backend.js'
 import { BalTable } from './bal-table.js'
 import {
+  EXPEDITE_GAP_MS,
   type HealthProber,
   OutlierMatcher,
   onBackendFailure,
@@ -142,4 +143,30 @@ test('setProber: a down backend gets its recovery checker and comes back', async
   await waitFor(() => b.available, 1500)
   assert.equal(p.calls, 2)
   assert.equal(b.restarted, true)
+})
+
+test('a pick that finds every backend down wakes the checker: one probe now, not after CheckInterval', async () => {
+  let healthy = false
+  const prober = fakeProber(() => healthy)
+  const t = new BalTable(
+    gslbData({ web: { weights: { s: 1 }, table: { s: [['b', '127.0.0.1', 1, 1]] } } }),
+    new Map([['web', clusterConf('web', { CheckConf: { FailNum: 1, CheckInterval: 100_000 } })]]),
+    { prober },
+  )
+  tables.push(t)
+  const bal = t.lookup('web')!
+  const b = bal.subClusters[0]!.backends[0]!
+  onBackendFailure(b)
+  assert.equal(b.available, false)
+  await waitFor(() => prober.calls === 1 && b.checkTimer !== undefined)
+  const req = fakeReq({ clientAddr: '192.0.2.1' })
+  // within EXPEDITE_GAP_MS of the last probe: nothing more
+  assert.equal(bal.balance(req, 0).ok, false)
+  assert.equal(prober.calls, 1)
+  await new Promise((r) => setTimeout(r, EXPEDITE_GAP_MS + 20))
+  healthy = true
+  assert.equal(bal.balance(req, 0).ok, false)
+  assert.equal(prober.calls, 2)
+  await waitFor(() => b.available)
+  assert.equal(bal.balance(req, 0).ok, true)
 })

@@ -136,6 +136,7 @@ function checkStep(b: Backend): void {
   }
   const ac = new AbortController()
   b.checkAbort = ac
+  b.lastCheckAt = Date.now()
   void prober.probe(b, conf, host.httpsConf(), ac.signal).then((ok) => {
     if (b.checkAbort === ac) b.checkAbort = undefined
     if (b.removed || !b.checking) return
@@ -152,6 +153,25 @@ function checkStep(b: Backend): void {
     b.checkTimer = setTimeout(checkStep, Math.max(0, conf.CheckInterval), b)
     b.checkTimer.unref()
   })
+}
+
+/**
+ * Recovery checks run at most this often on demand (see `expediteCheck`), whatever the
+ * cluster's CheckInterval.
+ */
+export const EXPEDITE_GAP_MS = 100
+
+/**
+ * A request found no available backend: probe this down backend now instead of at the end of its
+ * checker's CheckInterval sleep, so traffic resumes about as soon as the backend is back (nginx
+ * and Envoy get there by trying down backends when all are down; BFE waits for the checker). No
+ * more than one probe per EXPEDITE_GAP_MS, never two at once, and only while requests arrive.
+ */
+export function expediteCheck(b: Backend, now = Date.now()): void {
+  if (!b.checking || b.checkTimer === undefined || b.available || b.removed) return
+  if (now - b.lastCheckAt < EXPEDITE_GAP_MS) return
+  clearTimeout(b.checkTimer)
+  checkStep(b)
 }
 
 // ---- always-on active check (decisions.md D14) ----------------------------------------------

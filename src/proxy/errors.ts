@@ -39,8 +39,19 @@ export function closesConnection(code: string): boolean {
 export interface AttemptFailure {
   code: ErrCode
   msg: string
-  /** Counts as a backend failure for passive health checking. */
+  /**
+   * Counts as a backend failure for passive health checking: the backend could not be reached
+   * (connect failure) or did not answer in time (response-header timeout). A failure after the
+   * backend took the request (it closed or reset the connection, answered something that is not
+   * HTTP) is specific to that request and does not count (docs/differences-from-bfe.md).
+   */
   backendFault: boolean
+  /**
+   * The backend connection was closed or reset under the request (not a timeout, not a malformed
+   * answer): on a reused keep-alive connection before any response byte, that is the keep-alive
+   * race, safe to retry on a fresh connection for an idempotent request (retry.ts).
+   */
+  connectionClosed: boolean
 }
 
 const CONNECT_CODES: ReadonlySet<string> = new Set([
@@ -107,24 +118,36 @@ export function classifyUpstreamError(err: unknown, clientBodyFailed: boolean): 
   const code = errorCode(err)
   const msg = err instanceof Error ? err.message : String(err)
   if (CONNECT_CODES.has(code) || tlsHandshakeFailure(code))
-    return { code: ErrCode.ConnectBackend, msg, backendFault: true }
+    return failure(ErrCode.ConnectBackend, msg, true, false)
   if (code === 'UND_ERR_HEADERS_TIMEOUT')
-    return { code: ErrCode.RespHeaderTimeout, msg, backendFault: true }
-  if (clientBodyFailed || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
-    return { code: ErrCode.WriteRequest, msg, backendFault: !clientBodyFailed }
-  }
+    return failure(ErrCode.RespHeaderTimeout, msg, true, false)
+  if (clientBodyFailed || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH')
+    return failure(ErrCode.WriteRequest, msg, false, false)
   if (
     code.startsWith('HPE_') ||
     code === 'UND_ERR_INFO' ||
+    code === 'BFE_BAD_RESPONSE' ||
     (err instanceof Error && err.name === 'HTTPParserError')
   ) {
-    return { code: ErrCode.ReadRespHeader, msg, backendFault: true }
+    return failure(ErrCode.ReadRespHeader, msg, false, false)
   }
-  if (code === 'EPIPE') return { code: ErrCode.WriteRequest, msg, backendFault: true }
-  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') {
-    return { code: ErrCode.ReadRespHeader, msg, backendFault: true }
+  if (code === 'EPIPE') return failure(ErrCode.WriteRequest, msg, false, true)
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'ECONNABORTED') {
+    // undici's "bad response" (bytes that are not a response, an unexpected 101) is a
+    // SocketError too, but it is no connection close.
+    const closed = !(code === 'UND_ERR_SOCKET' && /^bad /.test(msg))
+    return failure(ErrCode.ReadRespHeader, msg, false, closed)
   }
-  return { code: ErrCode.TransportBroken, msg, backendFault: false }
+  return failure(ErrCode.TransportBroken, msg, false, false)
+}
+
+function failure(
+  code: ErrCode,
+  msg: string,
+  backendFault: boolean,
+  connectionClosed: boolean,
+): AttemptFailure {
+  return { code, msg, backendFault, connectionClosed }
 }
 
 function errorCode(err: unknown): string {

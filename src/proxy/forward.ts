@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
+import { BodyRelay } from './body-relay.js'
 import { responseHeaderStrings, responseHeadersFromObject } from './hop-headers.js'
-import { httpsServername, type TransportPools } from './transport.js'
+import { httpsServername, type TransportPools, takeFreshConnection } from './transport.js'
 
 /**
  * One attempt to a backend as the pipeline drives it: an HTTP request (`ForwardAttempt`) or a
@@ -53,15 +54,30 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler, UpstreamAttem
   private controller: Dispatcher.DispatchController | undefined
   /** Abort asked for before undici handed us the controller. */
   private pendingAbort: Error | undefined
+  /** The pool the attempt was dispatched on (to tell a fresh connection from a reused one). */
+  pool: object | undefined
   gotHeaders: boolean
   finished: boolean
+  /**
+   * The request went out on a connection that had carried earlier requests (false until undici
+   * starts writing it, and false for a connection opened for this request).
+   */
+  reused: boolean
+  /** Some byte of a response (an interim 1xx included) has arrived. */
+  responseStarted: boolean
+  /** The final status, once the header has arrived (0 before). */
+  status: number
 
   constructor(sink: ForwardSink) {
     this.sink = sink
     this.controller = undefined
     this.pendingAbort = undefined
+    this.pool = undefined
     this.gotHeaders = false
     this.finished = false
+    this.reused = false
+    this.responseStarted = false
+    this.status = 0
   }
 
   /** Stops the attempt; the sink hears `upstreamError` unless the attempt had already ended. */
@@ -84,6 +100,9 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler, UpstreamAttem
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller
+    // undici writes a request right after it connected a socket for it (same tick), else the
+    // socket was already open: one that served earlier requests.
+    this.reused = this.pool !== undefined && !takeFreshConnection(this.pool)
     const err = this.pendingAbort
     if (err !== undefined) {
       this.pendingAbort = undefined
@@ -96,8 +115,15 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler, UpstreamAttem
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
+    if (statusCode < 100 || statusCode > 599) {
+      // Not an HTTP status (RFC 9110 §15): a malformed response. Aborting also destroys the
+      // connection, so nothing else is read from it.
+      controller.abort(badResponse(`invalid status code ${statusCode} from the backend`))
+      return
+    }
     if (statusCode < 200) return
     this.gotHeaders = true
+    this.status = statusCode
     if (!this.sink.upstreamHeaders(this, statusCode, headerList(controller.rawHeaders, headers)))
       controller.pause()
   }
@@ -117,8 +143,35 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler, UpstreamAttem
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (this.finished) return
     this.finished = true
+    if (this.gotHeaders && noBodyStatus(this.status) && errCode(err) === LENGTH_MISMATCH) {
+      // A 204 or 304 never has a body (RFC 9112 §6.3), whatever its Content-Length says, but
+      // undici checks that field against the (skipped) body and fails the response. The response
+      // is complete; the connection is dropped all the same (anything after the head is junk).
+      this.sink.upstreamEnd(this, [])
+      return
+    }
     this.sink.upstreamError(this, err, this.gotHeaders)
   }
+
+  /** undici's hook for the first byte of a response. */
+  onResponseStarted(): void {
+    this.responseStarted = true
+  }
+}
+
+const LENGTH_MISMATCH = 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
+
+function noBodyStatus(status: number): boolean {
+  return status === 204 || status === 304
+}
+
+function errCode(err: Error): unknown {
+  return (err as { code?: unknown }).code
+}
+
+/** A response that is not HTTP: classified as BK_READ_RESP_HEADER (errors.ts). */
+export function badResponse(msg: string): Error {
+  return Object.assign(new Error(msg), { code: 'BFE_BAD_RESPONSE' })
 }
 
 type RawHeaders = Buffer[] | string[] | Record<string, string | string[] | undefined> | null
@@ -147,15 +200,20 @@ export function forward(
   const attempt = new ForwardAttempt(sink)
   // `servername` is undici's (Request) and missing from its types.
   const protocol = cc.BackendConf.Protocol
+  // undici destroys the body it is given when the attempt ends early: give it a relay, so the
+  // client's stream (and connection) stays the pipeline's to answer on (body-relay.ts).
+  const body = req.body === null ? null : new BodyRelay(req.body)
   const opts: Dispatcher.DispatchOptions & { servername?: string } = {
     method: req.method,
     path: req.path,
     headers: protocol === 'h2c' ? h2RequestHeaders(req.headers) : req.headers,
-    body: req.body,
+    body,
     reset: cc.BackendConf.MaxIdleConnsPerHost === 0,
   }
   if (protocol === 'https') opts.servername = httpsServername(cc, backend.addr)
-  pools.forBackend(backend, cc).dispatch(opts, attempt)
+  const pool = pools.forBackend(backend, cc)
+  attempt.pool = pool
+  pool.dispatch(opts, attempt)
   return attempt
 }
 

@@ -47,6 +47,27 @@ test('upstream errors are classified by code', () => {
   assert.equal(clientSide.backendFault, false)
   const wrapped = Object.assign(new Error('wrapped'), { cause: e('ECONNREFUSED') })
   assert.equal(classifyUpstreamError(wrapped, false).code, ErrCode.ConnectBackend)
+  assert.equal(classifyUpstreamError(e('BFE_BAD_RESPONSE'), false).code, ErrCode.ReadRespHeader)
+})
+
+test('only connect failures and header timeouts count against the backend', () => {
+  const e = (code: string, msg = code) => Object.assign(new Error(msg), { code })
+  const counts = (err: Error) => classifyUpstreamError(err, false).backendFault
+  assert.equal(counts(e('ECONNREFUSED')), true)
+  assert.equal(counts(e('UND_ERR_HEADERS_TIMEOUT')), true)
+  for (const err of [
+    e('ECONNRESET'),
+    e('EPIPE'),
+    e('UND_ERR_SOCKET', 'other side closed'),
+    e('HPE_INVALID_CONSTANT'),
+    e('BFE_BAD_RESPONSE'),
+  ])
+    assert.equal(counts(err), false, err.message)
+  const closed = (err: Error) => classifyUpstreamError(err, false).connectionClosed
+  assert.equal(closed(e('UND_ERR_SOCKET', 'other side closed')), true)
+  assert.equal(closed(e('ECONNRESET')), true)
+  assert.equal(closed(e('UND_ERR_SOCKET', 'bad response')), false)
+  assert.equal(closed(e('HPE_INVALID_CONSTANT')), false)
 })
 
 test('a failed TLS handshake with an https backend is a connect failure, as in BFE', () => {

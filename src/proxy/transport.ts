@@ -1,6 +1,11 @@
+import { createRequire } from 'node:module'
+import { Socket as NetSocket, type Socket } from 'node:net'
 import { buildConnector, Pool } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
 import { backendTlsOptions } from './backend-tls.js'
+import { dropInterimContinue } from './interim.js'
+
+const undiciSymbols: unknown = createRequire(import.meta.url)('undici/lib/core/symbols.js')
 
 /** Idle upstream connections are dropped after this long (BFE's Go transport uses 90 s by default). */
 const IDLE_TIMEOUT_MS = 60_000
@@ -121,6 +126,7 @@ export class TransportPools {
   /** A new pool, its connections counted in http_state. */
   private create(addr: string, port: number, cc: ClusterConf): Pool {
     const pool = createPool(addr, port, cc)
+    pool.on('connect', onPoolConnect)
     const c = this.counters
     if (c !== undefined) {
       pool.on('connect', () => {
@@ -169,6 +175,36 @@ export class TransportPools {
     this.orphans.clear()
     await Promise.all(all)
   }
+}
+
+/**
+ * The pool that has just connected a socket. undici emits 'connect' and then, in the same tick,
+ * writes the queued request on the new socket (our handler's onRequestStart); a request started
+ * at any other time went out on a socket that was open already (a reused keep-alive connection).
+ */
+let freshPool: object | undefined
+
+/** undici's symbol for a Client's socket (lib/core/symbols.js; undici 7 has no public way). */
+const kSocket = (undiciSymbols as { kSocket?: symbol }).kSocket
+
+function onPoolConnect(this: Pool, _origin: unknown, targets: unknown): void {
+  freshPool = this
+  queueMicrotask(() => {
+    if (freshPool !== this) return
+    freshPool = undefined
+    // No request went out on the new socket: undici connected for a request that had been
+    // aborted meanwhile (it reconnects for the head of its queue before it looks at it). Close
+    // it rather than keep an idle connection nobody asked for.
+    const client = Array.isArray(targets) ? (targets[1] as Record<symbol, unknown>) : undefined
+    const socket = client !== undefined && kSocket !== undefined ? client[kSocket] : undefined
+    if (socket instanceof NetSocket) socket.destroy()
+  })
+}
+/** True once for the request undici writes right after `pool` connected a socket. */
+export function takeFreshConnection(pool: object): boolean {
+  if (freshPool !== pool) return false
+  freshPool = undefined
+  return true
 }
 
 function closeGracefully(pool: Pool): void {
@@ -234,7 +270,18 @@ export function poolOptions(cc: ClusterConf): Pool.Options {
       connect: { noDelay: true, useH2c: true } as NonNullable<Pool.Options['connect']>,
     }
   }
-  return { ...common, pipelining: 1, connectTimeout: b.TimeoutConnSrv, connect: { noDelay: true } }
+  return { ...common, pipelining: 1, connect: httpConnector(b.TimeoutConnSrv) }
+}
+
+/** The TCP connector of an HTTP/1 cluster: `100 Continue` answers are dropped (interim.ts). */
+function httpConnector(timeout: number): buildConnector.connector {
+  const connect = buildConnector({ noDelay: true, timeout } as buildConnector.BuildOptions)
+  return (opts, callback) => {
+    connect(opts, (err, socket) => {
+      if (err === null) dropInterimContinue(socket as Socket)
+      callback(err, socket as never)
+    })
+  }
 }
 
 /**
@@ -255,7 +302,10 @@ function httpsConnector(cc: ClusterConf): buildConnector.connector {
     const o = { ...opts }
     if (servername === undefined) delete o.servername
     else o.servername = servername
-    connect(o, callback)
+    connect(o, (err, socket) => {
+      if (err === null) dropInterimContinue(socket as Socket)
+      callback(err, socket as never)
+    })
   }
 }
 

@@ -46,7 +46,7 @@ before(async () => {
   hostUp = await startUpstream()
   nobUp = await startUpstream()
   resetter = await rawUpstream((s) => s.resetAndDestroy())
-  downUp = await rawUpstream((s) => s.resetAndDestroy())
+  downUp = await rawUpstream(() => {}) // never answers: header timeouts count against it
   badStatus = await rawUpstream((s) => s.end('HTTP/1.1 abc\r\n\r\n'))
   garbage = await rawUpstream((s) => s.end('garbage\r\n\r\n'))
   for (let i = 0; i < 3; i++) closed.push(await closedPort())
@@ -68,7 +68,10 @@ before(async () => {
       down: {
         hosts: ['down.test'],
         subs: { 'down.a': [{ Port: downUp.port }] },
-        conf: { CheckConf: { FailNum: 1, CheckInterval: 60000 } },
+        conf: {
+          BackendConf: { TimeoutResponseHeader: 300 },
+          CheckConf: { FailNum: 1, CheckInterval: 60000 },
+        },
       },
       nob: {
         hosts: ['nob.test'],
@@ -154,8 +157,8 @@ test('the 504 comes when TimeoutResponseHeader (300 ms) expires, not about a sec
 
 test('every backend marked down (CheckConf.FailNum 1): 503 without contacting it', async () => {
   const first = await get(`${bfe.url}/first`, { headers: { host: 'down.test' } })
-  assert.equal(first.status, 502)
-  assert.equal(await finished('/first'), 'BK_READ_RESP_HEADER')
+  assert.equal(first.status, 504)
+  assert.equal(await finished('/first'), 'BK_RESP_HEADER_TIMEOUT')
   const second = await get(`${bfe.url}/second`, { headers: { host: 'down.test' } })
   assert.equal(second.status, 503)
   assert.equal(await finished('/second'), 'BK_NO_BACKEND')

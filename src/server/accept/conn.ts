@@ -25,6 +25,8 @@ export interface InFlight {
   clientGone(): void
   /** The backend's response header did not come in time. */
   headerTimeout(): void
+  /** The request body did not come in time: true when the request answered it (408). */
+  bodyTimedOut?(): boolean
 }
 
 /**

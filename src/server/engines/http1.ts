@@ -100,6 +100,8 @@ export class Http1Engine implements ConnHandler {
     }
     conn.fail(ErrCode.ClientTimeout)
     this.ctx.counters.ERR_CLIENT_TIMEOUT++
+    // A body timeout before the response started is answered (408, then close).
+    if (kind === Deadline.Body && conn.current?.bodyTimedOut?.() === true) return
     conn.destroy()
   }
 
@@ -349,7 +351,16 @@ export class Http1Writer implements ResponseWriter {
   }
 
   abort(): void {
-    this.nres.destroy()
+    const nres = this.nres
+    if (nres.headersSent) {
+      // The head may still sit in Node's buffer (it goes out with the first body chunk): send it,
+      // then close once it is written, so the client sees the head and a truncated body (as
+      // nginx does) rather than an empty reply.
+      nres.flushHeaders()
+      this.conn.socket.destroySoon()
+      return
+    }
+    nres.destroy()
   }
 
   drop(): void {

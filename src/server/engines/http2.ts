@@ -508,6 +508,8 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
       this.ctx.counters.ERR_CLIENT_WRITE++
     } else return
     const p = this.pipeline
+    // A body timeout before the response started is answered (408), as on HTTP/1.
+    if (kind === Deadline.Body && p?.bodyTimedOut() === true) return
     if (p !== undefined && p.req.errCode === undefined) {
       p.req.errCode = kind === Deadline.Body ? ErrCode.ClientTimeout : ErrCode.ClientWrite
     }

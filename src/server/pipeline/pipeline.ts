@@ -16,7 +16,7 @@ import {
   closesConnection,
   statusForError,
 } from '../../proxy/errors.js'
-import { forward, originForm, type UpstreamAttempt } from '../../proxy/forward.js'
+import { ForwardAttempt, forward, originForm, type UpstreamAttempt } from '../../proxy/forward.js'
 import { outgoingRequestHeaders, upgradeRequestHeaders } from '../../proxy/hop-headers.js'
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
 import { openTunnel, type SwitchResponse, type TunnelSink } from '../../proxy/tunnel.js'
@@ -231,6 +231,8 @@ export class RequestPipeline implements TunnelSink {
   // ---- forwarding ---------------------------------------------------------------------------
 
   private forward(): void {
+    // Answered meanwhile (a body timeout while request filters ran).
+    if (this.writer.headersSent) return
     const cc = this.cc
     if (cc === undefined) {
       this.errorResponse(ErrCode.NoCluster, 'no cluster')
@@ -296,7 +298,7 @@ export class RequestPipeline implements TunnelSink {
       }
       if (this.dispatch(cc, now)) return
       // The connection cap was reached: a connect failure, always retryable.
-      last = { code: ErrCode.ConnectBackend, msg: 'MaxConnsPerHost reached', backendFault: true }
+      last = CONN_CAP_REACHED
       onBackendFailure(b, ErrCode.ConnectBackend)
       this.retry++
     }
@@ -312,11 +314,7 @@ export class RequestPipeline implements TunnelSink {
       }
       if (!this.dispatch(this.cc as ClusterConf, Date.now())) {
         this.retry++
-        this.nextAttempt({
-          code: ErrCode.ConnectBackend,
-          msg: 'MaxConnsPerHost reached',
-          backendFault: true,
-        })
+        this.nextAttempt(CONN_CAP_REACHED)
       }
     } catch (err) {
       this.fail(err)
@@ -461,6 +459,8 @@ export class RequestPipeline implements TunnelSink {
       method: this.req.method,
       hasBody: this.hasBody,
       bodyStarted: body?.readableDidRead === true,
+      reusedNoResponse:
+        attempt instanceof ForwardAttempt && attempt.reused && !attempt.responseStarted,
     })
     if (!allowed) {
       this.ctx.counters.CLIENT_REQ_FAIL_WITH_NO_RETRY++
@@ -745,6 +745,28 @@ export class RequestPipeline implements TunnelSink {
     this.finished()
   }
 
+  /**
+   * The client did not send its body within TimeoutReadClient (the engine's deadline). While no
+   * response has started, the backend attempt is cut (its connection closed, not replaced) and
+   * the client gets `408` and a closed connection; true then. False when a response is already
+   * under way (the engine drops the connection or stream instead).
+   */
+  bodyTimedOut(): boolean {
+    if (this.done || this.writer.headersSent) return false
+    const req = this.req
+    req.errCode = ErrCode.ClientTimeout
+    req.errMsg = 'timeout reading the request body (TimeoutReadClient)'
+    this.stopHeaderDeadline()
+    this.discardBody = true
+    const a = this.attempt
+    // upstreamError hears of it (and frees the backend), then ignores it (discardBody).
+    if (a !== undefined && !a.finished) a.abort(new Error('request body timeout'))
+    this.closeAfter = true
+    req.httpResponse = internalResponse(408)
+    this.send(req.httpResponse)
+    return true
+  }
+
   /** The request boundary: an unexpected exception becomes a 500 (or a dropped connection). */
   fail(err: unknown): void {
     if (this.done) return
@@ -768,6 +790,14 @@ export class RequestPipeline implements TunnelSink {
 }
 
 type ReqCounterName = 'HTTP' | 'HTTPS' | 'HTTP2'
+
+/** An attempt beyond MaxConnsPerHost: a connect failure (retryable, counts against the backend). */
+const CONN_CAP_REACHED: AttemptFailure = Object.freeze({
+  code: ErrCode.ConnectBackend,
+  msg: 'MaxConnsPerHost reached',
+  backendFault: true,
+  connectionClosed: false,
+})
 
 const REQ_ACTIVE = {
   HTTP: 'HTTP_CLIENT_REQ_ACTIVE',
