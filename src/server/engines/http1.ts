@@ -450,12 +450,12 @@ const scan: HeadScan = { refuse: '', hostOverride: undefined, connection: '' }
  * - Host (RFC 9112 §3.2, decision D21): more than one Host line, or an invalid value, is
  *   refused; HTTP/1.1 without Host is refused unless the target is in absolute form. An
  *   absolute-form target's authority must be valid and replaces Host.
- * - Transfer-Encoding (RFC 9112 §6.1): on HTTP/1.0 it is refused (400); on HTTP/1.1 every coding
- *   must be `chunked` (node:http has already refused a list whose last coding is not `chunked`,
- *   and `chunked` twice), anything else (`gzip, chunked`, `identity, chunked`) is refused with
- *   501: those bodies would reach the backend still encoded, and BFE reads `identity, chunked`
- *   as no body at all. `chunked` with spaces or tabs around it is accepted: the body is
- *   re-framed for the backend, which never sees the client's Transfer-Encoding.
+ * - Transfer-Encoding (RFC 9112 §6.1, §6.3): on HTTP/1.0 it is refused (400). On HTTP/1.1 a
+ *   list whose last coding is not `chunked` is refused (400), and so is one with other codings
+ *   before `chunked` (`gzip, chunked`, `identity, chunked`: 501), since those bodies would reach
+ *   the backend still encoded and BFE reads `identity, chunked` as no body at all. `chunked`
+ *   with spaces or tabs around it is accepted: the body is re-framed for the backend, which
+ *   never sees the client's Transfer-Encoding.
  * - Connection: its value, for dropConnectionNamed.
  */
 function scanHead(raw: readonly string[], target: string, http11: boolean): HeadScan {
@@ -498,22 +498,28 @@ function scanHead(raw: readonly string[], target: string, http11: boolean): Head
   }
   if (te !== undefined) {
     if (!http11) scan.refuse = 'Transfer-Encoding on an HTTP/1.0 request'
-    else if (!onlyChunked(te)) scan.refuse = REFUSE_TE_CODING
+    else scan.refuse = checkCodings(te)
   }
   return scan
 }
 
-/** Every coding of a Transfer-Encoding list is `chunked` (case-insensitive, OWS and empty elements allowed). */
-function onlyChunked(te: string): boolean {
-  if (te === 'chunked') return true
-  let seen = false
+/**
+ * Checks a request's Transfer-Encoding list (RFC 9112 §6.1, §6.3): '' when every coding is
+ * `chunked` (case-insensitive; OWS and empty list elements allowed); a reason for 400 when the
+ * last coding is not `chunked` (the body length cannot be known); REFUSE_TE_CODING (501) when
+ * `chunked` is last but other codings come before it.
+ */
+function checkCodings(te: string): string {
+  if (te === 'chunked') return ''
+  const codings: string[] = []
   for (const part of te.split(',')) {
     const coding = part.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase()
-    if (coding === '') continue
-    if (coding !== 'chunked') return false
-    seen = true
+    if (coding !== '') codings.push(coding)
   }
-  return seen
+  if (codings[codings.length - 1] !== 'chunked') return 'Transfer-Encoding not ending in chunked'
+  for (let i = 0; i < codings.length - 1; i++) if (codings[i] !== 'chunked') return REFUSE_TE_CODING
+  // `chunked, chunked`: node:http refuses it before we see it.
+  return codings.length === 1 ? '' : 'chunked applied more than once'
 }
 
 /** The header list with Host set to `host` (replacing the first Host line, or added). */
