@@ -38,7 +38,8 @@ async function refused(bytes: string, status: string): Promise<void> {
 
 /** The request was refused while its head was read: the upstream saw nothing at all. */
 function nothingForwarded(): void {
-  assert.equal(up.accepted(), 0, `upstream got ${JSON.stringify(up.wire)}`)
+  // Zero bytes: a connection still being opened for an earlier test's request may show up empty.
+  assert.equal(up.bytes(), 0, `upstream got ${JSON.stringify(up.wire).slice(0, 500)}`)
 }
 
 /**

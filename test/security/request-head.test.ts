@@ -35,7 +35,8 @@ async function refused(bytes: string, status: string): Promise<void> {
 }
 
 function nothingForwarded(): void {
-  assert.equal(up.accepted(), 0, `upstream got ${JSON.stringify(up.wire).slice(0, 500)}`)
+  // Zero bytes: a connection still being opened for an earlier test's request may show up empty.
+  assert.equal(up.bytes(), 0, `upstream got ${JSON.stringify(up.wire).slice(0, 500)}`)
 }
 
 /** Sends one request that must be answered 200; returns the head lines the upstream received. */

@@ -4,7 +4,7 @@ import {
   type IncomingMessage,
   ServerResponse,
 } from 'node:http'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { pipeline as pipeStreams } from 'node:stream'
 import { ErrCode } from '../../basic/error-code.js'
@@ -45,11 +45,22 @@ export const HEAD_BUDGET_MIN = 16 * 1024 * 1024
 const kConn = Symbol('bfe.conn')
 /** Bytes of the current unfinished head read so far; -1 once the connection was answered. */
 const kHead = Symbol('bfe.head')
+/** `socket.bytesRead` where the current head started (moved along while a request is in flight). */
+const kHeadBase = Symbol('bfe.headBase')
 /** The writer of the request in flight (to know whether its answer has started). */
 const kCurrentWriter = Symbol('bfe.currentWriter')
+/**
+ * node:net's per-read hook: node:http calls `socket._unrefTimer()` after every read it parses
+ * (natively consumed sockets included), and net does on every read of a socket read through
+ * 'data' events. Not in the typings; the head-budget test fails if it stops being called.
+ */
+type UnrefSocket = { _unrefTimer: (this: Socket) => void }
+const protoUnrefTimer = (Socket.prototype as unknown as UnrefSocket)._unrefTimer
+
 type ConnSocket = Socket & {
   [kConn]?: Conn
   [kHead]?: number
+  [kHeadBase]?: number
   [kCurrentWriter]?: Http1Writer | undefined
 }
 
@@ -80,8 +91,8 @@ export class Http1Engine implements ConnHandler {
   /** Bytes of unfinished heads above HEAD_FREE_BYTES, over every connection of this worker. */
   headExcess: number
   readonly headBudget: number
-  /** The 'data' listener that accounts unfinished heads (one function for every connection). */
-  private readonly onHeadData: (this: ConnSocket, chunk: Buffer) => void
+  /** The per-read hook that accounts unfinished heads (one function for every connection). */
+  private readonly onRead: (this: Socket) => void
 
   constructor(ctx: ServerContext, settings: Http1Settings) {
     this.ctx = ctx
@@ -89,8 +100,9 @@ export class Http1Engine implements ConnHandler {
     this.headExcess = 0
     this.headBudget = Math.max(HEAD_BUDGET_MIN, 2 * (settings.maxHeaderBytes + 4096))
     const engine = this
-    this.onHeadData = function (this: ConnSocket, chunk: Buffer) {
-      engine.headData(this, chunk.length)
+    this.onRead = function (this: Socket) {
+      protoUnrefTimer.call(this)
+      engine.headRead(this as ConnSocket)
     }
     const http = createHttpServer(
       {
@@ -140,24 +152,33 @@ export class Http1Engine implements ConnHandler {
     conn.handler = this
     conn.due[Deadline.FirstHeader] = Date.now() + this.settings.firstHeaderMs
     socket[kHead] = 0
+    socket[kHeadBase] = socket.bytesRead
     socket[kCurrentWriter] = undefined
+    // Every read is seen here after the parser has taken it: the head budget. (A 'data'
+    // listener would do the same at a measurable cost: node:http would stop consuming the
+    // socket natively and every read would become a Buffer and an event.)
+    ;(socket as unknown as UnrefSocket)._unrefTimer = this.onRead
     this.http.emit('connection', socket)
-    // Every chunk read is seen here after the parser has taken it (node:http then reads the
-    // socket through 'data' events instead of consuming it natively): the head budget.
-    socket.on('data', this.onHeadData)
   }
 
   /**
-   * Accounts `n` bytes read while the connection waits for a request head. A head that grows
-   * past HEAD_FREE_BYTES draws on the worker's budget; when the budget is spent, the connection
-   * is answered as for an oversized head (raw 413) and its further bytes are read and dropped.
+   * Accounts the bytes read while the connection waits for a request head (called after each
+   * read, and on writes). A head that grows past HEAD_FREE_BYTES draws on the worker's budget;
+   * when the budget is spent, the connection is answered as for an oversized head (raw 413) and
+   * nothing more is read from it.
    */
-  headData(socket: ConnSocket, n: number): void {
+  headRead(socket: ConnSocket): void {
     const conn = socket[kConn]
     const before = socket[kHead]
-    if (conn === undefined || conn.current !== undefined || before === undefined || before < 0)
+    if (conn === undefined || before === undefined || before < 0) return
+    const read = socket.bytesRead
+    if (conn.current !== undefined) {
+      // A body, or a request pipelined behind the one in flight: not an unfinished head.
+      socket[kHeadBase] = read
       return
-    const after = before + n
+    }
+    const after = read - (socket[kHeadBase] ?? read)
+    if (after <= before) return
     socket[kHead] = after
     if (after <= HEAD_FREE_BYTES) return
     this.headExcess += after - Math.max(before, HEAD_FREE_BYTES)
@@ -172,18 +193,18 @@ export class Http1Engine implements ConnHandler {
     const n = socket[kHead]
     if (n !== undefined && n > HEAD_FREE_BYTES) this.headExcess -= n - HEAD_FREE_BYTES
     if (n !== undefined && n > 0) socket[kHead] = 0
+    socket[kHeadBase] = socket.bytesRead
   }
 
   /**
    * Answers a request the engine refuses with a raw status line and closes (lifecycle.md §3).
-   * Nothing more is read: the parser is fed no more bytes (so later parse errors cannot answer
-   * twice) and what the client still sends stays in the kernel, costing this process nothing
-   * during the linger.
+   * Nothing more is read (`pause` stops node:http's reads too): the parser is fed no more bytes,
+   * so later parse errors cannot answer twice, and what the client still sends stays in the
+   * kernel, costing this process nothing during the linger.
    */
   private answerRaw(socket: ConnSocket, text: string, linger: boolean): void {
     this.headDone(socket)
     socket[kHead] = -1
-    socket.removeAllListeners('data')
     socket.pause()
     rawReply(socket, text, linger)
   }
@@ -322,8 +343,6 @@ export class Http1Engine implements ConnHandler {
       socket.destroy()
       return
     }
-    // node:http has let go of the connection: the head accounting stops with it.
-    socket.removeListener('data', this.onHeadData)
     const nres = new ServerResponse(nreq)
     nres.assignSocket(socket)
     nres.shouldKeepAlive = false
