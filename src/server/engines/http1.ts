@@ -43,8 +43,10 @@ export const HEAD_FREE_BYTES = 16 * 1024
 export const HEAD_BUDGET_MIN = 16 * 1024 * 1024
 
 const kConn = Symbol('bfe.conn')
-/** Bytes of the current unfinished head read so far; -1 once the connection was answered. */
+/** Bytes of the current unfinished head read so far (counted in the head budget). */
 const kHead = Symbol('bfe.head')
+/** The engine has answered (refused) on this connection: nothing more is read or answered. */
+const kAnswered = Symbol('bfe.answered')
 /** `socket.bytesRead` where the current head started (moved along while a request is in flight). */
 const kHeadBase = Symbol('bfe.headBase')
 /** The writer of the request in flight (to know whether its answer has started). */
@@ -60,6 +62,7 @@ const protoUnrefTimer = (Socket.prototype as unknown as UnrefSocket)._unrefTimer
 type ConnSocket = Socket & {
   [kConn]?: Conn
   [kHead]?: number
+  [kAnswered]?: boolean
   [kHeadBase]?: number
   [kCurrentWriter]?: Http1Writer | undefined
 }
@@ -152,6 +155,7 @@ export class Http1Engine implements ConnHandler {
     conn.handler = this
     conn.due[Deadline.FirstHeader] = Date.now() + this.settings.firstHeaderMs
     socket[kHead] = 0
+    socket[kAnswered] = false
     socket[kHeadBase] = socket.bytesRead
     socket[kCurrentWriter] = undefined
     // Every read is seen here after the parser has taken it: the head budget. (A 'data'
@@ -164,13 +168,13 @@ export class Http1Engine implements ConnHandler {
   /**
    * Accounts the bytes read while the connection waits for a request head (called after each
    * read, and on writes). A head that grows past HEAD_FREE_BYTES draws on the worker's budget;
-   * when the budget is spent, the connection is answered as for an oversized head (raw 413) and
-   * nothing more is read from it.
+   * when the budget is spent, the connection is answered as for an oversized head (raw 413),
+   * nothing more is read from it, and it is closed.
    */
   headRead(socket: ConnSocket): void {
     const conn = socket[kConn]
     const before = socket[kHead]
-    if (conn === undefined || before === undefined || before < 0) return
+    if (conn === undefined || before === undefined || socket[kAnswered] === true) return
     const read = socket.bytesRead
     if (conn.current !== undefined) {
       // A body, or a request pipelined behind the one in flight: not an unfinished head.
@@ -185,7 +189,9 @@ export class Http1Engine implements ConnHandler {
     if (this.headExcess <= this.headBudget) return
     this.ctx.counters.ERR_CLIENT_LONG_HEADER++
     conn.fail(ErrCode.ClientLongHeader, 'request head over the memory budget of unfinished heads')
-    this.answerRaw(socket, RAW_413, true)
+    // Closed right after the answer (no 500 ms linger as for a head over MaxHeaderBytes): the
+    // refused head's memory, still counted in the budget until the close, is released at once.
+    this.answerRaw(socket, RAW_413, false)
   }
 
   /** The head is complete or the connection is done with: its bytes leave the budget. */
@@ -200,11 +206,12 @@ export class Http1Engine implements ConnHandler {
    * Answers a request the engine refuses with a raw status line and closes (lifecycle.md §3).
    * Nothing more is read (`pause` stops node:http's reads too): the parser is fed no more bytes,
    * so later parse errors cannot answer twice, and what the client still sends stays in the
-   * kernel, costing this process nothing during the linger.
+   * kernel, costing this process nothing during the linger. What the head holds stays counted
+   * in the head budget until the connection is closed (`closed`): node:http's parser keeps it
+   * until then.
    */
   private answerRaw(socket: ConnSocket, text: string, linger: boolean): void {
-    this.headDone(socket)
-    socket[kHead] = -1
+    socket[kAnswered] = true
     socket.pause()
     rawReply(socket, text, linger)
   }
@@ -258,12 +265,12 @@ export class Http1Engine implements ConnHandler {
     const due = conn.due
     due[Deadline.FirstHeader] = 0
     due[Deadline.KeepAliveIdle] = 0
-    this.headDone(socket)
-    if (socket[kHead] === -1) {
-      // Already answered (over the head budget) while node:http finished parsing the head.
+    if (socket[kAnswered] === true) {
+      // Pipelined behind a request that was refused: never served.
       socket.destroy()
       return
     }
+    this.headDone(socket)
     const version = nreq.httpVersion
     if (version !== '1.1' && version !== '1.0') {
       this.badVersion(socket, conn, version)
@@ -383,8 +390,7 @@ export class Http1Engine implements ConnHandler {
     this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
     conn?.fail(ErrCode.ClientBadRequest, `unsupported HTTP version ${version}`)
     if (version === '0.9') {
-      this.headDone(socket)
-      socket[kHead] = -1
+      socket[kAnswered] = true
       socket.destroy()
       return
     }
@@ -394,7 +400,7 @@ export class Http1Engine implements ConnHandler {
   private onClientError(err: NodeJS.ErrnoException & { rawPacket?: unknown }, s: Socket): void {
     const socket = s as ConnSocket
     const conn = socket[kConn]
-    if (socket[kHead] === -1) {
+    if (socket[kAnswered] === true) {
       // Answered already; the parser saw more bytes before it was cut off.
       return
     }
@@ -409,7 +415,7 @@ export class Http1Engine implements ConnHandler {
     if (writer?.headersSent === true) {
       this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
       conn?.fail(ErrCode.ClientBadRequest, err.code ?? '')
-      socket[kHead] = -1
+      socket[kAnswered] = true
       socket.destroy()
       return
     }
