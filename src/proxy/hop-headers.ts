@@ -22,6 +22,46 @@ const RESPONSE_HOP: ReadonlySet<string> = new Set([
 ])
 
 /**
+ * Connection options that name no header to remove: `close` and `keep-alive` are connection
+ * options, `upgrade` names the Upgrade header that `requestHeaders` handles (kept for WebSocket
+ * handshakes), and the framing and routing headers are never removed on a client's say-so.
+ */
+const CONNECTION_KEEP: ReadonlySet<string> = new Set([
+  'close',
+  'keep-alive',
+  'upgrade',
+  'connection',
+  'host',
+  'content-length',
+  'transfer-encoding',
+])
+
+/**
+ * RFC 9110 §7.6.1: the headers a client names in `Connection` are hop-by-hop and are not
+ * forwarded. `connection` is the client's Connection value (several lines joined with `,`).
+ * Returns `raw` itself when nothing is named (the common case), else a new array without the
+ * named headers. The HTTP/1 engine applies this to the client's header list when the request
+ * is read, so headers that modules add later (X-Forwarded-For ...) can never be removed this way.
+ */
+export function dropConnectionNamed(raw: string[], connection: string): string[] {
+  let named: string[] | undefined
+  for (const part of connection.split(',')) {
+    const token = part.trim().toLowerCase()
+    if (token === '' || CONNECTION_KEEP.has(token)) continue
+    if (named === undefined) named = []
+    named.push(token)
+  }
+  if (named === undefined) return raw
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length > 0 && named.includes(name.toLowerCase())) continue
+    out.push(name, raw[i + 1]!)
+  }
+  return out
+}
+
+/**
  * The headers to send to a backend: hop-by-hop ones removed (`TE` kept only when it is exactly
  * `trailers`), `Host` replaced when `hostOverride` is given. Returns a new flat array.
  */

@@ -9,6 +9,7 @@ import {
 import type { Readable } from 'node:stream'
 import { PassThrough, pipeline as pipeStreams } from 'node:stream'
 import { ErrCode } from '../../basic/error-code.js'
+import { validHost } from '../../basic/host.js'
 import { BfeRequest } from '../../basic/request.js'
 import type { Engine } from '../accept/acceptor.js'
 import type { Conn, ConnHandler, H2Settings } from '../accept/conn.js'
@@ -268,7 +269,8 @@ export class Http2Engine implements Engine, ConnHandler {
     let authority = ''
     const headers: string[] = []
     let cookies: string[] | undefined
-    let hostSeen = false
+    let hosts = 0
+    let host = ''
     // The header list size as HTTP/2 counts it (RFC 9113 §6.5.2). node:http2 enforces
     // maxHeaderListSize only once the client has acknowledged our SETTINGS; this holds always.
     let listSize = 0
@@ -288,7 +290,10 @@ export class Http2Engine implements Engine, ConnHandler {
         cookies.push(value)
         continue
       }
-      if (name === 'host') hostSeen = true
+      if (name === 'host') {
+        hosts++
+        host = value
+      }
       headers.push(name, value)
     }
     this.counters.H2_REQ_HEADER_ORIGINAL_SIZE += listSize
@@ -297,7 +302,19 @@ export class Http2Engine implements Engine, ConnHandler {
       writer.reset(h2c.NGHTTP2_ENHANCE_YOUR_CALM)
       return
     }
-    if (!hostSeen && authority !== '') headers.unshift('host', authority)
+    // RFC 9113 §8.3.1 (and D21 for HTTP/1.1): one valid Host at most, a valid :authority, and
+    // the two naming the same host when both come; otherwise the request is malformed (400).
+    if (
+      hosts > 1 ||
+      (hosts === 1 && !validHost(host)) ||
+      (authority !== '' && !validHost(authority)) ||
+      (hosts === 1 && authority !== '' && host.toLowerCase() !== authority.toLowerCase())
+    ) {
+      this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
+      writer.respond(400, ['server', 'bfe'], undefined)
+      return
+    }
+    if (hosts === 0 && authority !== '') headers.unshift('host', authority)
     if (cookies !== undefined) headers.push('cookie', cookies.join('; '))
     if (path === '') path = '/'
     writer.isHead = method === 'HEAD'
