@@ -13,14 +13,13 @@
 //      listeners closed are expected and printed apart.
 // Exit status 0 when both phases meet the issue's bar (0 non-2xx, 0 in-flight errors).
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { writeBfeConf } from './conf/bfe-conf.mjs'
-import { ROOT, sleep, waitPort } from './lib/harness.mjs'
+import { ROOT, scratchRun, sleep, startNginxOrigin, waitPort } from './lib/harness.mjs'
 
 const { values: opt } = parseArgs({
   options: {
@@ -36,39 +35,15 @@ const originPorts = [base + 1, base + 2, base + 3, base + 4]
 const bfePort = base + 10
 const monitorPort = base + 20
 
-const tmp = mkdtempSync(join(tmpdir(), 'bfe-ops-'))
-const children = []
-let cleaned = false
-const cleanup = () => {
-  if (cleaned) return
-  cleaned = true
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-  rmSync(tmp, { recursive: true, force: true })
-}
-process.on('exit', cleanup)
-process.on('SIGINT', () => process.exit(130))
+const { tmp, track, cleanup } = scratchRun('bfe-ops-')
 
 function startOrigin() {
-  mkdirSync(join(tmp, 'tmp'), { recursive: true })
-  writeFileSync(
-    join(tmp, 'origin.conf'),
-    `daemon off; master_process off; pid ${tmp}/origin.pid; error_log ${tmp}/origin-error.log warn;
-events { worker_connections 8192; }
-http { access_log off; client_body_temp_path ${tmp}/tmp/b; proxy_temp_path ${tmp}/tmp/p;
-  fastcgi_temp_path ${tmp}/tmp/f; uwsgi_temp_path ${tmp}/tmp/u; scgi_temp_path ${tmp}/tmp/s;
-  keepalive_requests 100000000;
-  server { ${originPorts.map((p) => `listen 127.0.0.1:${p};`).join(' ')}
-    location / { return 200 "port $server_port\\n"; } } }
-`,
+  track(
+    startNginxOrigin(tmp, {
+      ports: originPorts,
+      locations: 'location / { return 200 "port $server_port\\n"; }',
+    }),
   )
-  const c = spawn(
-    'nginx',
-    ['-e', `${tmp}/origin-error.log`, '-p', tmp, '-c', `${tmp}/origin.conf`],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  )
-  children.push(c)
 }
 
 /** The bench configuration with 2 workers, the monitor on, and the two alternative data sets. */
@@ -143,7 +118,7 @@ function startBfe(conf) {
     err += d
   })
   c.stdout.resume()
-  children.push(c)
+  track(c)
   c.errText = () => err
   return c
 }

@@ -19,14 +19,13 @@
 // finished in time but not answered 200. Failures on /flap (the backend is down half the time)
 // and aborted /slow requests are the injected faults and are only counted.
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { writeBfeConf } from './conf/bfe-conf.mjs'
-import { ROOT, rssMb, sleep, waitPort } from './lib/harness.mjs'
+import { ROOT, rssMb, scratchRun, sleep, startNginxOrigin, waitPort } from './lib/harness.mjs'
 
 const { values: opt } = parseArgs({
   options: {
@@ -45,38 +44,15 @@ const slowPort = base + 2
 const flapPort = base + 3
 const bfePort = base + 10
 
-const tmp = mkdtempSync(join(tmpdir(), 'bfe-soak-mixed-'))
-const children = []
-let cleaned = false
-const cleanup = () => {
-  if (cleaned) return
-  cleaned = true
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-  rmSync(tmp, { recursive: true, force: true })
-}
-process.on('exit', cleanup)
-process.on('SIGINT', () => process.exit(130))
+const { tmp, track, cleanup } = scratchRun('bfe-soak-mixed-')
 
 // ------------------------------------------------------------------ backends
-mkdirSync(join(tmp, 'tmp'), { recursive: true })
-writeFileSync(
-  join(tmp, 'origin.conf'),
-  `daemon off; master_process off; pid ${tmp}/origin.pid; error_log ${tmp}/origin-error.log warn;
-events { worker_connections 8192; }
-http { access_log off; client_body_temp_path ${tmp}/tmp/b; proxy_temp_path ${tmp}/tmp/p;
-  fastcgi_temp_path ${tmp}/tmp/f; uwsgi_temp_path ${tmp}/tmp/u; scgi_temp_path ${tmp}/tmp/s;
-  keepalive_requests 100000000;
-  server { listen 127.0.0.1:${originPort}; location / { return 200 "${'0123456789'.repeat(10)}"; } } }
-`,
+track(
+  startNginxOrigin(tmp, {
+    ports: [originPort],
+    locations: `location / { return 200 "${'0123456789'.repeat(10)}"; }`,
+  }),
 )
-const nginx = spawn(
-  'nginx',
-  ['-e', `${tmp}/origin-error.log`, '-p', tmp, '-c', `${tmp}/origin.conf`],
-  {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  },
-)
-children.push(nginx)
 
 const piece = Buffer.alloc(8192, 'x')
 const slow = http.createServer((req, res) => {
@@ -182,7 +158,7 @@ const bfe = spawn(
     stdio: ['ignore', 'ignore', 'inherit'],
   },
 )
-children.push(bfe)
+track(bfe)
 await waitPort(bfePort)
 
 // ------------------------------------------------------------------ load
@@ -201,7 +177,7 @@ const stats = {
 const wrk = spawn('wrk', ['-t1', '-c20', `-d${minutes * 60}s`, `http://127.0.0.1:${bfePort}/`], {
   stdio: ['ignore', 'pipe', 'inherit'],
 })
-children.push(wrk)
+track(wrk)
 let wrkOut = ''
 wrk.stdout.on('data', (d) => {
   wrkOut += d

@@ -39,6 +39,57 @@ export function rssMb(pid) {
 }
 
 /**
+ * Writes `<tmp>/origin.conf`, an nginx origin on 127.0.0.1 `ports` answering with `locations`
+ * (nginx `location` blocks; `http`: more directives for the http block), and starts nginx with
+ * it; `start(cmd, args)` spawns it (so that callers can pin it with taskset). Returns the child.
+ */
+export function startNginxOrigin(tmp, { ports, locations, http = '', start }) {
+  mkdirSync(join(tmp, 'tmp'), { recursive: true })
+  writeFileSync(
+    join(tmp, 'origin.conf'),
+    `daemon off; master_process off; pid ${tmp}/origin.pid; error_log ${tmp}/origin-error.log warn;
+events { worker_connections 8192; }
+http { access_log off; client_body_temp_path ${tmp}/tmp/b; proxy_temp_path ${tmp}/tmp/p;
+  fastcgi_temp_path ${tmp}/tmp/f; uwsgi_temp_path ${tmp}/tmp/u; scgi_temp_path ${tmp}/tmp/s;
+  keepalive_requests 100000000; ${http}
+  server { ${ports.map((p) => `listen 127.0.0.1:${p};`).join(' ')}
+    ${locations} } }
+`,
+  )
+  const args = ['-e', `${tmp}/origin-error.log`, '-p', tmp, '-c', `${tmp}/origin.conf`]
+  return start === undefined
+    ? spawn('nginx', args, { stdio: ['ignore', 'ignore', 'inherit'] })
+    : start('nginx', args)
+}
+
+/**
+ * A temporary directory for a script's run and the processes it starts there: `track(child)`;
+ * `cleanup()` kills what is still running and removes the directory. It also runs at exit, and
+ * Ctrl-C exits.
+ */
+export function scratchRun(prefix) {
+  const tmp = mkdtempSync(join(tmpdir(), prefix))
+  const children = []
+  let cleaned = false
+  const cleanup = () => {
+    if (cleaned) return
+    cleaned = true
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+    rmSync(tmp, { recursive: true, force: true })
+  }
+  process.on('exit', cleanup)
+  process.on('SIGINT', () => process.exit(130))
+  return {
+    tmp,
+    track(child) {
+      children.push(child)
+      return child
+    },
+    cleanup,
+  }
+}
+
+/**
  * Starts the origin and bfe-ts. `nodeFlags` go before the script (e.g. --cpu-prof). Returns the
  * bfe-ts URL and child, and stop(), which ends both and removes the temporary directory.
  */
@@ -64,20 +115,13 @@ export async function startOriginAndBfe({ basePort, modules = ['mod_bench'], nod
     rmSync(tmp, { recursive: true, force: true })
   }
   try {
-    mkdirSync(join(tmp, 'tmp'), { recursive: true })
     writeFileSync(join(tmp, '64k'), Buffer.alloc(65536, 'x'))
-    writeFileSync(
-      join(tmp, 'origin.conf'),
-      `daemon off; master_process off; pid ${tmp}/origin.pid; error_log ${tmp}/origin-error.log warn;
-events { worker_connections 8192; }
-http { access_log off; client_body_temp_path ${tmp}/tmp/b; proxy_temp_path ${tmp}/tmp/p;
-  fastcgi_temp_path ${tmp}/tmp/f; uwsgi_temp_path ${tmp}/tmp/u; scgi_temp_path ${tmp}/tmp/s;
-  keepalive_requests 100000000; sendfile on;
-  server { ${originPorts.map((p) => `listen 127.0.0.1:${p};`).join(' ')}
-    location = /64k { root ${tmp}; } location / { return 200 "${'0123456789'.repeat(10)}"; } } }
-`,
-    )
-    start('0', 'nginx', ['-e', `${tmp}/origin-error.log`, '-p', tmp, '-c', `${tmp}/origin.conf`])
+    startNginxOrigin(tmp, {
+      ports: originPorts,
+      http: 'sendfile on;',
+      locations: `location = /64k { root ${tmp}; } location / { return 200 "${'0123456789'.repeat(10)}"; }`,
+      start: (cmd, args) => start('0', cmd, args),
+    })
     for (const p of originPorts) await waitPort(p)
     const conf = writeBfeConf(join(tmp, 'bfe'), {
       httpPort: bfePort,
