@@ -9,7 +9,7 @@ let served = 0
 /** Five filters that each read something from the request or response, as real modules do. */
 export const modBench: BfeModule = {
   name: 'mod_bench',
-  init(cbs, web) {
+  init({ callbacks: cbs, web }) {
     cbs.addRequestFilter(CallbackPoint.BeforeLocation, function markStart(req) {
       return req.method.length > 0 ? HandlerResult.GoOn : HandlerResult.Close
     })

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream'
+import type { Readable, Transform } from 'node:stream'
 import { HeaderList } from './header-list.js'
 
 /** Body of a response: nothing, bytes in memory, or a stream (a backend body). */
@@ -11,12 +11,15 @@ export class BfeResponse {
   body: ResponseBody
   /** True when BFE or a module made this response (not a backend). */
   internal: boolean
+  /** Body transforms added by modules (module/body.ts `transformResponseBody`), in order. */
+  transforms: (() => Transform)[] | undefined
 
   constructor(statusCode: number, headers?: HeaderList, body?: ResponseBody, internal = true) {
     this.statusCode = statusCode
     this.headers = headers ?? new HeaderList()
     this.body = body
     this.internal = internal
+    this.transforms = undefined
   }
 }
 

@@ -48,6 +48,8 @@ export const bfeConfSchema = {
     EnableAiGateway: ini.bool(false),
     EstimateToken: ini.bool(false),
     Modules: ini.strings(),
+    // our own key: a JavaScript file (ESM) providing modules, relative to the configuration root
+    ModuleFile: ini.strings(),
     Plugins: ini.strings(),
     HostRuleConf: ini.string('server_data_conf/host_rule.data'),
     VipRuleConf: ini.string('server_data_conf/vip_rule.data'),
@@ -203,6 +205,13 @@ function checkServer(f: Conf, confRoot: string, warnings: string[]): void {
   s.Plugins = []
   // one name per line; blank names skipped, duplicates harmless
   s.Modules = [...new Set(s.Modules.map((m) => m.trim()).filter((m) => m !== ''))]
+  s.ModuleFile = [
+    ...new Set(
+      s.ModuleFile.map((m) => m.trim())
+        .filter((m) => m !== '')
+        .map((m) => resolveConfPath(m, confRoot)),
+    ),
+  ]
 
   const dataPaths = [
     ['HostRuleConf', 'server_data_conf/host_rule.data'],

@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { BfeConfError } from '../basic/errors.js'
+import type { BfeConf } from '../config/bfe-conf.js'
+import { silentLogger } from '../log/logger.js'
 import { moduleCatalog } from '../modules/index.js'
 import { CallbackPoint, HandlerResult } from './callback-point.js'
+import type { ModuleEnv } from './context.js'
 import { CORE_RELOADS, HandlerTable, ModuleFramework, WebHandlerTable } from './registry.js'
 import type { BfeModule } from './types.js'
+
+const TEST_ENV: ModuleEnv = {
+  confRoot: '/tmp',
+  settings: { Server: { AccessibleBodySize: 1024 } } as unknown as BfeConf,
+  log: silentLogger(),
+}
 
 const ok = () => HandlerResult.GoOn
 
@@ -60,7 +69,7 @@ test('every point accepts exactly its own kind', () => {
 function recorder(name: string, log: string[]): BfeModule {
   return {
     name,
-    init(cbs) {
+    init({ callbacks: cbs }) {
       log.push(name)
       cbs.addRequestFilter(CallbackPoint.BeforeLocation, ok)
     },
@@ -70,7 +79,7 @@ function recorder(name: string, log: string[]): BfeModule {
 test('modules initialise in catalog order, not in the order of the Modules lines', async () => {
   const log: string[] = []
   const fw = new ModuleFramework(moduleCatalog([recorder('mod_u1', log), recorder('mod_u2', log)]))
-  await fw.init(['mod_u2', ' mod_u1 ', '', 'mod_u2'], '/tmp')
+  await fw.init(['mod_u2', ' mod_u1 ', '', 'mod_u2'], TEST_ENV)
   assert.deepEqual(log, ['mod_u1', 'mod_u2'])
   assert.deepEqual(fw.status().enabled, ['mod_u1', 'mod_u2'])
   assert.equal(fw.status().available[0], 'mod_trust_clientip')
@@ -80,10 +89,13 @@ test('modules initialise in catalog order, not in the order of the Modules lines
 
 test('unknown, unsupported and not-yet-built module names fail with different messages', async () => {
   const fw = () => new ModuleFramework(moduleCatalog())
-  await assert.rejects(fw().init(['mod_nonsense'], '/tmp'), /unknown module "mod_nonsense"/)
-  await assert.rejects(fw().init(['mod_wasm'], '/tmp'), /"mod_wasm", which bfe-ts does not support/)
+  await assert.rejects(fw().init(['mod_nonsense'], TEST_ENV), /unknown module "mod_nonsense"/)
   await assert.rejects(
-    fw().init(['mod_block'], '/tmp'),
+    fw().init(['mod_wasm'], TEST_ENV),
+    /"mod_wasm", which bfe-ts does not support/,
+  )
+  await assert.rejects(
+    fw().init(['mod_block'], TEST_ENV),
     /"mod_block", a BFE module that is not built/,
   )
 })

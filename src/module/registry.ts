@@ -1,6 +1,7 @@
 import { BfeConfError } from '../basic/errors.js'
 import type { ReloadPrepare } from '../monitor/types.js'
 import { CallbackPoint, CallbackPointName, FilterKind, PointKind } from './callback-point.js'
+import { createModuleContext, type ModuleEnv } from './context.js'
 import type {
   AcceptFilter,
   BfeModule,
@@ -183,7 +184,7 @@ export class ModuleFramework {
    * Checks every name first (unknown, unsupported, not built yet), then runs `init` of each enabled
    * module in catalog order. `file` names the config file the names came from, for messages.
    */
-  async init(names: readonly string[], confRoot: string, file = 'bfe.conf'): Promise<void> {
+  async init(names: readonly string[], env: ModuleEnv, file = 'bfe.conf'): Promise<void> {
     const wanted = new Set<string>()
     for (const raw of names) {
       const name = raw.trim()
@@ -211,7 +212,7 @@ export class ModuleFramework {
       if (!wanted.has(entry.name) || entry.module === undefined) continue
       this.handlers.owner = entry.name
       try {
-        await entry.module.init(this.handlers, this.web, confRoot)
+        await entry.module.init(createModuleContext(entry.name, env, this.handlers, this.web))
       } finally {
         this.handlers.owner = ''
       }

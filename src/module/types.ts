@@ -3,6 +3,7 @@ import type { BfeResponse } from '../basic/response.js'
 import type { Session } from '../basic/session.js'
 import type { ReloadPrepare } from '../monitor/types.js'
 import type { HandlerResult } from './callback-point.js'
+import type { ModuleContext } from './context.js'
 
 /** A filter's answer: a code, or a Promise of one when the filter must wait. */
 export type FilterReturn = HandlerResult | Promise<HandlerResult>
@@ -48,8 +49,12 @@ export interface Callbacks {
   addFinishFilter(point: 8, filter: FinishFilter, name?: string): void
 }
 
-/** A module: a name and one init step that reads its config and registers filters and handlers. */
+/**
+ * A module: a name and one init step that reads its config and registers filters and handlers
+ * through the context (`ctx.callbacks`, `ctx.web`, `ctx.metrics`, `ctx.ruleTable` ...). An error
+ * thrown by `init` stops start-up and is what `bfe -t` reports.
+ */
 export interface BfeModule {
   readonly name: string
-  init(callbacks: Callbacks, web: WebHandlers, confRoot: string): void | Promise<void>
+  init(ctx: ModuleContext): void | Promise<void>
 }

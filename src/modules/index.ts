@@ -1,5 +1,6 @@
 import type { ModuleCatalogEntry } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
+import { createModTag } from './mod_tag/index.js'
 
 /*
  * BFE's built-in modules in BFE's fixed order. Enabled modules are initialised, and so register
@@ -60,17 +61,25 @@ const UNSUPPORTED: ReadonlySet<string> = new Set([
   'mod_ai_rate_limit',
 ])
 
-/** Built-in modules implemented so far, by name. */
-const IMPLEMENTED: ReadonlyMap<string, BfeModule> = new Map()
+/**
+ * Built-in modules implemented so far: a factory each, so that every server (tests run several in
+ * one process) gets modules with their own state. One folder per module: `src/modules/mod_x/`.
+ */
+const BUILT_IN: readonly (() => BfeModule)[] = [createModTag]
 
 /**
  * The module catalog: BFE's built-ins in order, then the caller's own modules (user modules
  * written in TypeScript), which run after every built-in at each point.
  */
 export function moduleCatalog(extra: readonly BfeModule[] = []): ModuleCatalogEntry[] {
+  const implemented = new Map<string, BfeModule>()
+  for (const make of BUILT_IN) {
+    const m = make()
+    implemented.set(m.name, m)
+  }
   const out: ModuleCatalogEntry[] = ORDER.map((name) => ({
     name,
-    module: IMPLEMENTED.get(name),
+    module: implemented.get(name),
     unsupported: UNSUPPORTED.has(name),
   }))
   for (const m of extra) {

@@ -1,4 +1,5 @@
 import type { BalTable } from '../balance/bal-table.js'
+import { bodyBuffer } from '../module/body.js'
 import type { ModuleFramework } from '../module/registry.js'
 import type { MonitorHandler } from '../module/types.js'
 import type { ProxyDelays } from '../monitor/delay.js'
@@ -123,8 +124,7 @@ export class MonitorSources {
     this.sources.set('bal_table_version', () => value(v.balTable.versionInfo()))
     this.sources.set('module_status', () => value(v.framework.status()))
     this.sources.set('module_handlers', () => value(v.framework.handlerView()))
-    // No body is buffered for inspection yet (AccessibleBodySize readers will add to this).
-    this.sources.set('server_stat', () => value({ total_bytes_body_buffer: 0 }))
+    this.sources.set('server_stat', () => value({ total_bytes_body_buffer: bodyBuffer.bytes }))
     this.sources.set('proxy_mem_stat', () => value(process.memoryUsage()))
 
     for (const [name, h] of v.framework.web.monitor) this.addModule(name, h)
@@ -159,11 +159,12 @@ export class MonitorSources {
     } catch {
       return
     }
-    if (!isCounterObject(first)) return
+    if (!isCounterObject(first) && !isMetrics(first)) return
     const w = new DiffWindow(
       name,
       () => {
         const r = h(new URLSearchParams())
+        if (isMetrics(r)) return { ...r.counters }
         return isCounterObject(r) ? { ...r } : {}
       },
       this.windows[0]?.intervalSec,
@@ -197,6 +198,10 @@ function countersOnly(
   for (const g of groups)
     for (const k of Object.keys(g)) if (gauges === undefined || !gauges.has(k)) out[k] = g[k] ?? 0
   return out
+}
+
+function isMetrics(v: unknown): v is MetricsSnapshot {
+  return isSnapshot(v) && v.type === 'metrics'
 }
 
 function isCounterObject(v: unknown): v is Record<string, number> {

@@ -14,6 +14,7 @@ import { loadNameConf, type NameConf } from '../config/name-conf.js'
 import { serverDataPaths } from '../config/server-data.js'
 import { type Logger, silentLogger } from '../log/logger.js'
 import { type FailedFilter, kFailedFilter } from '../module/handler-list.js'
+import { loadModuleFiles } from '../module/module-file.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
@@ -176,11 +177,12 @@ export class BfeServer implements ServerContext {
     const gslb = loadGslbData({ clusterTable: s.ClusterTableConf, gslb: s.GslbConf })
     // No prober yet: loading (and `bfe -t`) starts no health-check sockets; listen() adds it.
     const balTable = new BalTable(gslb, serverData.clusterConfs)
-    const framework = new ModuleFramework(moduleCatalog(opts.modules ?? []))
+    const fileModules = await loadModuleFiles(s.ModuleFile)
+    const framework = new ModuleFramework(moduleCatalog([...(opts.modules ?? []), ...fileModules]))
     let nameConf: NameConf | undefined
     try {
       if (s.NameConf !== '') nameConf = loadNameConf(s.NameConf)
-      await framework.init(s.Modules, conf.confRoot)
+      await framework.init(s.Modules, { confRoot: conf.confRoot, settings: conf, log })
     } catch (err) {
       balTable.stop()
       throw err

@@ -76,7 +76,7 @@ let bfe: RunningBfe
 const outcomes = new Map<string, { errCode: string | undefined; errMsg: string }>()
 const recorder: BfeModule = {
   name: 'mod_test_outcome',
-  init(cb) {
+  init({ callbacks: cb }) {
     cb.addResponseFilter(7, (req) => {
       outcomes.set(req.rawUri, { errCode: req.errCode, errMsg: req.errMsg })
       return HandlerResult.GoOn

@@ -538,7 +538,7 @@ test('filters of one point run in module order: built-ins, then user modules in 
 test('a filter of the wrong kind at a point rejects start-up naming the module and the point', async () => {
   const bad: BfeModule = {
     name: 'mod_bad',
-    init(cbs) {
+    init({ callbacks: cbs }) {
       cbs.addRequestFilter(P.Forward as never, () => R.GoOn)
     },
   }
@@ -552,7 +552,7 @@ test('a filter of the wrong kind at a point rejects start-up naming the module a
   )
   const bad2: BfeModule = {
     name: 'mod_bad2',
-    init(cbs) {
+    init({ callbacks: cbs }) {
       cbs.addAcceptFilter(P.ReadResponse as never, () => R.GoOn)
     },
   }
@@ -562,7 +562,7 @@ test('a filter of the wrong kind at a point rejects start-up naming the module a
   )
   const bad3: BfeModule = {
     name: 'mod_bad3',
-    init(cbs) {
+    init({ callbacks: cbs }) {
       cbs.addFinishFilter(P.Finish, 'not a function' as never)
     },
   }

@@ -39,7 +39,7 @@ const MEM_LIMIT = 64 * MiB
 const finished: { remotePort: number; errCode: string | undefined }[] = []
 const finishRecorder: BfeModule = {
   name: 'mod_test_finish',
-  init(cb) {
+  init({ callbacks: cb }) {
     cb.addFinishFilter(8, (ses) => {
       finished.push({ remotePort: ses.remotePort, errCode: ses.errCode })
       return HandlerResult.GoOn

@@ -31,7 +31,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'bfe-https-'))
 /** HandleHandshake drops connections whose SNI is drop.test. */
 const dropper: BfeModule = {
   name: 'mod_test_drop',
-  init(cb) {
+  init({ callbacks: cb }) {
     cb.addAcceptFilter(1, (ses) =>
       ses.tlsState?.sni === 'drop.test' ? HandlerResult.Close : HandlerResult.GoOn,
     )

@@ -62,7 +62,7 @@ async function start(conf: ReturnType<typeof simpleConf>, log: Logger, modules: 
 test('a module filter that throws is logged with the module, the filter and the callback point', async () => {
   const boom: BfeModule = {
     name: 'mod_boom',
-    init(cb) {
+    init({ callbacks: cb }) {
       cb.addRequestFilter(2, () => HandlerResult.GoOn, 'quiet')
       cb.addRequestFilter(
         2,

@@ -134,7 +134,7 @@ function monitoredModule(): { module: BfeModule; hits: { HIT_COUNT: number }; re
   const reloads: string[] = []
   const module: BfeModule = {
     name: 'mod_test_mon',
-    init(cb, web) {
+    init({ callbacks: cb, web }) {
       cb.addRequestFilter(2, () => {
         hits.HIT_COUNT++
         return 1

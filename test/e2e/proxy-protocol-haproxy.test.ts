@@ -29,7 +29,7 @@ let fe = { v1: 0, v2: 0, otherVip: 0, http: 0 }
 const vips: string[] = []
 const recorder: BfeModule = {
   name: 'mod_test_vip',
-  init(cb) {
+  init({ callbacks: cb }) {
     cb.addAcceptFilter(0, (ses) => {
       vips.push(`${ses.remoteAddr} ${ses.vip} ${ses.balancerAddr}`)
       return HandlerResult.GoOn

@@ -27,7 +27,7 @@ interface Seen {
 const sessions: Seen[] = []
 const recorder: BfeModule = {
   name: 'mod_test_pp',
-  init(cb) {
+  init({ callbacks: cb }) {
     cb.addAcceptFilter(0, (ses) => {
       sessions.push({
         remoteAddr: ses.remoteAddr,

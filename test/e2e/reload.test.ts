@@ -271,7 +271,7 @@ describe('server_data_conf and gslb_data_conf', () => {
     let open: () => void = () => {}
     const gate: BfeModule = {
       name: 'mod_gate',
-      init(cb) {
+      init({ callbacks: cb }) {
         cb.addRequestFilter(2, (req) =>
           req.rawUri === '/gated'
             ? new Promise((resolve) => {
@@ -616,7 +616,7 @@ describe('module reloads', () => {
     let table = 'v1'
     return {
       name: 'mod_table',
-      init(cb, web) {
+      init({ callbacks: cb, web }) {
         cb.addResponseFilter(6, (_req, res) => {
           res?.headers.set('x-table', table)
           return HandlerResult.GoOn
@@ -675,7 +675,7 @@ describe('module reloads', () => {
         startBfe(simpleConf([up.port], { server: ['Modules = mod_bad'] }), [
           {
             name: 'mod_bad',
-            init(_cb, web) {
+            init({ web }) {
               web.registerReload('tls_conf', () => ({ commit: () => undefined, abort: () => {} }))
             },
           },

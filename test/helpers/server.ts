@@ -68,7 +68,7 @@ export function requestRecorder(name = 'mod_test_recorder'): {
   const seen: RecordedRequest[] = []
   const module: BfeModule = {
     name,
-    init(cb) {
+    init({ callbacks: cb }) {
       cb.addResponseFilter(7, (req) => {
         seen.push({
           uri: req.rawUri,

@@ -4,7 +4,8 @@ import type { BfeRequest } from '../../src/basic/request.js'
 import { type BfeResponse, textResponse } from '../../src/basic/response.js'
 import type { Session } from '../../src/basic/session.js'
 import { CallbackPoint, CallbackPointName, HandlerResult } from '../../src/module/callback-point.js'
-import type { BfeModule, Callbacks, FilterReturn } from '../../src/module/types.js'
+import type { ModuleContext } from '../../src/module/context.js'
+import type { BfeModule, FilterReturn } from '../../src/module/types.js'
 import { SocketWatch } from './socket-watch.js'
 
 /** One filter invocation, as recorded by a TestModule. */
@@ -74,7 +75,7 @@ export class TestModule implements BfeModule {
     this.tagResponses = opts.tagResponses ?? false
   }
 
-  init(cbs: Callbacks): void {
+  init({ callbacks: cbs }: ModuleContext): void {
     for (let i = 0; i < this.filters; i++) {
       const name = `filter${i}`
       cbs.addAcceptFilter(0, (ses) => this.run(0, i, { ses, req: undefined, res: undefined }), name)

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import { PassThrough, pipeline as pipeStreams, Readable, type Writable } from 'node:stream'
 import type { Backend } from '../../balance/backend.js'
 import type { ClusterBalancer } from '../../balance/cluster-balancer.js'
 import { onBackendFailure, onBackendSuccess } from '../../balance/health.js'
@@ -22,7 +23,7 @@ import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
 import { openTunnel, type SwitchResponse, type TunnelSink } from '../../proxy/tunnel.js'
 import type { ProxyCounters, Runtime, ServerContext } from '../runtime.js'
 import { redirectBody, redirectLocation } from './redirect.js'
-import type { ResponseWriter } from './writer.js'
+import { noBodyStatus, type ResponseWriter } from './writer.js'
 
 /** Marks a response whose body is still arriving from the backend (streamed by the pipeline). */
 export const UPSTREAM_BODY = Object.freeze(Object.create(null)) as NonNullable<BfeResponse['body']>
@@ -90,6 +91,8 @@ export class RequestPipeline implements TunnelSink {
   private delayRecorded: boolean
   /** Some attempt went to another sub-cluster than the GSLB choice. */
   private crossRetried: boolean
+  /** Where backend body chunks go when modules transform the response body. */
+  private transformIn: Writable | undefined
 
   constructor(req: BfeRequest, writer: ResponseWriter, ctx: ServerContext) {
     this.req = req
@@ -115,6 +118,7 @@ export class RequestPipeline implements TunnelSink {
     this.reqActive = undefined
     this.delayRecorded = false
     this.crossRetried = false
+    this.transformIn = undefined
   }
 
   /** Runs the pipeline from HandleBeforeLocation. */
@@ -415,6 +419,13 @@ export class RequestPipeline implements TunnelSink {
 
   upstreamData(attempt: UpstreamAttempt, chunk: Buffer): boolean {
     if (this.discardBody || this.done || attempt !== this.attempt) return true
+    const t = this.transformIn
+    if (t !== undefined) {
+      if (t.write(chunk)) return true
+      if (this.resumeUpstream === undefined) this.resumeUpstream = () => this.attempt?.resume()
+      t.once('drain', this.resumeUpstream)
+      return false
+    }
     const w = this.writer
     if (w.write(chunk)) return true
     if (this.resumeUpstream === undefined) this.resumeUpstream = () => this.attempt?.resume()
@@ -426,7 +437,8 @@ export class RequestPipeline implements TunnelSink {
     if (attempt !== this.attempt) return
     this.releaseBackend()
     if (this.discardBody || this.done) return
-    this.writer.end(trailers)
+    if (this.transformIn !== undefined) this.transformIn.end()
+    else this.writer.end(trailers)
   }
 
   upstreamError(attempt: UpstreamAttempt, err: Error, gotHeaders: boolean): void {
@@ -440,6 +452,7 @@ export class RequestPipeline implements TunnelSink {
       this.req.errMsg = err.message
       this.ctx.counters.ERR_BK_TRANSPORT_BROKEN++
       this.closeAfter = true
+      this.transformIn?.destroy(err)
       this.writer.abort()
       return
     }
@@ -604,6 +617,15 @@ export class RequestPipeline implements TunnelSink {
     const raw = res.headers.raw
     if (res.internal && !res.headers.has('content-type'))
       raw.push('Content-Type', 'text/plain; charset=utf-8')
+    if (
+      res.transforms !== undefined &&
+      body !== undefined &&
+      this.req.method !== 'HEAD' &&
+      !noBodyStatus(res.statusCode)
+    ) {
+      this.sendTransformed(res, body)
+      return
+    }
     if (body === UPSTREAM_BODY) {
       w.head(res.statusCode, raw)
       return
@@ -613,6 +635,33 @@ export class RequestPipeline implements TunnelSink {
       return
     }
     w.respondStream(res.statusCode, raw, body)
+  }
+
+  /**
+   * A body that modules transform (module/body.ts): streamed through the transforms, without
+   * Content-Length. A backend body is written into the chain as it arrives (with backpressure).
+   */
+  private sendTransformed(res: BfeResponse, body: NonNullable<BfeResponse['body']>): void {
+    res.headers.delete('content-length')
+    let src: Readable
+    if (body === UPSTREAM_BODY) {
+      const p = new PassThrough()
+      this.transformIn = p
+      src = p
+    } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
+      src = Readable.from([typeof body === 'string' ? Buffer.from(body) : body], {
+        objectMode: false,
+      })
+    } else src = body
+    const streams = [src, ...(res.transforms ?? []).map((make) => make())]
+    const out = pipeStreams(streams, (err) => {
+      if (err !== null && err !== undefined && !this.done) {
+        this.req.errCode ??= ErrCode.Internal
+        if (this.req.errMsg === '') this.req.errMsg = `response body transform: ${err.message}`
+        this.closeAfter = true
+      }
+    }) as unknown as Readable
+    this.writer.respondStream(res.statusCode, res.headers.raw, out)
   }
 
   /** Writes a redirect from `req.redirect` (§4.4); HandleReadResponse is not run. */
