@@ -1,9 +1,12 @@
 /**
- * mod_hello: a small example of a bfe-ts module written in TypeScript.
+ * mod_hello: a small example of a bfe-ts module written in TypeScript, against the public API
+ * (`bfe-ts`) only.
  *
- * - HandleFoundProduct: answers `GET /hello` itself (the request is never forwarded).
+ * - HandleFoundProduct: answers `GET /hello` (path compared after cleaning, so `//hello` and
+ *   `/x/../hello` count too) itself; the request is never forwarded.
  * - HandleReadResponse: adds a header to every response, forwarded or not.
- * - A monitor handler `mod_hello` returns the module's counters.
+ * - Counters at `/monitor/mod_hello` on the monitor port; `/reload/mod_hello` re-reads the
+ *   greeting.
  *
  * Its configuration is `<confRoot>/mod_hello/mod_hello.conf` (INI, the dialect of bfe.conf):
  *
@@ -11,15 +14,22 @@
  *   Greeting = hello from mod_hello
  *   HeaderName = X-Hello
  *
- * Enable it with `Modules = mod_hello` in bfe.conf and pass it to `BfeServer.load()`.
+ * Compiled to JavaScript, it is loaded by the stock `bfe` with two lines in bfe.conf:
+ *
+ *   ModuleFile = path/to/mod_hello/index.js
+ *   Modules = mod_hello
  */
-import { join } from 'node:path'
-import type { BfeRequest } from '../../src/basic/request.js'
-import { type BfeResponse, textResponse } from '../../src/basic/response.js'
-import { readDataFile } from '../../src/config/data-file.js'
-import { ini, parseIni } from '../../src/config/ini.js'
-import { CallbackPoint, HandlerResult } from '../../src/module/callback-point.js'
-import type { BfeModule, Callbacks, WebHandlers } from '../../src/module/types.js'
+import {
+  type BfeModule,
+  type BfeRequest,
+  type BfeResponse,
+  CallbackPoint,
+  cleanPath,
+  HandlerResult,
+  ini,
+  type ModuleContext,
+  textResponse,
+} from 'bfe-ts'
 
 /** The keys of mod_hello.conf with their defaults. Unknown keys are load errors. */
 const confSchema = {
@@ -29,56 +39,41 @@ const confSchema = {
   },
 } as const
 
-/** What `/monitor/mod_hello` shows (counter names in BFE's upper-case style). */
-export interface HelloCounters {
-  HELLO_ANSWERED: number
-  RESPONSE_HEADER_ADDED: number
-}
-
-export interface ModHello extends BfeModule {
-  readonly counters: HelloCounters
-}
-
-/** Creates an instance of the module; each instance has its own counters. */
-export function createModHello(): ModHello {
-  const counters: HelloCounters = { HELLO_ANSWERED: 0, RESPONSE_HEADER_ADDED: 0 }
-  // Set by init(); the filters read them on every request.
-  let greeting = ''
-  let headerName = ''
-
-  // A request filter: returns Response after putting the response in req.httpResponse.
-  // It returns a plain number, so the server stays on its synchronous path.
-  function answerHello(req: BfeRequest): HandlerResult {
-    if (req.path !== '/hello' || req.method !== 'GET') return HandlerResult.GoOn
-    counters.HELLO_ANSWERED++
-    req.httpResponse = textResponse(200, `${greeting} (product ${req.product})\n`)
-    return HandlerResult.Response
-  }
-
-  // A response filter: sees backend responses, module responses and internal error responses.
-  function addHeader(_req: BfeRequest, res: BfeResponse | undefined): HandlerResult {
-    if (res === undefined) return HandlerResult.GoOn
-    res.headers.set(headerName, 'mod_hello')
-    counters.RESPONSE_HEADER_ADDED++
-    return HandlerResult.GoOn
-  }
-
+/** Creates an instance of the module; each instance has its own state. */
+export function createModHello(): BfeModule {
   return {
     name: 'mod_hello',
-    counters,
-    init(cbs: Callbacks, web: WebHandlers, confRoot: string): void {
+    init(ctx: ModuleContext): void {
       // Any error thrown here (a missing file, a bad key) stops start-up, and `bfe -t` reports it.
-      const file = join(confRoot, 'mod_hello', 'mod_hello.conf')
-      const conf = parseIni(file, readDataFile(file), confSchema).values.Basic
-      greeting = conf.Greeting
-      headerName = conf.HeaderName
+      const counters = ctx.metrics(['HELLO_ANSWERED', 'RESPONSE_HEADER_ADDED'])
+      const conf = ctx.reloadable('mod_hello', ctx.confPath, (file) => {
+        const c = ctx.readConf(confSchema, file).Basic
+        if (c.HeaderName === '') throw new Error(`${file}: [Basic] HeaderName must not be empty`)
+        return { value: c, version: c.Greeting }
+      })
 
-      cbs.addRequestFilter(CallbackPoint.FoundProduct, answerHello)
-      cbs.addResponseFilter(CallbackPoint.ReadResponse, addHeader)
-      web.registerMonitor('mod_hello', () => ({ ...counters }))
+      // A request filter: returns Response after putting the response in req.httpResponse.
+      // It returns a plain number, so the server stays on its synchronous path.
+      function answerHello(req: BfeRequest): HandlerResult {
+        if (req.method !== 'GET' || cleanPath(req.path) !== '/hello') return HandlerResult.GoOn
+        counters.HELLO_ANSWERED++
+        req.httpResponse = textResponse(200, `${conf.value.Greeting} (product ${req.product})\n`)
+        return HandlerResult.Response
+      }
+
+      // A response filter: sees backend responses, module responses and internal error responses.
+      function addHeader(_req: BfeRequest, res: BfeResponse | undefined): HandlerResult {
+        if (res === undefined) return HandlerResult.GoOn
+        res.headers.set(conf.value.HeaderName, 'mod_hello')
+        counters.RESPONSE_HEADER_ADDED++
+        return HandlerResult.GoOn
+      }
+
+      ctx.callbacks.addRequestFilter(CallbackPoint.FoundProduct, answerHello)
+      ctx.callbacks.addResponseFilter(CallbackPoint.ReadResponse, addHeader)
     },
   }
 }
 
-/** The instance to pass to `BfeServer.load({ modules: [modHello] })`. */
-export const modHello: ModHello = createModHello()
+/** What `ModuleFile` loads: the default export (a module or an array of modules). */
+export default createModHello()
