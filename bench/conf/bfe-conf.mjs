@@ -103,7 +103,101 @@ ${modules}`,
     Clusters: { origin: { 'origin.all': 100 }, admin: { 'admin.all': 100 } },
   })
   writeTlsConf(dir)
+  writeModuleConfs(dir)
   return dir
+}
+
+/**
+ * The modules of the module-cost comparison (issue 11), one rule each, none matching wrk's
+ * `GET /` except mod_header's and mod_tag's (which act on every request), access log to a file.
+ */
+export const BENCH_MODULES = [
+  'mod_trust_clientip',
+  'mod_block',
+  'mod_header',
+  'mod_rewrite',
+  'mod_redirect',
+  'mod_logid',
+  'mod_tag',
+  'mod_access',
+]
+
+/** Writes <dir>/mod_x/ for every module of BENCH_MODULES (harmless when they are not enabled). */
+export function writeModuleConfs(dir) {
+  const file = (rel, text) => {
+    mkdirSync(join(dir, rel, '..'), { recursive: true })
+    writeFileSync(join(dir, rel), text)
+  }
+  const json = (rel, v) => file(rel, `${JSON.stringify(v, null, 2)}\n`)
+  const rules = (rule) => ({ Version: 'bench', Config: { bench: [rule] } })
+  file(
+    'mod_trust_clientip/mod_trust_clientip.conf',
+    '[Basic]\nDataPath = mod_trust_clientip/trust_client_ip.data\n',
+  )
+  json('mod_trust_clientip/trust_client_ip.data', {
+    Version: 'bench',
+    Config: { lb: [{ Begin: '10.199.0.1', End: '10.199.0.255' }] },
+  })
+  file(
+    'mod_block/mod_block.conf',
+    '[Basic]\nProductRulePath = mod_block/block_rules.data\nIPBlocklistPath = mod_block/ip_blocklist.data\n',
+  )
+  json(
+    'mod_block/block_rules.data',
+    rules({
+      Name: 'limit',
+      Cond: 'req_path_in("/limit", false)',
+      Action: { Cmd: 'CLOSE', Params: [] },
+    }),
+  )
+  file('mod_block/ip_blocklist.data', '10.198.0.1\n')
+  file('mod_header/mod_header.conf', '[Basic]\nDataPath = mod_header/header_rule.data\n')
+  json(
+    'mod_header/header_rule.data',
+    rules({
+      Cond: 'default_t()',
+      Actions: [{ Cmd: 'RSP_HEADER_SET', Params: ['X-Proxied-By', 'bfe'] }],
+      Last: true,
+    }),
+  )
+  file('mod_rewrite/mod_rewrite.conf', '[Basic]\nDataPath = mod_rewrite/rewrite.data\n')
+  json(
+    'mod_rewrite/rewrite.data',
+    rules({
+      Cond: 'req_path_prefix_in("/rewrite", false)',
+      Actions: [{ Cmd: 'PATH_PREFIX_ADD', Params: ['/bfe/'] }],
+      Last: true,
+    }),
+  )
+  file('mod_redirect/mod_redirect.conf', '[Basic]\nDataPath = mod_redirect/redirect.data\n')
+  json(
+    'mod_redirect/redirect.data',
+    rules({
+      Cond: 'req_path_prefix_in("/redirect", false)',
+      Actions: [{ Cmd: 'URL_SET', Params: ['https://bench.test/'] }],
+      Status: 301,
+    }),
+  )
+  file('mod_tag/mod_tag.conf', '[Basic]\nDataPath = mod_tag/tag_rule.data\n')
+  json(
+    'mod_tag/tag_rule.data',
+    rules({ Cond: 'default_t()', Param: { TagName: 'bench', TagValue: 'yes' }, Last: true }),
+  )
+  file(
+    'mod_access/mod_access.conf',
+    [
+      '[Log]',
+      'LogPrefix = access',
+      `LogDir = ${join(dir, 'log')}`,
+      'RotateWhen = NEXTHOUR',
+      'BackupCount = 2',
+      '',
+      '[Template]',
+      'RequestTemplate = COMBINED',
+      'SessionTemplate = $ses_clientip $ses_start_time $ses_keepalive_num',
+      '',
+    ].join('\n'),
+  )
 }
 
 /** Writes tls_conf/ (a self-signed certificate, h2 and http/1.1 offered). Exported for run.mjs. */
