@@ -111,13 +111,16 @@ describe('cluster_conf.data', () => {
     assert.equal(c?.BackendConf.MaxConnsPerHost, 0)
   })
 
-  it("accepts BFE's protocols but fcgi, which is refused as not supported (D19)", () => {
+  it("accepts BFE's protocols; fcgi loads with a warning (D19: never forwarded to)", () => {
     for (const p of ['http', 'HTTPS', 'h2c', 'ws', 'tcp'])
       assert.equal(one({ BackendConf: { Protocol: p } })?.BackendConf.Protocol, p.toLowerCase())
-    bad(
-      { BackendConf: { Protocol: 'FCGI' } },
-      '/BackendConf/Protocol',
-      /^is "fcgi", which bfe-ts does not support: FastCGI backends are out of scope/,
+    const conf = cc({ Version: 'v', Config: { c: { BackendConf: { Protocol: 'FCGI' } } } })
+    assert.equal(conf.Config.get('c')?.BackendConf.Protocol, 'fcgi')
+    assert.ok(
+      conf.notes.some((w) =>
+        /\/Config\/c\/BackendConf\/Protocol is "fcgi": FastCGI backends are not supported/.test(w),
+      ),
+      conf.notes.join('\n'),
     )
     bad(
       { BackendConf: { Protocol: 'h2' } },

@@ -96,8 +96,8 @@ export function loadClusterConf(file: string, opts: ClusterConfOptions = {}): Cl
 }
 
 /**
- * BFE's values of BackendConf.Protocol less `fcgi` (D19). `ws` and `tcp` are accepted as BFE does
- * and forwarded like `http`.
+ * BFE's values of BackendConf.Protocol. `ws` and `tcp` are accepted as BFE does and forwarded like
+ * `http`; `fcgi` loads with a warning and is never forwarded to (D19).
  */
 const PROTOCOLS = ['http', 'https', 'h2c', 'ws', 'tcp'] as const
 
@@ -135,11 +135,12 @@ function backendConf(n: JsonNode, w: string[]): BackendConf {
   const protoNode = n.get('Protocol')
   const protocol = protoNode.string('http').toLowerCase()
   if (protocol === 'fcgi') {
-    protoNode.fail(
-      'is "fcgi", which bfe-ts does not support: FastCGI backends are out of scope (use http, https or h2c)',
+    // Loaded so that BFE's own configurations (which ship a FastCGI cluster) start; requests
+    // routed to it are answered 503 BK_NO_BACKEND (decisions.md D19).
+    w.push(
+      `${n.file}: ${protoNode.pointer} is "fcgi": FastCGI backends are not supported by bfe-ts; requests routed to this cluster get 503`,
     )
-  }
-  if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
+  } else if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
     protoNode.fail(`must be one of ${PROTOCOLS.join(', ')}, got "${protocol}"`)
   }
   const maxConns = n.get('MaxConnsPerHost').bounded(0, B.MaxConnsPerHost)

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { HandlerResult } from '../../src/module/callback-point.js'
 import type { BfeModule } from '../../src/module/types.js'
 import { TestPki } from '../helpers/certs.js'
+import { get } from '../helpers/client.js'
 import { clustersConf, type TestConf, testPki, writeConf } from '../helpers/conf.js'
 import { run } from '../helpers/exec.js'
 import { type RunningBfe, startBfe } from '../helpers/server.js'
@@ -583,8 +584,31 @@ describe('bfe -t', () => {
     )
   })
 
-  test('Protocol fcgi fails with the not-supported message (D19)', async () => {
-    const out = await check({ Version: 't', Config: { c: { BackendConf: { Protocol: 'fcgi' } } } })
-    assert.match(out, /\/Config\/c\/BackendConf\/Protocol is "fcgi", which bfe-ts does not support/)
+  test('Protocol fcgi passes the test with a warning; its requests get 503 (D19)', async () => {
+    const conf = clustersConf({
+      c: {
+        hosts: ['fcgi.test'],
+        subs: { 'c.a': [{ Port: 9 }] },
+        conf: { BackendConf: { Protocol: 'fcgi' } },
+      },
+    })
+    const dir = writeConf(conf)
+    try {
+      const r = await run(process.execPath, [MAIN, '-t', '-c', dir.root])
+      assert.equal(r.code, 0, r.stdout + r.stderr)
+      assert.match(
+        r.stdout + r.stderr,
+        /BackendConf\/Protocol is "fcgi": FastCGI backends are not supported/,
+      )
+    } finally {
+      dir.cleanup()
+    }
+    const bfe = await startBfe(conf)
+    try {
+      const res = await get(`${bfe.url}/x`, { headers: { host: 'fcgi.test' } })
+      assert.equal(res.status, 503)
+    } finally {
+      await bfe.close()
+    }
   })
 })

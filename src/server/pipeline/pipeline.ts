@@ -249,6 +249,10 @@ export class RequestPipeline implements TunnelSink {
       return
     }
     this.balancer = bal
+    if (cc.BackendConf.Protocol === 'fcgi') {
+      this.errorResponse(ErrCode.NoBackend, 'FastCGI backends are not supported by bfe-ts')
+      return
+    }
     if (this.req.session.useExpect100 && this.hasBody) this.writer.writeContinue()
     if (!cc.ClusterBasic.DisableHostHeader) this.outHeaders = this.backendHeaders(undefined)
     this.nextAttempt(undefined)
