@@ -131,9 +131,9 @@ export function createModAuthRequest(): BfeModule {
         const start = Date.now()
         let status: number
         let wwwAuth: string | undefined
+        const headers = authRequestHeaders(req, host)
+        if (debug) ctx.log.debug({ headers }, 'auth request')
         try {
-          const headers = authRequestHeaders(req, host)
-          if (debug) ctx.log.debug({ headers }, 'auth request')
           const res = await agent.request({
             origin,
             path,
