@@ -8,7 +8,7 @@ import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
 import { firstMatch, type ProductRuleDecl } from '../../module/rule-table.js'
 import type { BfeModule, FilterReturn } from '../../module/types.js'
-import { bearerToken, type JwtKey, loadKeyFile, verifyToken } from './key-file.js'
+import type { JwtKey } from './key-file.js'
 
 /** mod_auth_jwt.conf (spec/modules.md §8). */
 const confSchema = {
@@ -34,9 +34,13 @@ export interface AuthJwtRule {
 
 /**
  * The rule declaration; `resolve` turns a KeyFile path of the data into a file (decisions.md
- * D17). A key file that cannot be read or holds a bad key fails the load (and a reload).
+ * D17), `loadKeys` reads one (key-file.ts `loadKeyFile`). A key file that cannot be read or holds
+ * a bad key fails the load (and a reload).
  */
-export function authJwtRules(resolve: (p: string) => string): ProductRuleDecl<AuthJwtRule> {
+export function authJwtRules(
+  resolve: (p: string) => string,
+  loadKeys: (file: string) => JwtKey[],
+): ProductRuleDecl<AuthJwtRule> {
   const rule: Schema<AuthJwtRule> = {
     required: true,
     decode(node: JsonNode, cx) {
@@ -44,7 +48,7 @@ export function authJwtRules(resolve: (p: string) => string): ProductRuleDecl<Au
       const keyFile = resolve(v.KeyFile)
       let keys: JwtKey[]
       try {
-        keys = loadKeyFile(keyFile)
+        keys = loadKeys(keyFile)
       } catch (err) {
         if (err instanceof BfeConfError && err.field !== '') throw err
         const reason = err instanceof Error ? err.message : String(err)
@@ -74,13 +78,15 @@ const COUNTERS = [
 export function createModAuthJwt(): BfeModule {
   return {
     name: 'mod_auth_jwt',
-    init(ctx: ModuleContext): void {
+    async init(ctx: ModuleContext): Promise<void> {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug
+      // Loaded when the module is enabled: the JOSE library is not part of every start-up.
+      const { bearerToken, loadKeyFile, verifyToken } = await import('./key-file.js')
       const table = ctx.ruleTable(
         'mod_auth_jwt',
         ctx.confFile(conf.Basic.DataPath),
-        authJwtRules((p) => ctx.dataFile(p)),
+        authJwtRules((p) => ctx.dataFile(p), loadKeyFile),
       )
       const state = ctx.metrics(COUNTERS)
 
