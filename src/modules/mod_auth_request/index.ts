@@ -29,6 +29,7 @@ export type AuthRequestRule = Infer<typeof rule>
 
 export const authRequestRules: ProductRuleDecl<AuthRequestRule> = {
   rule,
+  versionNonEmpty: true,
   title: 'mod_auth_request auth_request_rule.data',
 }
 

@@ -241,5 +241,9 @@ describe('mod_auth_request', () => {
       start(conf('http://127.0.0.1:1'), JSON.stringify({ Config: {} })),
       /auth_request_rule\.data: \/Version is required/,
     )
+    await assert.rejects(
+      start(conf('http://127.0.0.1:1'), JSON.stringify({ Version: '', Config: {} })),
+      /auth_request_rule\.data: \/Version must not be empty/,
+    )
   })
 })
