@@ -44,7 +44,7 @@ describe('mod_auth_request', () => {
       else if (who === 'Bearer teapot') res.writeHead(418).end()
       else if (who === 'Bearer moved') res.writeHead(302, { location: '/elsewhere' }).end()
       else if (who === 'Bearer slow') {
-        const t = setTimeout(() => res.writeHead(403).end(), 3000)
+        const t = setTimeout(() => res.writeHead(403).end(), 6000)
         slowTimers.add(t)
       } else res.writeHead(401, { 'www-authenticate': 'Bearer realm="sso"' }).end()
     })
@@ -114,9 +114,10 @@ describe('mod_auth_request', () => {
     const t0 = Date.now()
     const r = await call('Bearer slow')
     const took = Date.now() - t0
+    // 200, not the 403 the service sends after 6 s: the timeout let the request through.
     assert.equal(r.status, 200)
     assert.ok(took >= TIMEOUT_MS - 20, `took ${took} ms`)
-    assert.ok(took < 2500, `took ${took} ms`)
+    assert.ok(took < 4500, `took ${took} ms`)
   })
 
   it('asks once per enabled matching rule; disabled rules and other paths are not asked', async () => {
@@ -172,7 +173,7 @@ describe('mod_auth_request', () => {
       simpleConf([backend.port], {
         server: ['Modules = mod_auth_request'],
         files: {
-          'mod_auth_request/mod_auth_request.conf': conf(`http://127.0.0.1:${port}`, 5000),
+          'mod_auth_request/mod_auth_request.conf': conf(`http://127.0.0.1:${port}`, 20000),
           'mod_auth_request/auth_request_rule.data': rules('v1'),
         },
       }),
@@ -181,7 +182,8 @@ describe('mod_auth_request', () => {
       const t0 = Date.now()
       const r = await get(`${down.url}/api/x`, { headers: { authorization: 'Bearer deny' } })
       assert.equal(r.status, 200)
-      assert.ok(Date.now() - t0 < 2500)
+      // Refused at once: far below AuthTimeout (20 s).
+      assert.ok(Date.now() - t0 < 8000)
       const c = JSON.parse(
         (await monitorGet(down.server.monitorPort, '/monitor/mod_auth_request')).body,
       ).CounterData
