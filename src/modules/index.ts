@@ -1,5 +1,9 @@
 import type { ModuleCatalogEntry } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
+import { createModAuthBasic } from './mod_auth_basic/index.js'
+import { createModAuthJwt } from './mod_auth_jwt/index.js'
+import { createModAuthRequest } from './mod_auth_request/index.js'
+import { createModCors } from './mod_cors/index.js'
 import { createModTag } from './mod_tag/index.js'
 
 /*
@@ -65,7 +69,13 @@ const UNSUPPORTED: ReadonlySet<string> = new Set([
  * Built-in modules implemented so far: a factory each, so that every server (tests run several in
  * one process) gets modules with their own state. One folder per module: `src/modules/mod_x/`.
  */
-const BUILT_IN: readonly (() => BfeModule)[] = [createModTag]
+const BUILT_IN: readonly (() => BfeModule)[] = [
+  createModTag,
+  createModCors,
+  createModAuthBasic,
+  createModAuthJwt,
+  createModAuthRequest,
+]
 
 /**
  * The module catalog: BFE's built-ins in order, then the caller's own modules (user modules

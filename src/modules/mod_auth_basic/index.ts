@@ -1,0 +1,155 @@
+import { BfeConfError } from '../../basic/errors.js'
+import type { BfeRequest } from '../../basic/request.js'
+import { internalResponse } from '../../basic/response.js'
+import { ini } from '../../config/ini.js'
+import type { JsonNode } from '../../config/json-node.js'
+import { type CondValue, type Schema, s } from '../../config/schema.js'
+import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
+import type { ModuleContext } from '../../module/context.js'
+import { firstMatch, type ProductRuleDecl } from '../../module/rule-table.js'
+import type { BfeModule, FilterReturn } from '../../module/types.js'
+import { loadUserFile, type UserEntry, verifyPassword } from './user-file.js'
+
+/** mod_auth_basic.conf (spec/modules.md §7). */
+const confSchema = {
+  Basic: { DataPath: ini.string('mod_auth_basic/auth_basic_rule.data') },
+  Log: { OpenDebug: ini.bool(false) },
+} as const
+
+/** One rule of auth_basic_rule.data as written. */
+const ruleFields = s.object({
+  Cond: s.cond(),
+  UserFile: s.string({ nonEmpty: true, description: 'htpasswd-style user file' }),
+  Realm: s.string({ default: 'Restricted' }),
+})
+
+/** A loaded rule: its users read from UserFile. */
+export interface AuthBasicRule {
+  readonly Cond: CondValue
+  readonly userFile: string
+  readonly users: ReadonlyMap<string, UserEntry>
+  readonly realm: string
+  /** `Basic realm="<Realm>"`, built once. */
+  readonly challenge: string
+}
+
+/**
+ * The rule declaration; `resolve` turns a UserFile path of the data into a file (decisions.md
+ * D17). Reading the user file is part of loading the rule, so a broken user file fails the load
+ * (and a reload) like a broken rule.
+ */
+export function authBasicRules(
+  resolve: (p: string) => string,
+  warn: (w: string) => void,
+): ProductRuleDecl<AuthBasicRule> {
+  const rule: Schema<AuthBasicRule> = {
+    required: true,
+    decode(node: JsonNode, cx) {
+      const v = ruleFields.decode(node, cx)
+      const userFile = resolve(v.UserFile)
+      let loaded: ReturnType<typeof loadUserFile>
+      try {
+        loaded = loadUserFile(userFile)
+      } catch (err) {
+        if (err instanceof BfeConfError && err.field !== '') throw err
+        const reason = err instanceof Error ? err.message : String(err)
+        throw new BfeConfError(node.file, `${node.pointer}/UserFile`, reason, { cause: err })
+      }
+      for (const w of loaded.warnings) warn(w)
+      const realm = v.Realm === '' ? 'Restricted' : v.Realm
+      return {
+        Cond: v.Cond,
+        userFile,
+        users: loaded.users,
+        realm,
+        challenge: `Basic realm="${realm}"`,
+      }
+    },
+    jsonSchema: () => ruleFields.jsonSchema(),
+  }
+  return { rule, title: 'mod_auth_basic auth_basic_rule.data' }
+}
+
+const COUNTERS = [
+  'REQ_AUTH_RULE_HIT',
+  'REQ_AUTH_CHALLENGE',
+  'REQ_AUTH_SUCCESS',
+  'REQ_AUTH_FAILURE',
+] as const
+
+/**
+ * The user name and password of an `Authorization: Basic` header (scheme case-insensitive,
+ * standard base64 with padding, split at the first colon); undefined when there is none or it is
+ * malformed.
+ */
+export function basicCredentials(
+  header: string | undefined,
+): { user: string; password: Buffer } | undefined {
+  if (header === undefined || header.length < 6) return undefined
+  if (header.slice(0, 6).toLowerCase() !== 'basic ') return undefined
+  const b64 = header.slice(6)
+  if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined
+  const raw = Buffer.from(b64, 'base64')
+  const colon = raw.indexOf(0x3a)
+  if (colon === -1) return undefined
+  return { user: raw.subarray(0, colon).toString('utf8'), password: raw.subarray(colon + 1) }
+}
+
+/**
+ * mod_auth_basic: at HandleFoundProduct the first rule of the request's product whose condition
+ * matches asks for HTTP Basic credentials; valid ones let the request go on, anything else gets
+ * `401` with `WWW-Authenticate: Basic realm="<Realm>"`.
+ */
+export function createModAuthBasic(): BfeModule {
+  return {
+    name: 'mod_auth_basic',
+    init(ctx: ModuleContext): void {
+      const conf = ctx.readConf(confSchema)
+      const debug = conf.Log.OpenDebug
+      const decl = authBasicRules(
+        (p) => ctx.dataFile(p),
+        (w) => ctx.log.warn(w),
+      )
+      const table = ctx.ruleTable('mod_auth_basic', ctx.confFile(conf.Basic.DataPath), decl)
+      const state = ctx.metrics(COUNTERS)
+
+      const refuse = (req: BfeRequest, rule: AuthBasicRule): HandlerResult => {
+        const res = internalResponse(401)
+        res.headers.set('WWW-Authenticate', rule.challenge)
+        req.httpResponse = res
+        return HandlerResult.Response
+      }
+      const verdict = (req: BfeRequest, rule: AuthBasicRule, ok: boolean): HandlerResult => {
+        if (ok) {
+          state.REQ_AUTH_SUCCESS++
+          return HandlerResult.GoOn
+        }
+        state.REQ_AUTH_FAILURE++
+        return refuse(req, rule)
+      }
+
+      ctx.callbacks.addRequestFilter(
+        CallbackPoint.FoundProduct,
+        function authBasic(req): FilterReturn {
+          const rules = table.value.rules(req.product)
+          if (rules.length === 0) return HandlerResult.GoOn
+          const rule = firstMatch(rules, req)
+          if (rule === undefined) return HandlerResult.GoOn
+          state.REQ_AUTH_RULE_HIT++
+          const cred = basicCredentials(req.headers.get('authorization'))
+          if (cred === undefined) {
+            state.REQ_AUTH_CHALLENGE++
+            return refuse(req, rule)
+          }
+          const entry = rule.users.get(cred.user)
+          if (debug) ctx.log.debug({ user: cred.user, known: entry !== undefined }, 'check')
+          if (entry === undefined) return verdict(req, rule, false)
+          const ok = verifyPassword(entry, cred.password)
+          if (typeof ok === 'boolean') return verdict(req, rule, ok)
+          return ok.then((v) => verdict(req, rule, v))
+        },
+        'auth_basic',
+      )
+    },
+  }
+}
