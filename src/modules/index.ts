@@ -1,5 +1,10 @@
 import type { ModuleCatalogEntry } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
+import { createModErrors } from './mod_errors/index.js'
+import { createModHeader } from './mod_header/index.js'
+import { createModRedirect } from './mod_redirect/index.js'
+import { createModRewrite } from './mod_rewrite/index.js'
+import { createModStatic } from './mod_static/index.js'
 import { createModTag } from './mod_tag/index.js'
 
 /*
@@ -65,7 +70,14 @@ const UNSUPPORTED: ReadonlySet<string> = new Set([
  * Built-in modules implemented so far: a factory each, so that every server (tests run several in
  * one process) gets modules with their own state. One folder per module: `src/modules/mod_x/`.
  */
-const BUILT_IN: readonly (() => BfeModule)[] = [createModTag]
+const BUILT_IN: readonly (() => BfeModule)[] = [
+  createModTag,
+  createModRedirect,
+  createModStatic,
+  createModRewrite,
+  createModHeader,
+  createModErrors,
+]
 
 /**
  * The module catalog: BFE's built-ins in order, then the caller's own modules (user modules
