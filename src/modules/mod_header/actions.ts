@@ -3,7 +3,7 @@ import type { BfeRequest } from '../../basic/request.js'
 import type { JsonNode } from '../../config/json-node.js'
 import type { DecodeCx, JsonSchema, Schema } from '../../config/schema.js'
 import { s } from '../../config/schema.js'
-import { compileCookieValue, compileValue, type HeaderValue, valueOf } from './variables.js'
+import { compileCookieValue, compileValue, type HeaderValue, headerValue } from './variables.js'
 
 /** The stage an action runs at: request (HandleAfterLocation) or response (HandleReadResponse). */
 export type Stage = 'req' | 'rsp'
@@ -68,8 +68,8 @@ function compileAction(
       const name = canonicalHeaderKey(p0)
       const c = compileValue(p1)
       const v: HeaderValue = typeof c === 'object' ? params.get('1').fail(c.error) : c
-      if (cmd.endsWith('SET')) return (req, h) => h.set(name, valueOf(v, req))
-      return (req, h) => h.add(name, valueOf(v, req))
+      if (cmd.endsWith('SET')) return (req, h) => h.set(name, headerValue(v, req))
+      return (req, h) => h.add(name, headerValue(v, req))
     }
     case 'HEADER_DEL': {
       const name = canonicalHeaderKey(p0)
@@ -94,14 +94,14 @@ function compileAction(
     case 'COOKIE_SET': {
       if (cmd === 'REQ_COOKIE_SET') {
         const v = compileCookieValue(p1)
-        return (req, h) => reqCookieSet(h, p0, valueOf(v, req))
+        return (req, h) => reqCookieSet(h, p0, headerValue(v, req))
       }
       const v = compileCookieValue(p1)
       const attrs = cookieAttributes(p, params)
       const domain = p[2] ?? ''
       const path = p[3] ?? ''
       return (req, h) =>
-        rspCookieSet(h, p0, domain, path, `${p0}=${cookieValue(valueOf(v, req))}${attrs}`)
+        rspCookieSet(h, p0, domain, path, `${p0}=${cookieValue(headerValue(v, req))}${attrs}`)
     }
     case 'COOKIE_DEL':
       if (cmd === 'REQ_COOKIE_DEL') return (_req, h) => reqCookieDel(h, p0)

@@ -215,6 +215,6 @@ export function compileCookieValue(value: string): HeaderValue {
   return value
 }
 
-export function valueOf(v: HeaderValue, req: BfeRequest): string {
+export function headerValue(v: HeaderValue, req: BfeRequest): string {
   return typeof v === 'string' ? v : v(req)
 }
