@@ -68,31 +68,50 @@ export function compileRewrite(cmd: string, p: readonly string[]): RewriteAction
       }
     case 'QUERY_ADD': {
       const pair = `${p0}=${p1}`
-      return (req) => req.setRawQuery(req.rawQuery === '' ? pair : `${req.rawQuery}&${pair}`)
+      return (req) => setQuery(req, req.rawQuery === '' ? pair : `${req.rawQuery}&${pair}`)
     }
     case 'QUERY_RENAME':
       return (req) => {
         if (!req.query().has(p0)) return
         const renamed = `&${req.rawQuery}`.split(`&${p0}=`).join(`&${p1}=`)
-        req.setRawQuery(renamed.slice(1))
+        setQuery(req, renamed.slice(1))
       }
     case 'QUERY_DEL': {
       const keys = new Set(p)
       return (req) => {
         if (req.rawQuery === '') return
-        req.setRawQuery(filterPairs(req.rawQuery, (k) => !keys.has(k)))
+        setQuery(
+          req,
+          filterPairs(req.rawQuery, (k) => !keys.has(k)),
+        )
       }
     }
     case 'QUERY_DEL_ALL_EXCEPT': {
       const keep = new Set(p)
       return (req) => {
         if (req.rawQuery === '') return
-        req.setRawQuery(filterPairs(req.rawQuery, (k) => keep.has(k)))
+        setQuery(
+          req,
+          filterPairs(req.rawQuery, (k) => keep.has(k)),
+        )
       }
     }
     default:
       throw new Error(`mod_rewrite: no action ${cmd}`)
   }
+}
+
+/**
+ * Changes the raw query and keeps the path of the request-target as it is (the client's own
+ * encoding, as Go keeps a valid RawPath); nothing changes when the query is the same.
+ */
+function setQuery(req: BfeRequest, rawQuery: string): void {
+  if (rawQuery === req.rawQuery) return
+  const uri = req.uri
+  const q = uri.indexOf('?')
+  const base = q === -1 ? uri : uri.slice(0, q)
+  req.setRawQuery(rawQuery)
+  req.uri = rawQuery === '' ? base : `${base}?${rawQuery}`
 }
 
 /** `/h/rest` → Host `h`, path `/rest`; paths with fewer than two `/` stay. */
