@@ -122,7 +122,9 @@ describe('mod_errors', () => {
             'mod_errors/mod_errors.conf': '[Log]\nOpenDebug = false\n',
             'mod_errors/mod_errors.data': JSON.stringify({
               Version: '1',
-              Config: { p: [{ Cond: 'res_code_in("404")', Actions: [{ Cmd: 'RETRY', Params: [] }] }] },
+              Config: {
+                p: [{ Cond: 'res_code_in("404")', Actions: [{ Cmd: 'RETRY', Params: [] }] }],
+              },
             }),
           },
         }),

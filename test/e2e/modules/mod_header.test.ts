@@ -108,7 +108,10 @@ describe('mod_header', () => {
     assert.equal(h?.['x-default'], undefined)
     assert.equal(r.headers['x-powered-by'], undefined)
     assert.equal(r.headers['location'], 'https://a.test/next')
-    assert.equal(r.headers['x-backend'], `ClusterName:c,SubClusterName:c.a,BackendName:b0(127.0.0.1)`)
+    assert.equal(
+      r.headers['x-backend'],
+      `ClusterName:c,SubClusterName:c.a,BackendName:b0(127.0.0.1)`,
+    )
     assert.equal(r.headers['x-default'], undefined)
   })
 
