@@ -66,6 +66,9 @@ describe('mod_redirect', () => {
   })
 
   it('redirects plain HTTP to HTTPS (BFE docs scenario)', async () => {
+    const doc = await get(`${bfe.url}/test`, { headers: { host: 'example.org' } })
+    assert.equal(doc.status, 301)
+    assert.equal(doc.headers['location'], 'https://example.org/test')
     const r = await get(`${bfe.url}/test?b=1`, { headers: { host: 'example.org' } })
     assert.equal(r.status, 301)
     assert.equal(r.headers['location'], 'https://example.org/test?b=1')

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { symlinkSync, writeFileSync } from 'node:fs'
+import { connect as h2connect, constants as h2constants } from 'node:http2'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -166,6 +167,30 @@ describe('mod_static', () => {
     const g = await settled()
     assert.equal(g['FILE_CURRENT_OPENED'], 0)
     assert.equal(g['FILE_BROWSE_COUNT'], before + 1)
+  })
+
+  it('closes the file when an HTTP/2 client resets the stream mid-file', async () => {
+    const client = h2connect(`https://127.0.0.1:${bfe.tlsPort}`, { rejectUnauthorized: false })
+    client.on('error', () => {})
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const s = client.request({ ':path': '/big.bin', ':authority': 'a.test' })
+        s.on('error', () => {})
+        let got = 0
+        s.on('data', (c: Buffer) => {
+          got += c.length
+          if (got > 64 * 1024) {
+            s.close(h2constants.NGHTTP2_CANCEL)
+            resolve()
+          }
+        })
+        s.on('end', () => reject(new Error('the whole file arrived before the reset')))
+      })
+      const g = await settled()
+      assert.equal(g['FILE_CURRENT_OPENED'], 0)
+    } finally {
+      client.destroy()
+    }
   })
 
   it('reloads rules and MIME types, keeping the rules when the file is broken', async () => {
