@@ -20,6 +20,8 @@ export interface TlsState {
 export interface SessionInit {
   remoteAddr: string
   remotePort: number
+  /** BFE's own address of this connection (the socket's local IP). */
+  localAddr?: string | undefined
   /** Virtual IP the client connected to (known only through the PROXY protocol). */
   vip?: string | undefined
   vipPort?: number
@@ -41,6 +43,8 @@ export class Session {
   endTime: number
   remoteAddr: string
   remotePort: number
+  /** BFE's own IP on this connection ('' when unknown). */
+  localAddr: string
   vip: string | undefined
   vipPort: number
   balancerAddr: string | undefined
@@ -71,6 +75,7 @@ export class Session {
     this.endTime = 0
     this.remoteAddr = init.remoteAddr
     this.remotePort = init.remotePort
+    this.localAddr = init.localAddr ?? ''
     this.vip = init.vip
     this.vipPort = init.vipPort ?? 0
     this.balancerAddr = init.balancerAddr

@@ -4,6 +4,11 @@ import { createModAuthBasic } from './mod_auth_basic/index.js'
 import { createModAuthJwt } from './mod_auth_jwt/index.js'
 import { createModAuthRequest } from './mod_auth_request/index.js'
 import { createModCors } from './mod_cors/index.js'
+import { createModErrors } from './mod_errors/index.js'
+import { createModHeader } from './mod_header/index.js'
+import { createModRedirect } from './mod_redirect/index.js'
+import { createModRewrite } from './mod_rewrite/index.js'
+import { createModStatic } from './mod_static/index.js'
 import { createModTag } from './mod_tag/index.js'
 
 /*
@@ -75,6 +80,11 @@ const BUILT_IN: readonly (() => BfeModule)[] = [
   createModAuthBasic,
   createModAuthJwt,
   createModAuthRequest,
+  createModRedirect,
+  createModStatic,
+  createModRewrite,
+  createModHeader,
+  createModErrors,
 ]
 
 /**

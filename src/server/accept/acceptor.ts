@@ -76,6 +76,7 @@ export class Acceptor implements ConnHandler {
     const session = new Session({
       remoteAddr: plainIp(raw.remoteAddress ?? ''),
       remotePort: raw.remotePort ?? 0,
+      localAddr: plainIp(raw.localAddress ?? ''),
       isSecure: this.tls !== undefined,
     })
     const conn = new Conn(raw, session)

@@ -569,14 +569,14 @@ export class RequestPipeline implements TunnelSink {
       return
     }
     if (typeof r === 'number') {
-      this.afterReadResponse(r)
+      this.afterReadResponse(r, res)
       return
     }
     this.holdBody = true
     r.then(
       (v) => {
         try {
-          this.afterReadResponse(v)
+          this.afterReadResponse(v, res)
         } catch (err) {
           this.fail(err)
         }
@@ -589,9 +589,9 @@ export class RequestPipeline implements TunnelSink {
     )
   }
 
-  private afterReadResponse(r: HandlerResult): void {
+  /** `res` is the response HandleReadResponse was given; a filter may have replaced it. */
+  private afterReadResponse(r: HandlerResult, res: BfeResponse): void {
     if (this.done) return
-    const res = this.req.httpResponse as BfeResponse
     if (r === HandlerResult.Finish) {
       this.closeAfter = true
       this.internalStatus = 500

@@ -1,0 +1,151 @@
+import type { BfeRequest } from '../../basic/request.js'
+import { ini } from '../../config/ini.js'
+import { type CondValue, s } from '../../config/schema.js'
+import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
+import type { Loaded, ModuleContext } from '../../module/context.js'
+import { loadProductRules, type ProductRuleDecl } from '../../module/rule-table.js'
+import type { BfeModule } from '../../module/types.js'
+import { type HeaderAction, headerAction, type Stage } from './actions.js'
+
+/** mod_header.conf (spec/modules.md §3). */
+const confSchema = {
+  Basic: {
+    DataPath: ini.string('mod_header/mod_header.data'),
+    DisableDefaultHeader: ini.bool(false),
+  },
+  Log: { OpenDebug: ini.bool(false) },
+} as const
+
+/** One rule of the data file; `Last` is required, as in BFE. */
+const rule = s.object({
+  Cond: s.cond(),
+  Actions: s.array(headerAction, { minItems: 1 }),
+  Last: s.bool(),
+})
+
+export interface HeaderRule {
+  Cond: CondValue
+  Actions: HeaderAction[]
+  Last: boolean
+}
+
+export const headerRules: ProductRuleDecl<HeaderRule> = {
+  rule,
+  title: 'mod_header header_rule.data',
+}
+
+/** A rule as one stage sees it: only that stage's actions. */
+export interface StageRule {
+  readonly cond: CondValue
+  readonly actions: readonly HeaderAction['run'][]
+  readonly last: boolean
+}
+
+/** A product's rules split by stage (rules without actions of a stage are left out of it). */
+export interface ProductHeaderRules {
+  readonly req: readonly StageRule[]
+  readonly rsp: readonly StageRule[]
+}
+
+/** Loaded data: rules by product (`global` included). */
+export type HeaderTable = ReadonlyMap<string, ProductHeaderRules>
+
+export function splitRules(rules: readonly HeaderRule[]): ProductHeaderRules {
+  const pick = (stage: Stage): StageRule[] => {
+    const out: StageRule[] = []
+    for (const r of rules) {
+      const actions = r.Actions.filter((a) => a.stage === stage).map((a) => a.run)
+      if (actions.length > 0) out.push({ cond: r.Cond, actions, last: r.Last })
+    }
+    return out
+  }
+  return { req: pick('req'), rsp: pick('rsp') }
+}
+
+export function loadHeaderTable(file: string): Loaded<HeaderTable> {
+  const t = loadProductRules(file, headerRules)
+  const map = new Map<string, ProductHeaderRules>()
+  for (const p of t.productNames()) map.set(p, splitRules(t.rules(p)))
+  return { value: map, version: t.versionText(), warnings: t.warnings }
+}
+
+/** Runs one stage's rules of one list: every match applies its actions; `last` stops the list. */
+function runList(list: readonly StageRule[], req: BfeRequest, h: BfeRequest['headers']): void {
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i] as StageRule
+    if (!r.cond.condition.test(req)) continue
+    const actions = r.actions
+    for (let j = 0; j < actions.length; j++) (actions[j] as StageRule['actions'][number])(req, h)
+    if (r.last) return
+  }
+}
+
+/**
+ * The forwarding headers mod_header adds before its request rules: X-Forwarded-Host,
+ * X-Forwarded-For and X-Forwarded-Port (appended to what the client sent), X-Real-Ip and
+ * X-Real-Port (the client address, when known), X-Bfe-Ip (BFE's own address).
+ */
+export function setDefaultHeaders(req: BfeRequest): void {
+  const h = req.headers
+  const host = req.host
+  if (host !== '') h.set('X-Forwarded-Host', appended(h.getAll('x-forwarded-host'), host))
+  const ses = req.session
+  if (ses.remoteAddr !== '') {
+    h.set('X-Forwarded-For', appended(h.getAll('x-forwarded-for'), ses.remoteAddr))
+    h.set('X-Forwarded-Port', appended(h.getAll('x-forwarded-port'), String(ses.remotePort)))
+  }
+  if (req.clientAddr !== undefined) {
+    h.set('X-Real-Ip', req.clientAddr)
+    h.set('X-Real-Port', String(req.clientPort))
+  }
+  if (ses.localAddr !== '') h.set('X-Bfe-Ip', ses.localAddr)
+}
+
+function appended(prior: string[], value: string): string {
+  return prior.length === 0 ? value : `${prior.join(', ')}, ${value}`
+}
+
+/**
+ * mod_header: at HandleAfterLocation the default forwarding headers, then the request actions of
+ * the `global` rules and of the product's rules; at HandleReadResponse the response actions of
+ * the same lists, conditions evaluated again.
+ */
+export function createModHeader(): BfeModule {
+  return {
+    name: 'mod_header',
+    init(ctx: ModuleContext): void {
+      const conf = ctx.readConf(confSchema)
+      const table = ctx.reloadable('mod_header', ctx.confFile(conf.Basic.DataPath), loadHeaderTable)
+      const defaults = !conf.Basic.DisableDefaultHeader
+      const debug = conf.Log.OpenDebug
+      ctx.callbacks.addRequestFilter(
+        CallbackPoint.AfterLocation,
+        function reqHeader(req) {
+          if (defaults) setDefaultHeaders(req)
+          const t = table.value
+          if (t.size === 0) return HandlerResult.GoOn
+          const g = t.get('global')
+          if (g !== undefined && g.req.length > 0) runList(g.req, req, req.headers)
+          const p = t.get(req.product)
+          if (p !== undefined && p.req.length > 0) runList(p.req, req, req.headers)
+          if (debug) ctx.log.debug({ uri: req.rawUri, headers: req.headers.raw }, 'request headers')
+          return HandlerResult.GoOn
+        },
+        'reqHeader',
+      )
+      ctx.callbacks.addResponseFilter(
+        CallbackPoint.ReadResponse,
+        function rspHeader(req, res) {
+          const t = table.value
+          if (res === undefined || t.size === 0) return HandlerResult.GoOn
+          const g = t.get('global')
+          if (g !== undefined && g.rsp.length > 0) runList(g.rsp, req, res.headers)
+          const p = t.get(req.product)
+          if (p !== undefined && p.rsp.length > 0) runList(p.rsp, req, res.headers)
+          return HandlerResult.GoOn
+        },
+        'rspHeader',
+      )
+    },
+  }
+}
