@@ -1,6 +1,11 @@
 import type { ModuleCatalogEntry } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
+import { createModBlock } from './mod_block/index.js'
+import { createModHttpCode } from './mod_http_code/index.js'
+import { createModLogId } from './mod_logid/index.js'
 import { createModTag } from './mod_tag/index.js'
+import { createModTcpKeepAlive } from './mod_tcp_keepalive/index.js'
+import { createModTrustClientIp } from './mod_trust_clientip/index.js'
 
 /*
  * BFE's built-in modules in BFE's fixed order. Enabled modules are initialised, and so register
@@ -65,7 +70,14 @@ const UNSUPPORTED: ReadonlySet<string> = new Set([
  * Built-in modules implemented so far: a factory each, so that every server (tests run several in
  * one process) gets modules with their own state. One folder per module: `src/modules/mod_x/`.
  */
-const BUILT_IN: readonly (() => BfeModule)[] = [createModTag]
+const BUILT_IN: readonly (() => BfeModule)[] = [
+  createModTag,
+  createModTrustClientIp,
+  createModLogId,
+  createModTcpKeepAlive,
+  createModBlock,
+  createModHttpCode,
+]
 
 /**
  * The module catalog: BFE's built-ins in order, then the caller's own modules (user modules

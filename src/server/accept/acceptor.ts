@@ -77,6 +77,7 @@ export class Acceptor implements ConnHandler {
       remoteAddr: plainIp(raw.remoteAddress ?? ''),
       remotePort: raw.remotePort ?? 0,
       isSecure: this.tls !== undefined,
+      connection: raw,
     })
     const conn = new Conn(raw, session)
     conn.handler = this
