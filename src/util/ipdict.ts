@@ -17,6 +17,9 @@ export interface IpRange {
 /** Result of parsing one range text: the range, or why it is not one. */
 export type RangeParse = { ok: true; range: IpRange } | { ok: false; reason: string }
 
+const MAPPED_FIRST = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 0, 0])
+const MAPPED_LAST = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255])
+
 function isMapped(b: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return false
   return b[10] === 0xff && b[11] === 0xff
@@ -63,8 +66,6 @@ export function cidrOf(text: string): RangeParse {
     start[i] = b & mask
     end[i] = (b & mask) | (~mask & 0xff)
   }
-  if (isMapped(start) !== isMapped(end))
-    return { ok: false, reason: `${text} mixes IPv4-mapped and other IPv6 addresses` }
   return { ok: true, range: { start, end } }
 }
 
@@ -83,8 +84,17 @@ export class IpSet {
     const v4: [number, number][] = []
     const v6: IpRange[] = []
     for (const r of ranges) {
-      if (isMapped(r.start)) v4.push([v4Of(r.start), v4Of(r.end)])
-      else v6.push(r)
+      if (isMapped(r.start) && isMapped(r.end)) {
+        v4.push([v4Of(r.start), v4Of(r.end)])
+        continue
+      }
+      v6.push(r)
+      // An IPv6 range over the IPv4-mapped block (`::/0`) also covers those IPv4 addresses.
+      if (compare16(r.start, MAPPED_LAST) <= 0 && compare16(r.end, MAPPED_FIRST) >= 0) {
+        const s = compare16(r.start, MAPPED_FIRST) < 0 ? MAPPED_FIRST : r.start
+        const e = compare16(r.end, MAPPED_LAST) > 0 ? MAPPED_LAST : r.end
+        v4.push([v4Of(s), v4Of(e)])
+      }
     }
     v4.sort((a, b) => a[0] - b[0])
     const starts: number[] = []
