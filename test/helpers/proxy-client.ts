@@ -26,7 +26,8 @@ export async function ppGet(
   path: string,
   headers: Record<string, string> = {},
 ): Promise<PpResponse> {
-  const lines = [`GET ${path} HTTP/1.1`, 'Host: p.test', 'Connection: close']
+  const lines = [`GET ${path} HTTP/1.1`, 'Connection: close']
+  if (!Object.keys(headers).some((k) => k.toLowerCase() === 'host')) lines.push('Host: p.test')
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`)
   const r = await rawExchange(port, `${ppLine(src, dst)}${lines.join('\r\n')}\r\n\r\n`, 4000)
   if (r.data === '') return { dropped: r.closed, status: 0, body: '' }
@@ -58,6 +59,7 @@ export async function ppH2(
   dst: string,
   path: string,
   headers: Record<string, string> = {},
+  authority = 'p.test',
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   const raw = await ppConnect(tlsPort, src, dst)
   return new Promise((resolve, reject) => {
@@ -74,7 +76,7 @@ export async function ppH2(
       client.destroy()
       reject(new Error('h2 request timed out'))
     }, 5000)
-    const req = client.request({ ':path': path, ':authority': 'p.test', ...headers })
+    const req = client.request({ ':path': path, ':authority': authority, ...headers })
     req.on('error', (err) => {
       clearTimeout(timer)
       client.destroy()
