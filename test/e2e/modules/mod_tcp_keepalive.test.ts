@@ -52,9 +52,8 @@ async function keepAliveTimer(serverPort: number, client: Socket): Promise<strin
     ')',
   ])
   assert.equal(r.code, 0, r.stderr)
-  const line = r.stdout
-    .split('\n')
-    .find((l) => l.includes(`:${client.localPort} `) || l.includes(`:${client.localPort}\t`))
+  const peer = `127.0.0.1:${client.localPort}`
+  const line = r.stdout.split('\n').find((l) => l.trim().split(/\s+/)[3] === peer)
   assert.ok(
     line !== undefined,
     `no server socket for client port ${client.localPort}:\n${r.stdout}`,
