@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net'
+
 /** TLS facts recorded on a session after the handshake (absent for plain TCP). */
 export interface TlsState {
   sni: string
@@ -30,6 +32,8 @@ export interface SessionInit {
   isSecure?: boolean
   protocol?: string
   startTime?: number
+  /** The accepted TCP socket. */
+  connection?: Socket | undefined
 }
 
 let sessionSeq = 0
@@ -67,6 +71,8 @@ export class Session {
   useExpect100: boolean
   /** Free-form values for modules. */
   readonly context: Map<string, unknown>
+  /** The accepted TCP socket (BFE's session.Connection: socket options such as keep-alive). */
+  readonly connection: Socket | undefined
 
   constructor(init: SessionInit) {
     this.seq = ++sessionSeq
@@ -90,5 +96,6 @@ export class Session {
     this.reqNumActive = 0
     this.useExpect100 = false
     this.context = new Map()
+    this.connection = init.connection
   }
 }

@@ -95,8 +95,8 @@ test('unknown, unsupported and not-yet-built module names fail with different me
     /"mod_wasm", which bfe-ts does not support/,
   )
   await assert.rejects(
-    fw().init(['mod_block'], TEST_ENV),
-    /"mod_block", a BFE module that is not built/,
+    fw().init(['mod_geo'], TEST_ENV),
+    /"mod_geo", a BFE module that is not built/,
   )
 })
 

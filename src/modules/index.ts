@@ -3,13 +3,18 @@ import type { BfeModule } from '../module/types.js'
 import { createModAuthBasic } from './mod_auth_basic/index.js'
 import { createModAuthJwt } from './mod_auth_jwt/index.js'
 import { createModAuthRequest } from './mod_auth_request/index.js'
+import { createModBlock } from './mod_block/index.js'
 import { createModCors } from './mod_cors/index.js'
 import { createModErrors } from './mod_errors/index.js'
 import { createModHeader } from './mod_header/index.js'
+import { createModHttpCode } from './mod_http_code/index.js'
+import { createModLogId } from './mod_logid/index.js'
 import { createModRedirect } from './mod_redirect/index.js'
 import { createModRewrite } from './mod_rewrite/index.js'
 import { createModStatic } from './mod_static/index.js'
 import { createModTag } from './mod_tag/index.js'
+import { createModTcpKeepAlive } from './mod_tcp_keepalive/index.js'
+import { createModTrustClientIp } from './mod_trust_clientip/index.js'
 
 /*
  * BFE's built-in modules in BFE's fixed order. Enabled modules are initialised, and so register
@@ -85,6 +90,11 @@ const BUILT_IN: readonly (() => BfeModule)[] = [
   createModRewrite,
   createModHeader,
   createModErrors,
+  createModTrustClientIp,
+  createModLogId,
+  createModTcpKeepAlive,
+  createModBlock,
+  createModHttpCode,
 ]
 
 /**

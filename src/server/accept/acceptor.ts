@@ -78,6 +78,7 @@ export class Acceptor implements ConnHandler {
       remotePort: raw.remotePort ?? 0,
       localAddr: plainIp(raw.localAddress ?? ''),
       isSecure: this.tls !== undefined,
+      connection: raw,
     })
     const conn = new Conn(raw, session)
     conn.handler = this

@@ -22,6 +22,7 @@ import { outgoingRequestHeaders, upgradeRequestHeaders } from '../../proxy/hop-h
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
 import { openTunnel, type SwitchResponse, type TunnelSink } from '../../proxy/tunnel.js'
 import type { ProxyCounters, Runtime, ServerContext } from '../runtime.js'
+import { setTrustedClientAddr } from './client-ip.js'
 import { redirectBody, redirectLocation } from './redirect.js'
 import { noBodyStatus, type ResponseWriter } from './writer.js'
 
@@ -133,6 +134,7 @@ export class RequestPipeline implements TunnelSink {
       c[REQ_ACTIVE[key]]++
     }
     if (this.req.isSse) c.SSE_REQ_ACTIVE++
+    if (this.req.session.isTrustIp) setTrustedClientAddr(this.req)
     this.runRequestPoint(this.handlers.beforeLocation, Stage.BeforeLocation)
   }
 

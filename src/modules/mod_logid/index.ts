@@ -1,0 +1,62 @@
+import { randomFillSync } from 'node:crypto'
+import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
+import type { ModuleContext } from '../../module/context.js'
+import type { BfeModule } from '../../module/types.js'
+
+/** The request header carrying the log id to the backend (and from an upstream BFE). */
+export const HEADER_LOG_ID = 'X-Bfe-Log-Id'
+
+/** Random ids are drawn from a pool refilled 256 ids at a time (one syscall per refill). */
+const POOL_IDS = 256
+const pool = Buffer.alloc(16 * POOL_IDS)
+let poolAt = POOL_IDS
+
+/** 32 lowercase hex characters from 16 random bytes. */
+export function genLogId(): string {
+  if (poolAt === POOL_IDS) {
+    randomFillSync(pool)
+    poolAt = 0
+  }
+  const off = 16 * poolAt++
+  return pool.toString('hex', off, off + 16)
+}
+
+/**
+ * mod_logid: every session gets a random id at HandleAccept, and every request a random log id at
+ * HandleBeforeLocation, sent to the backend as X-Bfe-Log-Id (replacing one the client sent). A
+ * request on a session trusted by mod_trust_clientip keeps the X-Bfe-Log-Id it came with.
+ */
+export function createModLogId(): BfeModule {
+  return {
+    name: 'mod_logid',
+    init(ctx: ModuleContext): void {
+      const c = ctx.metrics(['NO_LOGID_FROM_UPPER_BFE'] as const)
+      ctx.callbacks.addAcceptFilter(
+        CallbackPoint.Accept,
+        function sessionId(ses) {
+          ses.id = genLogId()
+          return HandlerResult.GoOn
+        },
+        'sessionId',
+      )
+      ctx.callbacks.addRequestFilter(
+        CallbackPoint.BeforeLocation,
+        function requestId(req) {
+          if (req.session.isTrustIp) {
+            const upper = req.headers.get(HEADER_LOG_ID)
+            if (upper !== undefined && upper !== '') {
+              req.logId = upper
+              return HandlerResult.GoOn
+            }
+            c.NO_LOGID_FROM_UPPER_BFE++
+          }
+          const id = genLogId()
+          req.logId = id
+          req.headers.set(HEADER_LOG_ID, id)
+          return HandlerResult.GoOn
+        },
+        'requestId',
+      )
+    },
+  }
+}
