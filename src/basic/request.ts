@@ -13,6 +13,13 @@ export interface BackendInfo {
   backendPort: number
 }
 
+/** A backend a module (mod_session_sticky) wants the balancer to prefer (balancing.md §4.1). */
+export interface StickyBackend {
+  readonly addr: string
+  readonly port: number
+  readonly subCluster: string
+}
+
 /** Redirect asked for by a module: written when a filter returns `Redirect`. */
 export interface RedirectInfo {
   url: string
@@ -83,6 +90,8 @@ export class BfeRequest {
   redirect: RedirectInfo | undefined
   backend: BackendInfo
   retryTime: number
+  /** Preferred by the balancer when usable (set by mod_session_sticky); undefined = none. */
+  stickyBackend: StickyBackend | undefined
   /** The response being built (backend, module or internal). */
   httpResponse: BfeResponse | undefined
   /** The client accepts `text/event-stream`. */
@@ -125,6 +134,7 @@ export class BfeRequest {
       backendPort: 0,
     }
     this.retryTime = 0
+    this.stickyBackend = undefined
     this.httpResponse = undefined
     this.isSse = false
     const now = Date.now()
