@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import { HeaderList } from './header-list.js'
+import { HeaderList, sameName } from './header-list.js'
 import { parseCookies, parseQuery } from './parse.js'
 import type { BfeResponse } from './response.js'
 import type { Session } from './session.js'
@@ -184,6 +184,23 @@ export class BfeRequest {
     if (this.cookieCache === undefined)
       this.cookieCache = parseCookies(this.headers.getAll('cookie'))
     return this.cookieCache
+  }
+
+  /**
+   * Adds a cookie to the request (appended to the first Cookie header, or a new one), so the
+   * backend and later `cookies()` see it.
+   */
+  addCookie(name: string, value: string): void {
+    const pair = `${name}=${value}`
+    const raw = this.headers.raw
+    this.cookieCache = undefined
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!sameName(raw[i]!, 'cookie')) continue
+      const cur = raw[i + 1]!
+      raw[i + 1] = cur === '' ? pair : `${cur}; ${pair}`
+      return
+    }
+    raw.push('Cookie', pair)
   }
 
   /** Query parameters (decoded), values in order. Parsed once, on first use. */
