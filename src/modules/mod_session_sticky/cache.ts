@@ -94,6 +94,7 @@ export class RedisStickyCache implements StickyCache {
   private readonly counters: CacheCounters
   private readonly log: Logger
   private closed = false
+  private readonly connectTimer: NodeJS.Timeout
 
   constructor(o: RedisCacheOptions, counters: CacheCounters, log: Logger) {
     this.expire = o.expireSeconds
@@ -113,6 +114,8 @@ export class RedisStickyCache implements StickyCache {
         autoResendUnfulfilledCommands: false,
         retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times - 1, 10), 2000),
         disableClientInfo: true,
+        // connected on the next turn of the event loop: `bfe -t` loads and closes before it
+        lazyConnect: true,
       })
       const link = { addr: `${a.host}:${a.port}`, redis, downLogged: false }
       redis.on('error', (err: Error) => {
@@ -126,6 +129,11 @@ export class RedisStickyCache implements StickyCache {
       })
       return link
     })
+    this.connectTimer = setTimeout(() => {
+      if (this.closed) return
+      for (const { redis } of this.links) redis.connect().catch(noop)
+    }, 0)
+    this.connectTimer.unref()
   }
 
   private pick(id: string): Redis | undefined {
@@ -185,6 +193,7 @@ export class RedisStickyCache implements StickyCache {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.connectTimer)
     await Promise.all(
       this.links.map(async ({ redis }) => {
         if (redis.status === 'ready') {
