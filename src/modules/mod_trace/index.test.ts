@@ -5,7 +5,7 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base'
 import { HeaderList } from '../../basic/header-list.js'
 import { parseIni } from '../../config/ini.js'
 import { confSchema, traceSettings } from './conf.js'
-import { makePropagator, makeTracer } from './index.js'
+import { makePropagator, makeTracer } from './otel.js'
 
 function settings(text: string) {
   return traceSettings('mod_trace.conf', parseIni('mod_trace.conf', text, confSchema).values)
