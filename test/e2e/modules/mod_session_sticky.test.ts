@@ -349,6 +349,20 @@ describe('mod_session_sticky with Redis', () => {
       assert.equal(portOf((await get(`${bfe.url}/sticky/y?session=RS2`, h())).body), other)
   })
 
+  it('answers promptly while Redis hangs (lookups time out as misses)', async () => {
+    process.kill(redis.pid, 'SIGSTOP')
+    try {
+      for (let i = 0; i < 3; i++) {
+        const t0 = Date.now()
+        const r = await get(`${bfe.url}/sticky/x`, h({ 'x-session': 'RS1' }))
+        assert.equal(r.status, 200)
+        assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`)
+      }
+    } finally {
+      process.kill(redis.pid, 'SIGCONT')
+    }
+  })
+
   it('serves every request while Redis is down', async () => {
     const before = JSON.parse(
       (await monitorGet(bfe.server.monitorPort, '/monitor/mod_session_sticky')).body,
