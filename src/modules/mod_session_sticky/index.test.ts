@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { type CacheCounters, LocalStickyCache, parseRedisValue } from './cache.js'
 import { decodeCookie, encodeCookie, jsonPathText } from './codec.js'
-import { loadStickyRules } from './index.js'
+import { loadStickyRules, redisServers } from './index.js'
 
 const BK = { addr: '10.0.0.7', port: 8080, subCluster: 'web.a' }
 
@@ -105,4 +105,39 @@ test('rule file: defaults and checks', () => {
   assert.throws(() => load({ Path: 'x' }), /\/Path.*must start with \//)
   assert.throws(() => load({ MaxAge: -1 }), /\/MaxAge/)
   assert.throws(() => load({ Cond: 'req_host_in(' }), /\/Config\/p\/0\/Cond/)
+})
+
+test('[Redis] Bns: host:port entries or a service of name_conf.data', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sticky-bns-'))
+  const nc = join(dir, 'name_conf.data')
+  writeFileSync(
+    nc,
+    JSON.stringify({
+      Version: '1',
+      Config: {
+        'redis.sticky': [
+          { Host: '10.0.0.1', Port: 6379, Weight: 1 },
+          { Host: '10.0.0.2', Port: 6380, Weight: 1 },
+        ],
+      },
+    }),
+  )
+  assert.deepEqual(redisServers('127.0.0.1:6379, [::1]:6380', '', 'c.conf'), [
+    { host: '127.0.0.1', port: 6379 },
+    { host: '::1', port: 6380 },
+  ])
+  assert.deepEqual(redisServers('redis.sticky', nc, 'c.conf'), [
+    { host: '10.0.0.1', port: 6379 },
+    { host: '10.0.0.2', port: 6380 },
+  ])
+  assert.throws(() => redisServers('', nc, 'c.conf'), /c\.conf.*\[Redis\] Bns.*must not be empty/)
+  assert.throws(
+    () => redisServers('other.name', nc, 'c.conf'),
+    /\[Redis\] Bns.*"other\.name" has no instance/,
+  )
+  assert.throws(
+    () => redisServers('BFE.poc-redis', '', 'c.conf'),
+    /neither host:port entries nor a name/,
+  )
+  assert.throws(() => redisServers('127.0.0.1:99999', '', 'c.conf'), /\[Redis\] Bns/)
 })

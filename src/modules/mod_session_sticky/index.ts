@@ -161,7 +161,7 @@ interface Pending {
 }
 
 /** `Bns` of [Redis]: `host:port` entries, or a service name of name_conf.data. */
-function redisServers(bns: string, nameConfFile: string, confFile: string): RedisAddress[] {
+export function redisServers(bns: string, nameConfFile: string, confFile: string): RedisAddress[] {
   const entries = bns
     .split(',')
     .map((x) => x.trim())
