@@ -151,20 +151,33 @@ test('balancer without sub-clusters: BK_NO_SUB_CLUSTER', () => {
 
 test('sticky backend argument is preferred when usable', () => {
   const t = table(
-    { 'web.a': 1 },
+    { 'web.a': 1, 'web.b': 0 },
     {
       'web.a': [
         ['a1', '10.0.0.1', 80, 1],
         ['a2', '10.0.0.2', 80, 1],
       ],
+      'web.b': [['b1', '10.0.0.3', 80, 1]],
     },
   )
   const bal = t.lookup('web')!
-  assert.equal(name(bal.balance(fakeReq(), 0, '10.0.0.2:80')), 'web.a/a2')
-  assert.equal(name(bal.balance(fakeReq(), 0, '10.0.0.2:80')), 'web.a/a2')
+  const a2 = { addr: '10.0.0.2', port: 80, subCluster: 'web.a' }
+  assert.equal(name(bal.balance(fakeReq(), 0, a2)), 'web.a/a2')
+  assert.equal(name(bal.balance(fakeReq(), 0, a2)), 'web.a/a2')
+  // the same address named in another sub-cluster, or in a sub-cluster of weight 0: not used
+  assert.equal(name(bal.balance(fakeReq(), 0, { ...a2, subCluster: 'web.b' })), 'web.a/a1')
+  assert.equal(
+    name(bal.balance(fakeReq(), 0, { addr: '10.0.0.3', port: 80, subCluster: 'web.b' })),
+    'web.a/a2',
+  )
   bal.subClusters[0]!.backends[1]!.available = false
-  assert.equal(name(bal.balance(fakeReq(), 0, '10.0.0.2:80')), 'web.a/a1')
-  assert.equal(name(bal.balance(fakeReq(), 0, '10.9.9.9:80')), 'web.a/a1')
+  assert.equal(name(bal.balance(fakeReq(), 0, a2)), 'web.a/a1')
+  assert.equal(
+    name(bal.balance(fakeReq(), 0, { addr: '10.9.9.9', port: 80, subCluster: 'web.a' })),
+    'web.a/a1',
+  )
+  // past the retry limit the sticky backend does not help
+  assert.equal(name(bal.balance(fakeReq(), 9, a2)), 'BK_RETRY_TOOMANY')
 })
 
 test('SessionSticky picks the same backend for the same client', () => {

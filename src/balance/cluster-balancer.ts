@@ -1,3 +1,4 @@
+import type { StickyBackend } from '../basic/request.js'
 import { defaultClusterConf } from '../config/cluster-conf.js'
 import type { CheckConf, ClusterConf, HashConf, HTTPSConf } from '../config/cluster-conf-types.js'
 import type { BackendSpec } from '../config/cluster-table.js'
@@ -445,22 +446,18 @@ export class ClusterBalancer implements HealthHost {
   }
 
   /**
-   * Chooses a backend for attempt number `retry` of a request (balancing.md §4.1).
-   * `stickyBackend` is an `addr:port` decoded by mod_session_sticky, preferred when usable.
+   * Chooses a backend for attempt number `retry` of a request (balancing.md §4.1). `sticky` is the
+   * backend mod_session_sticky decoded for the request: it is chosen when its sub-cluster has a
+   * positive weight and holds that `addr:port` available with a positive weight.
    */
-  balance(req: HashSource, retry: number, stickyBackend?: string): BalanceResult {
+  balance(req: HashSource, retry: number, sticky?: StickyBackend): BalanceResult {
     if (retry > this.retryMax + this.crossRetry) {
       this.counters.ERR_BK_RETRY_TOO_MANY++
       return ERR_RETRY_TOOMANY
     }
-    if (stickyBackend !== undefined) {
-      const b = this.byKey.get(stickyBackend)
-      if (b?.available && b.weight > 0) {
-        const sc = this.findSubCluster(b.subCluster)
-        if (sc !== undefined && sc.weight > 0) {
-          return { ok: true, backend: b, subCluster: sc, crossRetried: false }
-        }
-      }
+    if (sticky !== undefined) {
+      const hit = this.stickyLookup(sticky)
+      if (hit !== undefined) return hit
     }
     const hash = this.single === undefined || this.hashConf.SessionSticky ? this.hashOf(req) : 0n
     const sc = this.pickSubCluster(hash)
@@ -502,6 +499,20 @@ export class ClusterBalancer implements HealthHost {
       return { ok: true, backend: b, subCluster: o, crossRetried: true }
     }
     return ERR_CROSS_RETRY
+  }
+
+  private stickyLookup(sticky: StickyBackend): BalanceOk | undefined {
+    const sc = this.findSubCluster(sticky.subCluster)
+    if (sc === undefined || sc.weight <= 0 || sc.blackhole) return undefined
+    const list = sc.backends
+    for (let i = 0; i < list.length; i++) {
+      const b = list[i]!
+      if (b.port === sticky.port && b.addr === sticky.addr) {
+        if (!b.available || b.weight <= 0) return undefined
+        return { ok: true, backend: b, subCluster: sc, crossRetried: false }
+      }
+    }
+    return undefined
   }
 
   /** Every backend of `sc` is down: their recovery checkers probe now (health.ts). */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import { HeaderList } from './header-list.js'
+import { HeaderList, sameName } from './header-list.js'
 import { parseCookies, parseQuery } from './parse.js'
 import type { BfeResponse } from './response.js'
 import type { Session } from './session.js'
@@ -11,6 +11,13 @@ export interface BackendInfo {
   backendName: string
   backendAddr: string
   backendPort: number
+}
+
+/** A backend a module (mod_session_sticky) wants the balancer to prefer (balancing.md §4.1). */
+export interface StickyBackend {
+  readonly addr: string
+  readonly port: number
+  readonly subCluster: string
 }
 
 /** Redirect asked for by a module: written when a filter returns `Redirect`. */
@@ -83,6 +90,8 @@ export class BfeRequest {
   redirect: RedirectInfo | undefined
   backend: BackendInfo
   retryTime: number
+  /** Preferred by the balancer when usable (set by mod_session_sticky); undefined = none. */
+  stickyBackend: StickyBackend | undefined
   /** The response being built (backend, module or internal). */
   httpResponse: BfeResponse | undefined
   /** The client accepts `text/event-stream`. */
@@ -125,6 +134,7 @@ export class BfeRequest {
       backendPort: 0,
     }
     this.retryTime = 0
+    this.stickyBackend = undefined
     this.httpResponse = undefined
     this.isSse = false
     const now = Date.now()
@@ -174,6 +184,23 @@ export class BfeRequest {
     if (this.cookieCache === undefined)
       this.cookieCache = parseCookies(this.headers.getAll('cookie'))
     return this.cookieCache
+  }
+
+  /**
+   * Adds a cookie to the request (appended to the first Cookie header, or a new one), so the
+   * backend and later `cookies()` see it.
+   */
+  addCookie(name: string, value: string): void {
+    const pair = `${name}=${value}`
+    const raw = this.headers.raw
+    this.cookieCache = undefined
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!sameName(raw[i]!, 'cookie')) continue
+      const cur = raw[i + 1]!
+      raw[i + 1] = cur === '' ? pair : `${cur}; ${pair}`
+      return
+    }
+    raw.push('Cookie', pair)
   }
 
   /** Query parameters (decoded), values in order. Parsed once, on first use. */

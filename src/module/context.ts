@@ -83,6 +83,11 @@ export interface ModuleContext {
    * smaller), without losing it: the backend still receives the whole body.
    */
   readRequestBody(req: BfeRequest, max?: number): Promise<BodyPeek>
+  /**
+   * Runs `fn` when the server closes (or when a later module's init fails): close clients,
+   * flush exporters. Errors are logged, never thrown.
+   */
+  onClose(fn: () => void | Promise<void>): void
 }
 
 /** What the framework knows when it creates contexts. */
@@ -98,6 +103,7 @@ export function createModuleContext(
   env: ModuleEnv,
   callbacks: Callbacks,
   web: WebHandlers,
+  closers: (() => void | Promise<void>)[] = [],
 ): ModuleContext {
   const log = env.log.child({ module: name })
   const confRoot = env.confRoot
@@ -182,5 +188,14 @@ export function createModuleContext(
     },
     readRequestBody: (req, max) =>
       readRequestBody(req, max === undefined ? bodyMax : Math.min(max, bodyMax)),
+    onClose(fn) {
+      closers.push(async () => {
+        try {
+          await fn()
+        } catch (err) {
+          log.warn({ err: err instanceof Error ? err.message : String(err) }, 'close failed')
+        }
+      })
+    },
   }
 }

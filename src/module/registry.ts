@@ -174,6 +174,8 @@ export class ModuleFramework {
   readonly available: readonly string[]
   readonly enabled: string[] = []
   private readonly catalog: readonly ModuleCatalogEntry[]
+  /** What modules asked to run at close (`ctx.onClose`), in registration order. */
+  private readonly closers: (() => void | Promise<void>)[] = []
 
   constructor(catalog: readonly ModuleCatalogEntry[]) {
     this.catalog = catalog
@@ -212,12 +214,23 @@ export class ModuleFramework {
       if (!wanted.has(entry.name) || entry.module === undefined) continue
       this.handlers.owner = entry.name
       try {
-        await entry.module.init(createModuleContext(entry.name, env, this.handlers, this.web))
+        await entry.module.init(
+          createModuleContext(entry.name, env, this.handlers, this.web, this.closers),
+        )
+      } catch (err) {
+        await this.close()
+        throw err
       } finally {
         this.handlers.owner = ''
       }
       this.enabled.push(entry.name)
     }
+  }
+
+  /** Runs the modules' close hooks (each once; they log their own errors). */
+  async close(): Promise<void> {
+    const list = this.closers.splice(0)
+    await Promise.all(list.map((fn) => fn()))
   }
 
   /** `/monitor/module_status`. */

@@ -11,10 +11,14 @@ import { createModHttpCode } from './mod_http_code/index.js'
 import { createModLogId } from './mod_logid/index.js'
 import { createModRedirect } from './mod_redirect/index.js'
 import { createModRewrite } from './mod_rewrite/index.js'
+import { createModSecureLink } from './mod_secure_link/index.js'
+import { createModSessionSticky } from './mod_session_sticky/index.js'
 import { createModStatic } from './mod_static/index.js'
-import { createModTag } from './mod_tag/index.js'
+import { createModTag, createModTag } from './mod_tag/index.js'
 import { createModTcpKeepAlive } from './mod_tcp_keepalive/index.js'
+import { createModTrace } from './mod_trace/index.js'
 import { createModTrustClientIp } from './mod_trust_clientip/index.js'
+import { createModUserid } from './mod_userid/index.js'
 
 /*
  * BFE's built-in modules in BFE's fixed order. Enabled modules are initialised, and so register
@@ -95,6 +99,10 @@ const BUILT_IN: readonly (() => BfeModule)[] = [
   createModTcpKeepAlive,
   createModBlock,
   createModHttpCode,
+  createModUserid,
+  createModTrace,
+  createModSecureLink,
+  createModSessionSticky,
 ]
 
 /**

@@ -426,7 +426,12 @@ export class BfeServer implements ServerContext {
     for (const c of this.conns) c.destroy()
     await Promise.all(closed)
     this.runtime.balTable.stop()
-    await Promise.all([this.pools.close(), this.sessionCache?.close(), monitor])
+    await Promise.all([
+      this.pools.close(),
+      this.sessionCache?.close(),
+      monitor,
+      this.framework.close(),
+    ])
   }
 
   /**

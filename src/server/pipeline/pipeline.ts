@@ -266,7 +266,7 @@ export class RequestPipeline implements TunnelSink {
     const cc = this.cc as ClusterConf
     while (this.attempts < MAX_ATTEMPTS) {
       this.attempts++
-      const pick = (this.balancer as ClusterBalancer).balance(req, this.retry)
+      const pick = (this.balancer as ClusterBalancer).balance(req, this.retry, req.stickyBackend)
       if (!pick.ok) {
         if (pick.code === 'CROSS_RETRY_BALANCE') {
           this.retry++
