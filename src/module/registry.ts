@@ -173,6 +173,8 @@ export class ModuleFramework {
   readonly web = new WebHandlerTable()
   readonly available: readonly string[]
   readonly enabled: string[] = []
+  /** The enabled modules in catalog order (what `bfe explain` asks). */
+  readonly enabledModules: BfeModule[] = []
   private readonly catalog: readonly ModuleCatalogEntry[]
 
   constructor(catalog: readonly ModuleCatalogEntry[]) {
@@ -217,7 +219,15 @@ export class ModuleFramework {
         this.handlers.owner = ''
       }
       this.enabled.push(entry.name)
+      this.enabledModules.push(entry.module)
     }
+  }
+
+  /** Every module of the catalog that is implemented (enabled or not). */
+  implementedModules(): BfeModule[] {
+    const out: BfeModule[] = []
+    for (const e of this.catalog) if (e.module !== undefined) out.push(e.module)
+    return out
   }
 
   /** `/monitor/module_status`. */
