@@ -23,6 +23,7 @@ import type {
   HTTPSConf,
 } from './cluster-conf-types.js'
 import { HashStrategy } from './cluster-conf-types.js'
+import { checkShape, clusterConfSchema } from './core-schemas.js'
 import { readDataFile, readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 import { resolveDataPath } from './paths.js'
@@ -54,8 +55,7 @@ export function parseClusterConf(
 
 /** Validates the parsed JSON of cluster_conf.data (`root.file` names it in errors). */
 export function decodeClusterConf(root: JsonNode, opts: ClusterConfOptions = {}): ClusterConfFile {
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(clusterConfSchema, root)
   const version = root.get('Version').string()
   const notes: string[] = []
   const config = new Map<string, ClusterConf>()

@@ -226,6 +226,8 @@ export const nameConfSchema = s.object(
           Port: s.int({ bound: PORT }),
           Weight: s.int({ bound: WEIGHT }),
         }),
+        // null is refused by the loader with its own message ("must not be null")
+        { default: [] },
       ),
       'service',
       { description: 'service name -> instances' },
