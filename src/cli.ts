@@ -114,6 +114,9 @@ async function testConf(
     process.stderr.write(t.stderr)
     process.stdout.write(t.stdout)
   }
+  // the process exits right after: let piped output drain first
+  await new Promise<void>((r) => process.stdout.write('', () => r()))
+  await new Promise<void>((r) => process.stderr.write('', () => r()))
   return report.ok ? 0 : 1
 }
 

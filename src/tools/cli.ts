@@ -43,6 +43,27 @@ export async function runTool(
   out: Out = process.stdout,
   err: Out = process.stderr,
 ): Promise<number> {
+  const code = await runToolInner(tool, argv, modules, out, err)
+  // main.ts exits right after: let piped output drain first (process.exit would cut it)
+  await Promise.all([flush(out), flush(err)])
+  return code
+}
+
+function flush(o: Out): Promise<void> {
+  return new Promise((resolve) => {
+    if (o === process.stdout || o === process.stderr)
+      (o as NodeJS.WriteStream).write('', () => resolve())
+    else resolve()
+  })
+}
+
+async function runToolInner(
+  tool: string,
+  argv: readonly string[],
+  modules: readonly BfeModule[],
+  out: Out,
+  err: Out,
+): Promise<number> {
   try {
     switch (tool) {
       case 'explain':
