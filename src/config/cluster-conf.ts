@@ -1,17 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { BfeConfError } from '../basic/errors.js'
-import {
-  type Bound,
-  bound,
-  INT32_MAX,
-  INT32_MIN,
-  INTERVAL_MS,
-  MAX_CONNS,
-  MAX_RETRIES,
-  MAX_TIMER_MS,
-  MAX_TIMER_S,
-  TIMEOUT_MS,
-} from './bounds.js'
 import { CLUSTER_CONF_BOUNDS } from './cluster-conf-bounds.js'
 import type {
   BackendConf,

@@ -236,6 +236,67 @@ export const nameConfSchema = s.object(
   'Named services',
 )
 
+/** tls_conf/server_cert_conf.data */
+export const serverCertConfSchema = s.object(
+  {
+    Version: s.string({ default: '', description: 'Required, non-empty' }),
+    Config: s.object({
+      Default: s.string({
+        default: '',
+        description: 'Name (in CertConf) of the default certificate',
+      }),
+      CertConf: s.map(
+        s.optional(
+          s.object({
+            ServerCertFile: s.string({ default: '', description: 'PEM certificate chain' }),
+            ServerKeyFile: s.string({ default: '', description: 'PEM private key' }),
+            OcspResponseFile: s.string({ default: '', description: 'DER OCSP response to staple' }),
+          }),
+        ),
+        'certificate',
+        { description: 'certificate name -> files (relative to the conf root)' },
+      ),
+    }),
+  },
+  'Server certificates',
+)
+
+const protoList = s.array(
+  s.string({ description: 'h2, http/1.1 or stream, with ;level=..;mcs=..;isw=..;rate=..' }),
+  { default: [] },
+)
+
+/** tls_conf/tls_rule_conf.data */
+export const tlsRuleConfSchema = s.object(
+  {
+    Version: s.string({ default: '', description: 'Required, non-empty' }),
+    Config: s.map(
+      s.optional(
+        s.object({
+          CertName: s.string({
+            default: '',
+            description: 'Required: a certificate of server_cert_conf.data',
+          }),
+          NextProtos: protoList,
+          Grade: s.string({ default: '', description: 'A+, A, B or C (default C)' }),
+          ClientAuth: s.bool(false),
+          ClientCAName: s.string({ default: '' }),
+          VipConf: s.array(s.string({ description: 'an IP address' }), { default: [] }),
+          SniConf: s.array(s.string(), { default: [] }),
+          Chacha20: s.bool(false),
+          DynamicRecord: s.bool(false),
+        }),
+      ),
+      'rule label',
+      { description: 'rule label -> TLS rule (chosen by VIP, then SNI)' },
+    ),
+    DefaultNextProtos: protoList,
+    DefaultChacha20: s.bool(false),
+    DefaultDynamicRecord: s.bool(false),
+  },
+  'TLS rules',
+)
+
 /**
  * Validates the shape of a parsed core file with its declaration (the loader's first step).
  * Throws BfeConfError naming the file and the JSON pointer; warnings are the loader's to add.

@@ -5,6 +5,8 @@ import {
   hostRuleSchema,
   nameConfSchema,
   routeRuleSchema,
+  serverCertConfSchema,
+  tlsRuleConfSchema,
   vipRuleSchema,
 } from '../config/core-schemas.js'
 import { type JsonSchema, type Schema, schemaDocument } from '../config/schema.js'
@@ -37,6 +39,16 @@ const CORE: readonly { kind: string; schema: Schema<unknown>; title: string }[] 
     title: 'BFE cluster_table.data',
   },
   { kind: 'cluster_conf/gslb.data', schema: gslbSchema, title: 'BFE gslb.data' },
+  {
+    kind: 'tls_conf/server_cert_conf.data',
+    schema: serverCertConfSchema,
+    title: 'BFE server_cert_conf.data',
+  },
+  {
+    kind: 'tls_conf/tls_rule_conf.data',
+    schema: tlsRuleConfSchema,
+    title: 'BFE tls_rule_conf.data',
+  },
 ]
 
 /**
