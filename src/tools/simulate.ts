@@ -26,6 +26,7 @@ export interface SimulationReport {
   changed: Record<ChangeKind, number>
   /** Requests whose error (none, BK_FIND_PRODUCT ...) differs. */
   errorChanged: number
+  /** Per kind, requests whose first changed level (product, then cluster, then sub-cluster) it is. */
   examples: Record<ChangeKind, ChangeExample[]>
 }
 
@@ -67,12 +68,15 @@ export function simulate(
       const o = decisionOf(a.explain(spec))
       const n = decisionOf(b.explain(spec))
       let same = true
+      // counted at every level that changed; an example goes under the first one only
+      let example = true
       for (const k of ['product', 'cluster', 'subCluster'] as const) {
         if (o[k] === n[k]) continue
         same = false
         report.changed[k]++
-        if (report.examples[k].length < maxExamples)
+        if (example && report.examples[k].length < maxExamples)
           report.examples[k].push({ request: describe(spec), old: o, new: n })
+        example = false
       }
       if (o.error !== n.error) {
         report.errorChanged++

@@ -236,7 +236,6 @@ describe('bfe simulate', () => {
       rep.examples.cluster.map((e) => [e.request, e.old.cluster, e.new.cluster]),
       [
         ['GET http://api.test/v2/x', 'web', 'canary'],
-        ['GET http://old.test/', null, 'web'],
         ['GET /v2/y Host: api.test (client 10.1.1.1)', 'web', 'canary'],
       ],
     )
