@@ -96,8 +96,9 @@ export interface BfeModule {
    *   match only, with `detail` saying so;
    * - apply to `req` the same changes the filter would make (tags, path, headers, context), so
    *   that later steps (routing with `req_tag_match`, other modules) see them;
-   * - return undefined when the module does nothing at `point` (no filter there, or no rule of
-   *   the product matched and nothing changes), else an ExplainStep; a `result` other than GoOn
+   * - return undefined when the module has nothing to say at `point` (no filter there, or the
+   *   product has no rules), else an ExplainStep (also "no rule matched", with the rules
+   *   considered); a `result` other than GoOn
    *   ends the request at that point, as in the pipeline (set `req.httpResponse` / `req.redirect`
    *   as the filter would);
    * - never throw for a request the filter would accept (a throw is reported as a module error).
