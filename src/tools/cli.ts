@@ -163,7 +163,8 @@ async function explainCmd(
     for (const spec of specs) {
       const e = ex.explain(spec)
       if (e.error !== null) failed = true
-      if (json) out.write(`${JSON.stringify(e, null, specs.length === 1 ? 2 : undefined)}\n`)
+      if (json)
+        out.write(`${JSON.stringify(e, nullForUndefined, specs.length === 1 ? 2 : undefined)}\n`)
       else out.write(`${formatExplanation(e)}${specs.length > 1 ? '\n' : ''}`)
       if (specs.length === 1 && e.error !== null)
         err.write(`bfe explain: ${e.error.code}: ${e.error.message}\n`)
@@ -173,6 +174,11 @@ async function explainCmd(
   }
   // One request that would fail (no product, no route ...): exit 1 with the reason.
   return specs.length === 1 && failed ? 1 : 0
+}
+
+/** `matched: undefined` (a rule not evaluated) is printed as null rather than left out. */
+function nullForUndefined(_key: string, v: unknown): unknown {
+  return v === undefined ? null : v
 }
 
 async function simulateCmd(
