@@ -42,7 +42,7 @@ function gate(calls: number[]): BfeModule {
 async function setup() {
   const d = writeConf(
     simpleConf([9001, 9002], {
-      server: ['Modules = mod_tag', 'Modules = mod_gate'],
+      server: ['Modules = mod_tag', 'Modules = mod_gate', 'Modules = mod_quiet'],
       routeRule: {
         Version: 't',
         ProductRule: {
@@ -83,7 +83,13 @@ async function setup() {
   )
   dirs.push(d)
   const calls: number[] = []
-  const dc = await loadDecisionConf(d.root, [gate(calls)])
+  const quiet: BfeModule = {
+    name: 'mod_quiet',
+    init(ctx) {
+      ctx.callbacks.addRequestFilter(CallbackPoint.AfterLocation, () => HandlerResult.GoOn, 'q')
+    },
+  }
+  const dc = await loadDecisionConf(d.root, [gate(calls), quiet])
   return { ex: new Explainer(dc), calls }
 }
 
@@ -117,7 +123,20 @@ describe('Explainer', () => {
     ])
     assert.deepEqual(
       e.steps.map((s) => `${s.step}${s.module === undefined ? '' : `:${s.module}`}`),
-      ['product', 'module:mod_tag', 'route', 'module:mod_gate', 'gslb', 'backend'],
+      [
+        'product',
+        'module:mod_tag',
+        'route',
+        'module:mod_gate',
+        'module:mod_quiet',
+        'gslb',
+        'backend',
+      ],
+    )
+    // a module with a filter but no hook is shown, not skipped
+    assert.equal(
+      e.steps.find((s) => s.module === 'mod_quiet')?.summary,
+      'has a filter here (mod_quiet.q) but no explain hook: not explained',
     )
     const denied = ex.explain(spec('http://p.test/deny'))
     assert.deepEqual(denied.answeredBy, {

@@ -170,6 +170,21 @@ describe('bfe -t', () => {
       clusterConf: { Version: 't', Config: { c: {}, orphan: {} } },
       clusterTable: { c: { 'c.a': [{ Port: 9001 }], 'c.b': [{ Port: 9002 }] } },
       gslb: { c: { 'c.a': 100, 'c.b': 0 } },
+      server: ['Modules = mod_tag'],
+      files: {
+        'mod_tag/mod_tag.conf': '[Basic]\nDataPath = mod_tag/tag_rule.data\n',
+        'mod_tag/tag_rule.data': JSON.stringify({
+          Version: 'v',
+          Config: {
+            p: [
+              {
+                Cond: 'req_method_in("GET") || req_method_in("HEAD") && req_path_in("/t", false)',
+                Param: { TagName: 't', TagValue: '1' },
+              },
+            ],
+          },
+        }),
+      },
     })
     const j = await bfe(['-t', '--json', '-c', root])
     assert.equal(j.code, 0, j.stderr)
@@ -180,6 +195,8 @@ describe('bfe -t', () => {
     assert.match(w, /1 rule\(s\) after the default_t\(\) rule 1 can never match/)
     assert.match(w, /cluster "orphan" has no backends/)
     assert.match(w, /\/Clusters\/c\/c\.b has weight 0/)
+    // a module's rule file: its D1 warning reaches -t too
+    assert.match(w, /tag_rule\.data: \/Config\/p\/0\/Cond .*(&&|\|\|)/)
     const t = await bfe(['-t', '-c', root])
     assert.equal(t.code, 0)
     assert.match(t.stdout, /test is successful/)
