@@ -6,11 +6,19 @@ import { setFlagsFromString } from 'node:v8'
 import { createLogger, type Logger, setServerLog } from './log/logger.js'
 import type { BfeModule } from './module/types.js'
 import { describeError } from './process/exit.js'
-import { type ParsedFlags, parseFlags, usage } from './process/flags.js'
+import { BFE_FLAGS, type FlagDef, type ParsedFlags, parseFlags, usage } from './process/flags.js'
 import { runPrimary } from './process/primary.js'
 import { serve } from './process/serve.js'
 import { guardSigusr1 } from './process/signals.js'
 import { BfeServer } from './server/server.js'
+import { checkConf, formatCheck } from './tools/check.js'
+import { runTool, TOOLS } from './tools/cli.js'
+
+/** BFE's flags plus ours: `--json` (with `-t`: the result as one JSON object, for CI). */
+const FLAGS: readonly FlagDef[] = [
+  ...BFE_FLAGS,
+  { name: 'json', kind: 'bool', usage: 'with -t: print the result as one JSON object' },
+]
 
 function version(): string {
   try {
@@ -49,16 +57,21 @@ function tuneV8(): void {
 export async function runCli(argv: string[], modules: readonly BfeModule[] = []): Promise<number> {
   guardSigusr1()
   tuneV8()
+  // bfe-ts's own tools: `bfe explain ...`, `bfe simulate ...`, `bfe schema ...`
+  const tool = argv[0]
+  if (tool !== undefined && TOOLS.has(tool)) return runTool(tool, argv.slice(1), modules)
   let flags: ParsedFlags
   try {
-    flags = parseFlags(argv)
+    flags = parseFlags(argv, FLAGS)
   } catch (err) {
-    process.stderr.write(`${describeError(err)}\n${usage('bfe')}`)
+    process.stderr.write(`${describeError(err)}\n${usage('bfe', FLAGS)}`)
     return 2
   }
   const on = (f: string) => flags.bools.has(f)
   if (on('h')) {
-    process.stdout.write(usage('bfe'))
+    process.stdout.write(
+      `${usage('bfe', FLAGS)}Commands (bfe-ts): explain, simulate, schema (bfe <command> -h)\n`,
+    )
     return 0
   }
   if (on('v')) {
@@ -73,7 +86,7 @@ export async function runCli(argv: string[], modules: readonly BfeModule[] = [])
   }
   const confRoot = resolve(flags.strings.get('c') ?? './conf')
   const confPath = join(confRoot, 'bfe.conf')
-  if (on('t')) return testConf(confRoot, confPath, modules)
+  if (on('t')) return testConf(confRoot, modules, on('json'))
   const log = createLogger({
     logDir: resolve(flags.strings.get('l') ?? './log'),
     stdout: on('s'),
@@ -84,24 +97,27 @@ export async function runCli(argv: string[], modules: readonly BfeModule[] = [])
   return run(confRoot, confPath, log, modules)
 }
 
-/** `-t`: load everything, open nothing. Success on stdout; warnings and errors on stderr. */
+/**
+ * `-t`: load everything, open nothing; every broken file is reported, with warnings for rules and
+ * weights that cannot take effect. Success on stdout; warnings and errors on stderr; `--json`
+ * prints one object on stdout instead.
+ */
 async function testConf(
   confRoot: string,
-  confPath: string,
   modules: readonly BfeModule[],
+  json: boolean,
 ): Promise<number> {
-  try {
-    const server = await BfeServer.load({ confRoot, modules })
-    for (const w of server.warnings) process.stderr.write(`bfe: warning: ${w}\n`)
-    await server.close()
-    process.stdout.write(`bfe: configuration file ${confPath} test is successful\n`)
-    return 0
-  } catch (err) {
-    process.stderr.write(
-      `bfe: ${describeError(err)}\nbfe: configuration file ${confPath} test failed\n`,
-    )
-    return 1
+  const report = await checkConf(confRoot, modules)
+  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+  else {
+    const t = formatCheck(report)
+    process.stderr.write(t.stderr)
+    process.stdout.write(t.stdout)
   }
+  // the process exits right after: let piped output drain first
+  await new Promise<void>((r) => process.stdout.write('', () => r()))
+  await new Promise<void>((r) => process.stderr.write('', () => r()))
+  return report.ok ? 0 : 1
 }
 
 /**

@@ -37,14 +37,17 @@ export {
   loadProductRules,
   type ProductRuleDecl,
   ProductRuleTable,
+  productRuleFile,
   productRuleJsonSchema,
 } from './module/rule-table.js'
 export type {
   AcceptFilter,
   BfeModule,
   Callbacks,
+  ExplainStep,
   FinishFilter,
   ForwardFilter,
+  ModuleDataFile,
   MonitorHandler,
   RequestFilter,
   ResponseFilter,
@@ -53,3 +56,6 @@ export type {
 export type { PreparedReload, ReloadPrepare } from './monitor/types.js'
 export type { BfeServerOptions } from './server/server.js'
 export { BfeServer } from './server/server.js'
+export { type DecisionConf, loadDecisionConf } from './tools/decision-conf.js'
+export { type DecisionStep, Explainer, type Explanation } from './tools/explain.js'
+export type { RequestSpec } from './tools/request-spec.js'

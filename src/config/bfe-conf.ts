@@ -3,6 +3,7 @@ import { bound, clampedBound, INT32_MAX, INT32_MIN, MAX_TIMER_S, TIMEOUT_MS } fr
 import { readDataFile } from './data-file.js'
 import { type IniFile, type IniValues, ini, parseIni } from './ini.js'
 import { resolveConfPath } from './paths.js'
+import { parseTraceAllow } from './trace-allow.js'
 
 /**
  * bfe.conf (config.md §3). Keys and defaults are BFE's. Our own keys, not in BFE:
@@ -13,6 +14,8 @@ import { resolveConfPath } from './paths.js'
  *   empty, meaning "not configured": the TLS layer then uses TLS 1.2–1.3 (decisions.md D6) instead
  *   of BFE's VersionSSL30–VersionTLS12.
  * - `[Server] Plugins` is accepted so BFE files load, but naming a plugin fails (not supported).
+ * - `[Server] DecisionTraceToken` (string, default empty = off) and `DecisionTraceAllow` (IPs or
+ *   CIDRs, one per line; default loopback): trace on demand (docs/tools/trace.md).
  */
 /** Most worker processes `MaxCpus` may ask for (each is a whole Node process). */
 export const MAX_WORKERS = 256
@@ -65,6 +68,9 @@ export const bfeConfSchema = {
     DebugBal: ini.bool(false),
     DebugHealthCheck: ini.bool(false),
     CompatErrorStatus: ini.bool(false),
+    // ours: trace on demand (tools/trace.ts)
+    DecisionTraceToken: ini.string(''),
+    DecisionTraceAllow: ini.strings(),
   },
   HttpsBasic: {
     ServerCertConf: ini.string('tls_conf/server_cert_conf.data'),
@@ -212,6 +218,11 @@ function checkServer(f: Conf, confRoot: string, warnings: string[]): void {
         .map((m) => resolveConfPath(m, confRoot)),
     ),
   ]
+
+  const traceAllow = parseTraceAllow(s.DecisionTraceAllow)
+  if (typeof traceAllow === 'string') f.fail('Server', 'DecisionTraceAllow', traceAllow)
+  if (s.DecisionTraceToken !== '' && s.DecisionTraceToken.length < 16)
+    f.fail('Server', 'DecisionTraceToken', 'must be at least 16 characters (it guards the trace)')
 
   const dataPaths = [
     ['HostRuleConf', 'server_data_conf/host_rule.data'],

@@ -1,17 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { BfeConfError } from '../basic/errors.js'
-import {
-  type Bound,
-  bound,
-  INT32_MAX,
-  INT32_MIN,
-  INTERVAL_MS,
-  MAX_CONNS,
-  MAX_RETRIES,
-  MAX_TIMER_MS,
-  MAX_TIMER_S,
-  TIMEOUT_MS,
-} from './bounds.js'
+import { CLUSTER_CONF_BOUNDS } from './cluster-conf-bounds.js'
 import type {
   BackendConf,
   CheckConf,
@@ -22,6 +11,7 @@ import type {
   HTTPSConf,
 } from './cluster-conf-types.js'
 import { HashStrategy } from './cluster-conf-types.js'
+import { checkShape, clusterConfSchema } from './core-schemas.js'
 import { readDataFile, readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 import { resolveDataPath } from './paths.js'
@@ -53,8 +43,7 @@ export function parseClusterConf(
 
 /** Validates the parsed JSON of cluster_conf.data (`root.file` names it in errors). */
 export function decodeClusterConf(root: JsonNode, opts: ClusterConfOptions = {}): ClusterConfFile {
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(clusterConfSchema, root)
   const version = root.get('Version').string()
   const notes: string[] = []
   const config = new Map<string, ClusterConf>()
@@ -101,32 +90,7 @@ export function loadClusterConf(file: string, opts: ClusterConfOptions = {}): Cl
  */
 const PROTOCOLS = ['http', 'https', 'h2c', 'ws', 'tcp'] as const
 
-/**
- * The range of every number in cluster_conf.data (decisions.md D23), declared once. Timeouts clamp
- * above the timer limit (larger values only mean "wait longer"); the rest are refused out of range.
- */
-export const CLUSTER_CONF_BOUNDS = {
-  TimeoutConnSrv: TIMEOUT_MS,
-  TimeoutResponseHeader: TIMEOUT_MS,
-  MaxIdleConnsPerHost: bound(0, MAX_CONNS),
-  // negative means 0 (unlimited), as in BFE
-  MaxConnsPerHost: bound(INT32_MIN, MAX_CONNS),
-  SlowStartTime: bound(0, MAX_TIMER_S, 's'),
-  // 0, a class mask 1-31 or a status 100-599 for http(s) checks (checkConf); ignored by tcp/tls
-  StatusCode: bound(INT32_MIN, INT32_MAX),
-  FailNum: bound(0, 65535),
-  SuccNum: bound(1, 65535),
-  CheckTimeout: TIMEOUT_MS,
-  CheckInterval: bound(1, MAX_TIMER_MS, 'ms'),
-  CrossRetry: bound(0, MAX_RETRIES),
-  RetryMax: bound(0, MAX_RETRIES),
-  TimeoutReadClient: TIMEOUT_MS,
-  TimeoutWriteClient: TIMEOUT_MS,
-  TimeoutReadClientAgain: TIMEOUT_MS,
-  ReqWriteBufferSize: bound(0, 1024 * 1024, 'bytes'),
-  ReqFlushInterval: INTERVAL_MS,
-  ResFlushInterval: bound(-1, MAX_TIMER_MS, 'ms'),
-} as const satisfies Record<string, Bound>
+export { CLUSTER_CONF_BOUNDS } from './cluster-conf-bounds.js'
 
 const B = CLUSTER_CONF_BOUNDS
 

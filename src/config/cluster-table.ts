@@ -1,4 +1,5 @@
 import { PORT, SIGNED_WEIGHT } from './bounds.js'
+import { checkShape, clusterTableSchema } from './core-schemas.js'
 import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -23,8 +24,7 @@ export function parseClusterTable(file: string, text: string): ClusterTableConf 
 
 /** Validates the parsed JSON of the file (`root.file` names it in errors). */
 export function decodeClusterTable(root: JsonNode): ClusterTableConf {
-  if (root.absent) root.fail('is empty')
-  root.entries(true) // the root must be an object
+  checkShape(clusterTableSchema, root)
   const version = root.get('Version').string()
   const config = new Map<string, Map<string, BackendSpec[]>>()
   for (const [clusterName, clusterNode] of root.get('Config').namedEntries('cluster', true)) {

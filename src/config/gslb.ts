@@ -1,6 +1,7 @@
 import { BfeConfError } from '../basic/errors.js'
 import { SIGNED_WEIGHT } from './bounds.js'
 import { type ClusterTableConf, parseClusterTable } from './cluster-table.js'
+import { checkShape, gslbSchema } from './core-schemas.js'
 import { readDataFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -22,8 +23,7 @@ export interface GslbData {
 /** Parses and validates the text of gslb.data on its own. */
 export function parseGslb(file: string, text: string): GslbConf {
   const root = JsonNode.parse(file, text)
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(gslbSchema, root)
   const hostname = root.get('Hostname').string()
   const ts = root.get('Ts').string()
   const clusters = new Map<string, Map<string, number>>()

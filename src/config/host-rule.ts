@@ -1,3 +1,4 @@
+import { checkShape, hostRuleSchema } from './core-schemas.js'
 import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -19,8 +20,7 @@ export function parseHostRule(file: string, text: string): HostRuleConf {
 
 /** Validates the parsed JSON of the file (`root.file` names it in errors). */
 export function decodeHostRule(root: JsonNode): HostRuleConf {
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(hostRuleSchema, root)
   const version = root.get('Version').string()
 
   // product of every host tag, rejecting a tag listed under two products

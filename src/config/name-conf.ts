@@ -1,4 +1,5 @@
 import { PORT, WEIGHT } from './bounds.js'
+import { checkShape, nameConfSchema } from './core-schemas.js'
 import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -22,8 +23,7 @@ export function parseNameConf(file: string, text: string): NameConf {
 
 /** Validates the parsed JSON of the file (`root.file` names it in errors). */
 export function decodeNameConf(root: JsonNode): NameConf {
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(nameConfSchema, root)
   const version = root.get('Version').string()
   const config = new Map<string, NameInstance[]>()
   for (const [name, list] of root.get('Config').namedEntries('service', true)) {

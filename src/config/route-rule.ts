@@ -1,3 +1,4 @@
+import { checkShape, routeRuleSchema } from './core-schemas.js'
 import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -42,8 +43,7 @@ export function parseRouteRule(file: string, text: string): RouteRuleConf {
 
 /** Validates the parsed JSON of the file (`root.file` names it in errors). */
 export function decodeRouteRule(root: JsonNode): RouteRuleConf {
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(routeRuleSchema, root)
   const version = root.get('Version').string()
   const basicNode = root.get('BasicRule')
   const productNode = root.get('ProductRule')

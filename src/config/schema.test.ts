@@ -100,3 +100,34 @@ describe('schema: JSON Schema from the same declaration', () => {
     assert.equal(p['Extra']?.type, 'integer')
   })
 })
+
+describe('schema: names and enumerated integers', () => {
+  const decl = s.object({ Cluster: s.name('cluster'), Level: s.int({ default: 0, oneOf: [0, 1] }) })
+  const dec = (v: unknown) => decl.decode(new JsonNode('f.data', '', v), { warnings: [] })
+
+  it('s.name refuses reserved names; s.int oneOf refuses other values', () => {
+    assert.deepEqual(dec({ Cluster: 'c1' }), { Cluster: 'c1', Level: 0 })
+    confError(
+      () => dec({ Cluster: '__proto__' }),
+      'f.data',
+      '/Cluster',
+      /cannot be used as a cluster name/,
+    )
+    confError(
+      () => dec({ Cluster: 'c', Level: 2 }),
+      'f.data',
+      '/Level',
+      /must be one of 0, 1, got 2/,
+    )
+    confError(() => dec({ Cluster: 'c', Level: 'x' }), 'f.data', '/Level', /must be an integer/)
+  })
+
+  it('their JSON Schema says the same', () => {
+    const j = decl.jsonSchema()
+    assert.deepEqual(j.properties?.['Cluster']?.not, {
+      enum: ['__proto__', 'constructor', 'prototype'],
+    })
+    assert.deepEqual(j.properties?.['Level']?.enum, [0, 1])
+    assert.deepEqual(j.required, ['Cluster'])
+  })
+})

@@ -70,6 +70,8 @@ export interface StringOpts {
 export interface IntOpts {
   default?: number
   bound?: Bound
+  /** Allowed values (checked instead of `bound`): `must be one of 0, 1, got 2`. */
+  oneOf?: readonly number[]
   description?: string
 }
 
@@ -122,10 +124,17 @@ class IntSchema implements Schema<number> {
     this.required = o.default === undefined
   }
   decode(node: JsonNode, cx: DecodeCx): number {
+    const one = this.o.oneOf
+    if (one !== undefined) {
+      const v = node.int(this.o.default)
+      if (!one.includes(v)) node.fail(`must be one of ${one.join(', ')}, got ${v}`)
+      return v
+    }
     return node.bounded(this.o.default, this.o.bound ?? ANY_INT, cx.warnings)
   }
   jsonSchema(): JsonSchema {
     const s: JsonSchema = { type: 'integer' }
+    if (this.o.oneOf !== undefined) s.enum = [...this.o.oneOf]
     const b = this.o.bound
     if (b !== undefined) {
       s.minimum = b.min
@@ -322,6 +331,28 @@ class NodeSchema implements Schema<JsonNode> {
   }
 }
 
+/** A string that names a `kind` (cluster, backend ...): not a reserved name (`__proto__` ...). */
+class NameSchema implements Schema<string> {
+  readonly required = true
+  private readonly kind: string
+  private readonly description: string | undefined
+  constructor(kind: string, description: string | undefined) {
+    this.kind = kind
+    this.description = description
+  }
+  decode(node: JsonNode): string {
+    return node.name(this.kind)
+  }
+  jsonSchema(): JsonSchema {
+    const s: JsonSchema = {
+      type: 'string',
+      not: { enum: ['__proto__', 'constructor', 'prototype'] },
+    }
+    s.description = this.description ?? `a ${this.kind} name`
+    return s
+  }
+}
+
 /** The schema builders. */
 export const s = {
   string: (o: StringOpts = {}): Schema<string> => new StringSchema(o),
@@ -337,6 +368,8 @@ export const s = {
     o: { required?: boolean; description?: string } = {},
   ): Schema<Map<string, T>> => new MapSchema(value, keyKind, o.required ?? true, o.description),
   optional: <T>(inner: Schema<T>): Schema<T | undefined> => new OptionalSchema(inner),
+  /** A string naming a `kind` (cluster, backend ...): reserved names are refused. */
+  name: (kind: string, description?: string): Schema<string> => new NameSchema(kind, description),
   /** A condition expression, compiled on load (condition errors name the field). */
   cond: (): Schema<CondValue> => new CondSchema(),
   /** Adds a check that runs after decoding; it reports with `node.fail(reason)`. */

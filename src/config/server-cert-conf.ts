@@ -8,6 +8,7 @@ import {
   OCSPResponseStatus,
 } from '@peculiar/asn1-ocsp'
 import { AsnConvert } from '@peculiar/asn1-schema'
+import { checkShape, serverCertConfSchema } from './core-schemas.js'
 import { readDataFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -69,8 +70,7 @@ export function parseServerCertConf(
 ): ServerCertConf {
   const now = opts.now ?? new Date()
   const root = JsonNode.parse(file, text)
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(serverCertConfSchema, root)
   const versionNode = root.get('Version')
   if (versionNode.string('') === '') versionNode.fail('is required (non-empty string)')
   const config = root.get('Config')

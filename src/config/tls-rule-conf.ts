@@ -5,6 +5,7 @@ import { CertificateList, id_ce_authorityKeyIdentifier } from '@peculiar/asn1-x5
 import { BfeConfError } from '../basic/errors.js'
 import { normalizeIp } from '../util/ip.js'
 import { type Bound, bound, checkBound } from './bounds.js'
+import { checkShape, tlsRuleConfSchema } from './core-schemas.js'
 import { readDataFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 import { DEFAULT_CERT_NAME, type ServerCert, type ServerCertConf } from './server-cert-conf.js'
@@ -183,8 +184,7 @@ function parseNextProtos(node: JsonNode): { raw: string[]; protos: NextProto[] }
 /** Parses and validates tls_rule_conf.data text (checks of the file alone). Throws BfeConfError. */
 export function parseTlsRuleConf(file: string, text: string): TlsRuleConf {
   const root = JsonNode.parse(file, text)
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(tlsRuleConfSchema, root)
   const versionNode = root.get('Version')
   const version = versionNode.string('')
   if (version === '') versionNode.fail('is required (non-empty string)')

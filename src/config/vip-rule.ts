@@ -1,4 +1,5 @@
 import { normalizeIp } from '../util/ip.js'
+import { checkShape, vipRuleSchema } from './core-schemas.js'
 import { readJsonFile } from './data-file.js'
 import { JsonNode } from './json-node.js'
 
@@ -16,8 +17,7 @@ export function parseVipRule(file: string, text: string): VipRuleConf {
 
 /** Validates the parsed JSON of the file (`root.file` names it in errors). */
 export function decodeVipRule(root: JsonNode): VipRuleConf {
-  if (root.absent) root.fail('is empty')
-  root.entries(true)
+  checkShape(vipRuleSchema, root)
   const versionNode = root.get('Version')
   const version = versionNode.string()
   if (version === '') versionNode.fail('must not be empty')

@@ -173,6 +173,8 @@ export class ModuleFramework {
   readonly web = new WebHandlerTable()
   readonly available: readonly string[]
   readonly enabled: string[] = []
+  /** The enabled modules in catalog order (what `bfe explain` asks). */
+  readonly enabledModules: BfeModule[] = []
   private readonly catalog: readonly ModuleCatalogEntry[]
   /** What modules asked to run at close (`ctx.onClose`), in registration order. */
   private readonly closers: (() => void | Promise<void>)[] = []
@@ -224,6 +226,7 @@ export class ModuleFramework {
         this.handlers.owner = ''
       }
       this.enabled.push(entry.name)
+      this.enabledModules.push(entry.module)
     }
   }
 
@@ -231,6 +234,13 @@ export class ModuleFramework {
   async close(): Promise<void> {
     const list = this.closers.splice(0)
     await Promise.all(list.map((fn) => fn()))
+  }
+
+  /** Every module of the catalog that is implemented (enabled or not). */
+  implementedModules(): BfeModule[] {
+    const out: BfeModule[] = []
+    for (const e of this.catalog) if (e.module !== undefined) out.push(e.module)
+    return out
   }
 
   /** `/monitor/module_status`. */

@@ -92,6 +92,19 @@ export function productRuleJsonSchema<R>(id: string, decl: ProductRuleDecl<R>): 
   return schemaDocument(id, decl.title ?? id, productRuleSchema(decl))
 }
 
+/** A module data file declared with `decl`, for `BfeModule.dataFiles` (`bfe schema <kind>`). */
+export function productRuleFile<R>(
+  kind: string,
+  decl: ProductRuleDecl<R>,
+): { readonly kind: string; jsonSchema(): JsonSchema } {
+  return { kind, jsonSchema: () => productRuleJsonSchema(schemaId(kind), decl) }
+}
+
+/** The `$id` of the schema of a data file kind. */
+export function schemaId(kind: string): string {
+  return `urn:bfe-ts:schema:${kind}`
+}
+
 /** Decodes an already parsed rule file. Throws BfeConfError naming file and field. */
 export function decodeProductRules<R>(
   root: JsonNode,

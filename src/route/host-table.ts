@@ -8,6 +8,13 @@ export interface HostRoute {
   readonly hostTag: string
 }
 
+/** How a product was found: `explain`'s answer. */
+export interface HostExplain extends HostRoute {
+  readonly via: 'host' | 'wildcard' | 'vip' | 'default'
+  /** The configured host name, wildcard, VIP or default product that matched. */
+  readonly matched: string
+}
+
 /**
  * Product lookup (config.md §4.1): request host, exact then most specific wildcard (`*.a.b`
  * matches one or more labels in front of `.a.b`), then the VIP, then DefaultProduct.
@@ -80,6 +87,31 @@ export class HostTable {
       if (r !== undefined) return r
     }
     return this.wildcard.get('')
+  }
+
+  /**
+   * `lookup` with its reason, for `bfe explain` and the trace header: which step gave the
+   * product (`host` exact name, `wildcard`, `vip`, `default`) and the configured name that matched.
+   */
+  explain(host: string, vip: string | undefined): HostExplain | undefined {
+    const h = normaliseRequestHost(host)
+    if (h !== '') {
+      const exact = this.exact.get(h)
+      if (exact !== undefined) return { ...exact, via: 'host', matched: h }
+      for (let i = h.indexOf('.'); i > 0 && this.wildcard.size > 0; i = h.indexOf('.', i + 1)) {
+        const r = this.wildcard.get(h.slice(i))
+        if (r !== undefined) return { ...r, via: 'wildcard', matched: `*${h.slice(i)}` }
+      }
+      const any = this.wildcard.get('')
+      if (any !== undefined) return { ...any, via: 'wildcard', matched: '*' }
+    }
+    if (vip !== undefined) {
+      const r = this.lookupVip(vip)
+      if (r !== undefined) return { ...r, via: 'vip', matched: vip }
+    }
+    if (this.defaultRoute !== undefined)
+      return { ...this.defaultRoute, via: 'default', matched: this.defaultRoute.product }
+    return undefined
   }
 
   /** Table sizes for /monitor/host_table_status. */

@@ -156,3 +156,52 @@ describe('route table: advanced rules (needs the condition compiler)', () => {
     })
   })
 })
+
+describe('route table: explain', () => {
+  it('answers as lookup does, naming the basic rule chosen and each advanced rule', () => {
+    const t = table({
+      BasicRule: {
+        p: [
+          { Hostname: ['a.test'], Path: ['/a/*'], ClusterName: 'a' },
+          { Hostname: ['*.w.test'], Path: ['/x'], ClusterName: 'wx' },
+          { Hostname: [], Path: ['*'], ClusterName: 'ADVANCED_MODE' },
+        ],
+      },
+      ProductRule: {
+        p: [
+          { Cond: 'req_path_prefix_in("/v2/", false)', ClusterName: 'v2' },
+          { Cond: 'default_t()', ClusterName: 'web' },
+        ],
+      },
+    })
+    const cases: [string, string][] = [
+      ['a.test', '/a/1'],
+      ['b.w.test', '/x'],
+      ['b.w.test', '/y'],
+      ['c.test', '/v2/z'],
+      ['c.test', '/q'],
+    ]
+    for (const [host, uri] of cases) {
+      const r = req(host, uri)
+      const e = t.explain('p', r)
+      assert.equal(e.cluster, t.lookup('p', r), `${host}${uri}`)
+    }
+    const a = t.explain('p', req('a.test', '/a/1'))
+    assert.deepEqual(
+      a.basic.map((b) => b.matched),
+      [true, false, false],
+    )
+    assert.deepEqual(a.advanced, [])
+    const v2 = t.explain('p', req('c.test', '/v2/z'))
+    assert.equal(v2.advancedMode, true)
+    assert.deepEqual(
+      v2.advanced.map((x) => [x.index, x.matched]),
+      [
+        [0, true],
+        [1, undefined],
+      ],
+    )
+    const none = t.explain('q', req('c.test', '/'))
+    assert.equal(none.error, ERR_NO_PRODUCT_RULE)
+  })
+})

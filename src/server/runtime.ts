@@ -8,6 +8,7 @@ import type { ProxyDelays } from '../monitor/delay.js'
 import type { StateCounters } from '../monitor/state-counters.js'
 import type { TransportPools } from '../proxy/transport.js'
 import type { ServerDataConf } from '../route/server-data.js'
+import type { DecisionTrace } from '../tools/trace.js'
 import type { Sweeper } from './accept/deadlines.js'
 
 /**
@@ -264,5 +265,7 @@ export interface ServerContext {
   readonly compatErrorStatus: boolean
   readonly keepAliveEnabled: boolean
   readonly shuttingDown: boolean
+  /** Trace on demand (`[Server] DecisionTraceToken`); undefined when off. */
+  readonly trace?: DecisionTrace | undefined
   onUnexpected(err: unknown, req: BfeRequest | undefined): void
 }

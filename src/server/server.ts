@@ -27,6 +27,7 @@ import { TransportPools } from '../proxy/transport.js'
 import { loadServerDataConf } from '../route/server-data.js'
 import { TlsSessionCache, useSessionCache } from '../tls/session-cache.js'
 import { loadTlsConf, type TlsTable } from '../tls/tls-table.js'
+import { type DecisionTrace, decisionTrace } from '../tools/trace.js'
 import { type AcceptContext, Acceptor, type Engine } from './accept/acceptor.js'
 import type { Conn } from './accept/conn.js'
 import { Sweeper } from './accept/deadlines.js'
@@ -90,6 +91,8 @@ export class BfeServer implements ServerContext {
   shuttingDown: boolean
   readonly compatErrorStatus: boolean
   readonly keepAliveEnabled: boolean
+  /** Trace on demand (`[Server] DecisionTraceToken`); undefined when off. */
+  readonly trace: DecisionTrace | undefined
   /** Load-time warnings (D1 precedence, ignored TLS names ...), also logged. */
   readonly warnings: string[]
 
@@ -144,6 +147,7 @@ export class BfeServer implements ServerContext {
     this.shuttingDown = false
     this.compatErrorStatus = conf.Server.CompatErrorStatus
     this.keepAliveEnabled = conf.Server.KeepAliveEnabled
+    this.trace = decisionTrace(conf)
     this.warnings = warnings
     this.sweeper = new Sweeper()
     this.tlsPolicy = new TableTlsPolicy(tlsTable)

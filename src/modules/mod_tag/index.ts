@@ -1,9 +1,13 @@
 import { ini } from '../../config/ini.js'
 import { type Infer, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { ModuleContext } from '../../module/context.js'
-import type { ProductRuleDecl } from '../../module/rule-table.js'
-import type { BfeModule } from '../../module/types.js'
+import type { ModuleContext, Reloadable } from '../../module/context.js'
+import {
+  type ProductRuleDecl,
+  type ProductRuleTable,
+  productRuleFile,
+} from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep } from '../../module/types.js'
 
 /** mod_tag.conf (spec/modules.md §15). */
 const confSchema = {
@@ -33,11 +37,40 @@ export const tagRules: ProductRuleDecl<Infer<typeof rule>> = {
  * rule with `Last` stops.
  */
 export function createModTag(): BfeModule {
+  let loaded: Reloadable<ProductRuleTable<Infer<typeof rule>>> | undefined
   return {
     name: 'mod_tag',
+    dataFiles: [productRuleFile('mod_tag/tag_rule.data', tagRules)],
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.FoundProduct || loaded === undefined) return undefined
+      const rules = loaded.value.rules(req.product)
+      if (rules.length === 0) return undefined
+      const seen: { index: number; cond: string; matched: boolean | undefined }[] = []
+      const added: string[] = []
+      let stopped = false
+      for (let i = 0; i < rules.length; i++) {
+        const r = rules[i]
+        if (r === undefined) continue
+        const matched = stopped ? undefined : r.Cond.condition.test(req)
+        seen.push({ index: i, cond: r.Cond.source, matched })
+        if (matched !== true) continue
+        const { TagName, TagValue } = r.Param
+        const list = req.tags.get(TagName)
+        if (list === undefined) req.tags.set(TagName, [TagValue])
+        else list.push(TagValue)
+        added.push(`${TagName}=${TagValue}`)
+        if (r.Last) stopped = true
+      }
+      return {
+        summary: added.length === 0 ? 'no rule matched' : `tag ${added.join(', ')}`,
+        rules: seen,
+        detail: { tags: added },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const table = ctx.ruleTable('mod_tag', ctx.confFile(conf.Basic.DataPath), tagRules)
+      loaded = table
       const debug = conf.Log.OpenDebug
       ctx.callbacks.addRequestFilter(
         CallbackPoint.FoundProduct,

@@ -21,6 +21,7 @@ import { ForwardAttempt, forward, originForm, type UpstreamAttempt } from '../..
 import { outgoingRequestHeaders, upgradeRequestHeaders } from '../../proxy/hop-headers.js'
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
 import { openTunnel, type SwitchResponse, type TunnelSink } from '../../proxy/tunnel.js'
+import { TRACE_RESPONSE_HEADER } from '../../tools/trace.js'
 import type { ProxyCounters, Runtime, ServerContext } from '../runtime.js'
 import { setTrustedClientAddr } from './client-ip.js'
 import { redirectBody, redirectLocation } from './redirect.js'
@@ -94,6 +95,8 @@ export class RequestPipeline implements TunnelSink {
   private crossRetried: boolean
   /** Where backend body chunks go when modules transform the response body. */
   private transformIn: Writable | undefined
+  /** Trace on demand: the response carries the decision path (tools/trace.ts). */
+  private traced: boolean
 
   constructor(req: BfeRequest, writer: ResponseWriter, ctx: ServerContext) {
     this.req = req
@@ -120,6 +123,7 @@ export class RequestPipeline implements TunnelSink {
     this.delayRecorded = false
     this.crossRetried = false
     this.transformIn = undefined
+    this.traced = false
   }
 
   /** Runs the pipeline from HandleBeforeLocation. */
@@ -135,6 +139,8 @@ export class RequestPipeline implements TunnelSink {
     }
     if (this.req.isSse) c.SSE_REQ_ACTIVE++
     if (this.req.session.isTrustIp) setTrustedClientAddr(this.req)
+    const trace = this.ctx.trace
+    if (trace !== undefined) this.traced = trace.accept(this.req)
     this.runRequestPoint(this.handlers.beforeLocation, Stage.BeforeLocation)
   }
 
@@ -619,6 +625,8 @@ export class RequestPipeline implements TunnelSink {
     const w = this.writer
     if (w.headersSent || this.done) return
     if (this.closeAfter || this.ctx.shuttingDown) w.closeAfter()
+    if (this.traced && this.ctx.trace !== undefined)
+      res.headers.set(TRACE_RESPONSE_HEADER, this.ctx.trace.describe(this.rt.serverData, this.req))
     const body = res.body
     const raw = res.headers.raw
     if (res.internal && !res.headers.has('content-type'))
