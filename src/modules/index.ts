@@ -1,5 +1,8 @@
 import type { ModuleCatalogEntry } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
+import { createModAccess } from './mod_access/index.js'
+import { createModKeyLog } from './mod_key_log/index.js'
+import { createModPrison } from './mod_prison/index.js'
 import { createModTag } from './mod_tag/index.js'
 
 /*
@@ -65,7 +68,12 @@ const UNSUPPORTED: ReadonlySet<string> = new Set([
  * Built-in modules implemented so far: a factory each, so that every server (tests run several in
  * one process) gets modules with their own state. One folder per module: `src/modules/mod_x/`.
  */
-const BUILT_IN: readonly (() => BfeModule)[] = [createModTag]
+const BUILT_IN: readonly (() => BfeModule)[] = [
+  createModTag,
+  createModPrison,
+  createModKeyLog,
+  createModAccess,
+]
 
 /**
  * The module catalog: BFE's built-ins in order, then the caller's own modules (user modules

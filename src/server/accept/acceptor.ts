@@ -78,6 +78,7 @@ export class Acceptor implements ConnHandler {
       remotePort: raw.remotePort ?? 0,
       isSecure: this.tls !== undefined,
     })
+    session.localAddr = hostPort(raw.localAddress, raw.localPort)
     const conn = new Conn(raw, session)
     conn.handler = this
     ctx.conns.add(conn)
@@ -211,6 +212,10 @@ export class Acceptor implements ConnHandler {
     else if (!conn.raw.destroyed) conn.raw.destroy()
     const ses = conn.session
     ses.endTime = Date.now()
+    // Bytes as the client sent and received them (the TCP socket; TLS records included).
+    ses.bytesRead = conn.raw.bytesRead
+    ses.bytesWritten = conn.raw.bytesWritten
+    ses.keepAliveNum = conn.served
     conn.handler?.closed(conn)
     if (ses.errCode === undefined && conn.served === 0) ses.errCode = ErrCode.ClientClose
     for (const f of ctx.handlers.finish) {
@@ -222,6 +227,13 @@ export class Acceptor implements ConnHandler {
       }
     }
   }
+}
+
+/** `ip:port` of a local address (IPv6 in brackets), '' when unknown. */
+function hostPort(ip: string | undefined, port: number | undefined): string {
+  if (ip === undefined || ip === '') return ''
+  const a = plainIp(ip)
+  return a.includes(':') ? `[${a}]:${port ?? 0}` : `${a}:${port ?? 0}`
 }
 
 function onSocketError(conn: Conn, err: NodeJS.ErrnoException): void {
