@@ -41,11 +41,14 @@ export interface OpenLogOptions {
 export function openLogFile(name: string, opts: OpenLogOptions = {}): LogFile {
   const base = dir ?? '.'
   const path = name.startsWith('/') ? name : join(base, name)
-  mkdirSync(join(path, '..'), { recursive: true })
+  // The process's own output by descriptor: `/dev/stdout` cannot be opened by path when it is a
+  // socket (systemd's journal, a parent's socketpair), and a descriptor needs no reopening.
+  const std = path === '/dev/stdout' ? 1 : path === '/dev/stderr' ? 2 : undefined
+  if (std === undefined) mkdirSync(join(path, '..'), { recursive: true })
   const dest = pino.destination({
-    dest: path,
+    dest: std ?? path,
     sync: false,
-    mkdir: true,
+    mkdir: std === undefined,
     append: true,
     ...(opts.maxBuffer === undefined ? {} : { maxLength: opts.maxBuffer }),
   })

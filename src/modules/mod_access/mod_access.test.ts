@@ -19,7 +19,7 @@ import { clfTime, goDuration } from './vars.js'
 function fixture(): { req: BfeRequest; res: BfeResponse; ses: Session } {
   const ses = new Session({ remoteAddr: '10.1.2.3', remotePort: 40001, startTime: 1_000 })
   ses.localAddr = '10.0.0.1:8080'
-  ses.reqNum = 3
+  ses.reqNum = 2
   const req = new BfeRequest(ses, {
     method: 'GET',
     rawUri: '/a/b?x=1',

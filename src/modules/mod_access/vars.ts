@@ -236,7 +236,7 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
   ['remote_addr', req('str', (r) => (r.session.remoteAddr === '' ? '-' : r.session.remoteAddr))],
   ['server_addr', req('str', (r) => (r.session.localAddr === '' ? '-' : r.session.localAddr))],
   ['is_trust_clientip', req('bool', (r) => (r.session.isTrustIp ? 'true' : 'false'))],
-  ['req_nth', req('num', (r) => String(r.session.reqNum))],
+  ['req_nth', req('num', (r) => String(r.serial))],
   ['retry_num', req('num', (r) => String(r.retryTime))],
   [
     'redirect',
