@@ -70,9 +70,10 @@ describe('access log [Log] section', () => {
 })
 
 describe('AccessLogFile', () => {
-  it('appends lines asynchronously', async () => {
-    const p = join(tempDir(), 'a.log')
+  it('opens nothing before the first line, then appends lines asynchronously', async () => {
+    const p = join(tempDir(), 'sub', 'a.log')
     const f = new AccessLogFile({ path: p, rotate: undefined })
+    assert.equal(existsSync(join(p, '..')), false)
     f.write('one\n')
     f.write('two\n')
     await waitFor(() => read(p) === 'one\ntwo\n', 'both lines')

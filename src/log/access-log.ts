@@ -1,4 +1,13 @@
-import { fstatSync, linkSync, readdirSync, statSync, unlinkSync } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  existsSync,
+  fstatSync,
+  linkSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { BfeConfError } from '../basic/errors.js'
 import { bound } from '../config/bounds.js'
@@ -74,6 +83,24 @@ export function logTarget(
   }
 }
 
+/**
+ * Checks, without creating anything (`bfe -t` opens nothing), that the log can be written: the
+ * file if it exists, else the nearest existing directory above it. Throws BfeConfError naming
+ * `confFile` and the key.
+ */
+export function checkLogWritable(t: LogTarget, confFile: string): void {
+  if (t.path === '/dev/stdout' || t.path === '/dev/stderr') return
+  const key = t.rotate === undefined ? 'Log.LogFile' : 'Log.LogDir'
+  let p = existsSync(t.path) ? t.path : dirname(t.path)
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p)
+  try {
+    accessSync(p, constants.W_OK)
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err)
+    throw new BfeConfError(confFile, key, `${t.path} cannot be written: ${msg}`, { cause: err })
+  }
+}
+
 /** Bytes of log lines that may wait for a slow disk before new lines are dropped. */
 export const DEFAULT_MAX_BUFFER = 8 * 1024 * 1024
 
@@ -143,9 +170,12 @@ export interface AccessLogOptions {
  */
 export class AccessLogFile {
   readonly path: string
-  private readonly dest: LogFile
+  /** The open file; opened on the first line, so that loading (`bfe -t`) opens nothing. */
+  private file: LogFile | undefined
   private readonly rotate: Rotation | undefined
   private readonly now: () => number
+  private readonly maxBuffer: number
+  private readonly onDrop: ((lines: number) => void) | undefined
   private timer: NodeJS.Timeout | undefined
   /** Start of the current period (the backup is named after it). */
   private periodStart: number
@@ -155,17 +185,26 @@ export class AccessLogFile {
     this.path = target.path
     this.rotate = target.rotate
     this.now = opts.now ?? Date.now
-    this.dest = openLogFile(target.path, { maxBuffer: opts.maxBuffer ?? DEFAULT_MAX_BUFFER })
-    const onDrop = opts.onDrop
-    if (onDrop !== undefined) this.dest.on('drop', (data: string) => onDrop(countLines(data)))
-    this.periodStart = this.now()
+    this.maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER
+    this.onDrop = opts.onDrop
+    this.file = undefined
+    this.periodStart = 0
     this.timer = undefined
-    if (this.rotate !== undefined) this.schedule()
   }
 
   /** Appends `line` (which carries its own newline). */
   write(line: string): void {
-    this.dest.write(line)
+    ;(this.file ?? this.open()).write(line)
+  }
+
+  private open(): LogFile {
+    const f = openLogFile(this.path, { maxBuffer: this.maxBuffer })
+    const onDrop = this.onDrop
+    if (onDrop !== undefined) f.on('drop', (data: string) => onDrop(countLines(data)))
+    this.file = f
+    this.periodStart = this.now()
+    if (this.rotate !== undefined) this.schedule()
+    return f
   }
 
   /** Stops rotating and closes the file after writing out what is buffered. */
@@ -173,7 +212,7 @@ export class AccessLogFile {
     if (this.closed) return
     this.closed = true
     if (this.timer !== undefined) clearTimeout(this.timer)
-    closeLogFile(this.dest)
+    if (this.file !== undefined) closeLogFile(this.file)
   }
 
   private schedule(): void {
@@ -188,7 +227,7 @@ export class AccessLogFile {
   /** The period ended: rotate (or follow another process's rotation), then schedule the next. */
   rollover(): void {
     const r = this.rotate
-    if (r === undefined || this.closed) return
+    if (r === undefined || this.closed || this.file === undefined) return
     const backup = `${this.path}.${backupSuffix(r.when, this.periodStart)}`
     this.periodStart = this.now()
     this.rotateFile(backup, r.backupCount, 0)
@@ -239,7 +278,7 @@ export class AccessLogFile {
 
   private openInode(): number | undefined {
     // SonicBoom keeps its descriptor in `fd` (-1 while opening); its typings leave it out.
-    const fd = (this.dest as unknown as { fd?: unknown }).fd
+    const fd = (this.file as unknown as { fd?: unknown } | undefined)?.fd
     if (typeof fd !== 'number' || fd < 0) return undefined
     try {
       return fstatSync(fd).ino
@@ -250,7 +289,7 @@ export class AccessLogFile {
 
   private reopen(): void {
     try {
-      this.dest.reopen()
+      this.file?.reopen()
     } catch {}
   }
 

@@ -1,6 +1,11 @@
 import { BfeConfError } from '../../basic/errors.js'
 import { ini } from '../../config/ini.js'
-import { AccessLogFile, logSectionSchema, logTarget } from '../../log/access-log.js'
+import {
+  AccessLogFile,
+  checkLogWritable,
+  logSectionSchema,
+  logTarget,
+} from '../../log/access-log.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
 import type { BfeModule } from '../../module/types.js'
@@ -77,6 +82,7 @@ export function createModAccess(): BfeModule {
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(accessConfSchema)
       const target = logTarget(conf.Log, ctx.confPath, (p) => ctx.confFile(p))
+      checkLogWritable(target, ctx.confPath)
       const tpl = compileAccessTemplates(ctx.confPath, conf.Template)
       const m = ctx.metrics(COUNTERS)
       const file = new AccessLogFile(target, {

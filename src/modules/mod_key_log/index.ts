@@ -1,7 +1,12 @@
 import type { Session } from '../../basic/session.js'
 import { ini } from '../../config/ini.js'
 import { type Infer, s } from '../../config/schema.js'
-import { AccessLogFile, logSectionSchema, logTarget } from '../../log/access-log.js'
+import {
+  AccessLogFile,
+  checkLogWritable,
+  logSectionSchema,
+  logTarget,
+} from '../../log/access-log.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
 import { loadProductRules, type ProductRuleDecl } from '../../module/rule-table.js'
@@ -60,6 +65,7 @@ export function createModKeyLog(): BfeModule {
       const conf = ctx.readConf(confSchema)
       const { OpenDebug, ...logSection } = conf.Log
       const target = logTarget(logSection, ctx.confPath, (p) => ctx.confFile(p))
+      checkLogWritable(target, ctx.confPath)
       const table = ctx.reloadable(
         'mod_key_log',
         ctx.confFile(conf.Basic.DataPath),
