@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import type { BfeRequest } from '../../basic/request.js'
 import type { BfeResponse } from '../../basic/response.js'
 import type { Session } from '../../basic/session.js'
@@ -118,7 +119,8 @@ function contentLength(res: BfeResponse): number {
 /** Bytes of the response head as written on HTTP/1.1: status line, header lines, blank line. */
 function headLength(res: BfeResponse): number {
   const raw = res.headers.raw
-  let n = 17 // "HTTP/1.1 200 OK\r\n" with a two-letter reason, roughly
+  // "HTTP/1.1 200 OK\r\n"
+  let n = 15 + (STATUS_CODES[res.statusCode]?.length ?? 0)
   for (let i = 0; i + 1 < raw.length; i += 2)
     n += (raw[i] as string).length + (raw[i + 1] as string).length + 4
   return n + 2
