@@ -97,6 +97,11 @@ export class BfeRequest {
   /** The client accepts `text/event-stream`. */
   isSse: boolean
   readonly stat: RequestStat
+  /**
+   * The request's number on its session, from 1 (mod_access's `req_nth`): the engines count a
+   * request in `session.reqNum` right after creating it, so this is that count plus one.
+   */
+  readonly serial: number
 
   private cookieCache: Map<string, string> | undefined
   private queryCache: Map<string, string[]> | undefined
@@ -149,6 +154,7 @@ export class BfeRequest {
       responseStart: 0,
       responseEnd: 0,
     }
+    this.serial = session.reqNum + 1
     this.cookieCache = undefined
     this.queryCache = undefined
     this.tagMap = undefined

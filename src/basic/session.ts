@@ -69,6 +69,22 @@ export class Session {
   reqNumActive: number
   /** The client sent `Expect: 100-continue` on this session. */
   useExpect100: boolean
+  /** Local port the client connected to (0 when unknown); `localAddr` holds the IP. */
+  localPort: number
+  /** Bytes read from / written to the client connection, set when it closes (0 before). */
+  bytesRead: number
+  bytesWritten: number
+  /** Requests answered on the connection (keep-alive count), set when it closes. */
+  keepAliveNum: number
+  /** TLS client random (hex) from the ClientHello, '' on plain TCP. */
+  tlsClientRandom: string
+  /** TLS server random (hex), '' when unknown (Node does not expose it). */
+  tlsServerRandom: string
+  /**
+   * TLS key log lines (NSS format, with newline) of the handshake, collected only when a module
+   * set an array here before the handshake (mod_key_log, at HandleAccept).
+   */
+  tlsKeyLog: Buffer[] | undefined
   /** Free-form values for modules. */
   readonly context: Map<string, unknown>
   /** The accepted TCP socket (BFE's session.Connection: socket options such as keep-alive). */
@@ -95,6 +111,13 @@ export class Session {
     this.reqNum = 0
     this.reqNumActive = 0
     this.useExpect100 = false
+    this.localPort = 0
+    this.bytesRead = 0
+    this.bytesWritten = 0
+    this.keepAliveNum = 0
+    this.tlsClientRandom = ''
+    this.tlsServerRandom = ''
+    this.tlsKeyLog = undefined
     this.context = new Map()
     this.connection = init.connection
   }

@@ -26,15 +26,32 @@ export function setLogDir(path: string | undefined): void {
   dir = path
 }
 
+export interface OpenLogOptions {
+  /**
+   * Bytes that may wait in memory for a slow disk; a write beyond them is dropped and the file
+   * emits `'drop'` (access logs count these). Unbounded when undefined.
+   */
+  maxBuffer?: number
+}
+
 /**
  * Opens `name` for appending, in the log directory when `name` is relative; registers it for
  * reopening. Writes are asynchronous (buffered); `flushLogFiles()` writes out what is pending.
  */
-export function openLogFile(name: string): LogFile {
+export function openLogFile(name: string, opts: OpenLogOptions = {}): LogFile {
   const base = dir ?? '.'
   const path = name.startsWith('/') ? name : join(base, name)
-  mkdirSync(join(path, '..'), { recursive: true })
-  const dest = pino.destination({ dest: path, sync: false, mkdir: true, append: true })
+  // The process's own output by descriptor: `/dev/stdout` cannot be opened by path when it is a
+  // socket (systemd's journal, a parent's socketpair), and a descriptor needs no reopening.
+  const std = path === '/dev/stdout' ? 1 : path === '/dev/stderr' ? 2 : undefined
+  if (std === undefined) mkdirSync(join(path, '..'), { recursive: true })
+  const dest = pino.destination({
+    dest: std ?? path,
+    sync: false,
+    mkdir: std === undefined,
+    append: true,
+    ...(opts.maxBuffer === undefined ? {} : { maxLength: opts.maxBuffer }),
+  })
   dest.on('error', () => {})
   // pino flushes its destinations synchronously at process exit, and SonicBoom throws when the
   // file is still being opened (a process that exits right after start-up): nothing is pending

@@ -1,5 +1,6 @@
 import type { ModuleCatalogEntry } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
+import { createModAccess } from './mod_access/index.js'
 import { createModAuthBasic } from './mod_auth_basic/index.js'
 import { createModAuthJwt } from './mod_auth_jwt/index.js'
 import { createModAuthRequest } from './mod_auth_request/index.js'
@@ -8,7 +9,9 @@ import { createModCors } from './mod_cors/index.js'
 import { createModErrors } from './mod_errors/index.js'
 import { createModHeader } from './mod_header/index.js'
 import { createModHttpCode } from './mod_http_code/index.js'
+import { createModKeyLog } from './mod_key_log/index.js'
 import { createModLogId } from './mod_logid/index.js'
+import { createModPrison } from './mod_prison/index.js'
 import { createModRedirect } from './mod_redirect/index.js'
 import { createModRewrite } from './mod_rewrite/index.js'
 import { createModSecureLink } from './mod_secure_link/index.js'
@@ -103,6 +106,9 @@ const BUILT_IN: readonly (() => BfeModule)[] = [
   createModTrace,
   createModSecureLink,
   createModSessionSticky,
+  createModPrison,
+  createModKeyLog,
+  createModAccess,
 ]
 
 /**

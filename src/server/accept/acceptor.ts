@@ -80,6 +80,7 @@ export class Acceptor implements ConnHandler {
       isSecure: this.tls !== undefined,
       connection: raw,
     })
+    session.localPort = raw.localPort ?? 0
     const conn = new Conn(raw, session)
     conn.handler = this
     ctx.conns.add(conn)
@@ -213,6 +214,10 @@ export class Acceptor implements ConnHandler {
     else if (!conn.raw.destroyed) conn.raw.destroy()
     const ses = conn.session
     ses.endTime = Date.now()
+    // Bytes as the client sent and received them (the TCP socket; TLS records included).
+    ses.bytesRead = conn.raw.bytesRead
+    ses.bytesWritten = conn.raw.bytesWritten
+    ses.keepAliveNum = conn.served
     conn.handler?.closed(conn)
     if (ses.errCode === undefined && conn.served === 0) ses.errCode = ErrCode.ClientClose
     for (const f of ctx.handlers.finish) {

@@ -178,6 +178,9 @@ export class TlsHandshake implements TlsStage {
         this.reject(conn, `bad ClientHello: ${peek.reason}`)
         return
       }
+      // The client random: after the record header (5), handshake header (4) and version (2).
+      if (!peek.hello.sslv2 && buf.length >= 43)
+        conn.session.tlsClientRandom = buf.toString('hex', 11, 43)
       raw.unshift(buf)
       buf = undefined
       this.start(conn, peek.hello, began, done)
@@ -226,6 +229,10 @@ export class TlsHandshake implements TlsStage {
       conn.destroy()
     }
     t.on('error', onTlsError)
+    // Key log lines only when a module asked for them (OpenSSL's key log callback costs nothing
+    // while no listener is attached).
+    const keyLog = ses.tlsKeyLog
+    if (keyLog !== undefined) t.on('keylog', (line: Buffer) => keyLog.push(line))
     // Before the handshake ends node:tls reports failures only as '_tlsError'.
     t.on('_tlsError', onTlsError)
     conn.socket = t

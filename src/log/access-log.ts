@@ -1,0 +1,332 @@
+import {
+  accessSync,
+  constants,
+  existsSync,
+  fstatSync,
+  linkSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { BfeConfError } from '../basic/errors.js'
+import { bound } from '../config/bounds.js'
+import { ini } from '../config/ini.js'
+import { closeLogFile, type LogFile, openLogFile } from './files.js'
+
+/**
+ * BFE's `[Log]` section of the access-style logs (mod_access, mod_key_log): either one file
+ * (`LogFile`, e.g. `/dev/stdout`, never rotated by us) or `<LogDir>/<LogPrefix>.log` rotated by
+ * time (`RotateWhen`) keeping `BackupCount` old files.
+ */
+export const logSectionSchema = {
+  LogFile: ini.string(),
+  LogPrefix: ini.string(),
+  LogDir: ini.string(),
+  RotateWhen: ini.string(),
+  BackupCount: ini.int(0, bound(0, 100_000)),
+} as const
+
+export interface LogSection {
+  LogFile: string
+  LogPrefix: string
+  LogDir: string
+  RotateWhen: string
+  BackupCount: number
+}
+
+export const ROTATE_WHEN = ['M', 'H', 'D', 'MIDNIGHT', 'NEXTHOUR'] as const
+export type RotateWhen = (typeof ROTATE_WHEN)[number]
+
+export interface Rotation {
+  when: RotateWhen
+  backupCount: number
+}
+
+/** Where a log goes: the file and, for LogDir/LogPrefix, its rotation. */
+export interface LogTarget {
+  path: string
+  rotate: Rotation | undefined
+}
+
+/**
+ * Checks a `[Log]` section as BFE does and resolves its paths (`resolve`: relative to the
+ * configuration root). Errors name `confFile` and the key.
+ */
+export function logTarget(
+  c: LogSection,
+  confFile: string,
+  resolve: (p: string) => string,
+): LogTarget {
+  if (c.LogFile !== '') {
+    if (c.LogPrefix !== '' || c.LogDir !== '' || c.RotateWhen !== '' || c.BackupCount > 0)
+      throw new BfeConfError(
+        confFile,
+        'Log.LogFile',
+        'cannot be set together with LogPrefix, LogDir, RotateWhen or BackupCount',
+      )
+    return { path: resolve(c.LogFile), rotate: undefined }
+  }
+  if (c.LogPrefix === '') throw new BfeConfError(confFile, 'Log.LogPrefix', 'is empty')
+  if (c.LogDir === '') throw new BfeConfError(confFile, 'Log.LogDir', 'is empty')
+  const when = c.RotateWhen.toUpperCase()
+  if (!(ROTATE_WHEN as readonly string[]).includes(when))
+    throw new BfeConfError(
+      confFile,
+      'Log.RotateWhen',
+      `"${c.RotateWhen}" is not one of ${ROTATE_WHEN.join(', ')}`,
+    )
+  if (c.BackupCount <= 0) throw new BfeConfError(confFile, 'Log.BackupCount', 'must be > 0')
+  return {
+    path: join(resolve(c.LogDir), `${c.LogPrefix}.log`),
+    rotate: { when: when as RotateWhen, backupCount: c.BackupCount },
+  }
+}
+
+/**
+ * Checks, without creating anything (`bfe -t` opens nothing), that the log can be written: the
+ * file if it exists, else the nearest existing directory above it. Throws BfeConfError naming
+ * `confFile` and the key.
+ */
+export function checkLogWritable(t: LogTarget, confFile: string): void {
+  if (t.path === '/dev/stdout' || t.path === '/dev/stderr') return
+  const key = t.rotate === undefined ? 'Log.LogFile' : 'Log.LogDir'
+  let p = existsSync(t.path) ? t.path : dirname(t.path)
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p)
+  try {
+    accessSync(p, constants.W_OK)
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err)
+    throw new BfeConfError(confFile, key, `${t.path} cannot be written: ${msg}`, { cause: err })
+  }
+}
+
+/** Bytes of log lines that may wait for a slow disk before new lines are dropped. */
+export const DEFAULT_MAX_BUFFER = 8 * 1024 * 1024
+
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+
+function intervalOf(when: RotateWhen): number {
+  return when === 'M' ? MINUTE : when === 'H' || when === 'NEXTHOUR' ? HOUR : DAY
+}
+
+const pad = (n: number): string => (n < 10 ? `0${n}` : String(n))
+
+/** Backup suffix of the period that started at `t` (local time), as BFE's log writer names it. */
+export function backupSuffix(when: RotateWhen, t: number): string {
+  const d = new Date(t)
+  const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+  if (when === 'D' || when === 'MIDNIGHT') return day
+  if (when === 'H' || when === 'NEXTHOUR') return `${day}_${pad(d.getHours())}`
+  return `${day}_${pad(d.getHours())}-${pad(d.getMinutes())}`
+}
+
+const SUFFIX_RE: Record<RotateWhen, RegExp> = {
+  M: /^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}$/,
+  H: /^\d{4}-\d{2}-\d{2}_\d{2}$/,
+  NEXTHOUR: /^\d{4}-\d{2}-\d{2}_\d{2}$/,
+  D: /^\d{4}-\d{2}-\d{2}$/,
+  MIDNIGHT: /^\d{4}-\d{2}-\d{2}$/,
+}
+
+/**
+ * The next rotation after `now`: MIDNIGHT and NEXTHOUR at the next local midnight / full hour,
+ * M, H and D one interval after the period started (BFE counts these from the file's start).
+ */
+export function nextRollover(when: RotateWhen, now: number): number {
+  const d = new Date(now)
+  if (when === 'MIDNIGHT') {
+    d.setHours(24, 0, 0, 0)
+    return d.getTime()
+  }
+  if (when === 'NEXTHOUR') {
+    d.setMinutes(60, 0, 0)
+    return d.getTime()
+  }
+  return now + intervalOf(when)
+}
+
+export interface AccessLogOptions {
+  /** Bytes that may wait for the disk; beyond them lines are dropped (`onDrop`). */
+  maxBuffer?: number
+  /** Called with the number of lines dropped because the buffer was full. */
+  onDrop?: (lines: number) => void
+  /** Clock (tests). */
+  now?: () => number
+}
+
+/**
+ * An access-style log file: lines are appended without blocking the event loop (a buffered,
+ * asynchronous writer from src/log/files.ts, reopened on SIGUSR1 like the server log) and at
+ * most `maxBuffer` bytes wait for a slow disk: beyond that a line is dropped and counted, so a
+ * stalled disk cannot grow memory without bound.
+ *
+ * With a rotation, the file is moved to `<file>.<period>` when its period ends and a new one is
+ * started; old backups beyond `backupCount` are removed. Several worker processes append to the
+ * same file: the first to hard-link the file to its backup name does the rotation, the others
+ * notice that the path now names another file and reopen it.
+ */
+export class AccessLogFile {
+  readonly path: string
+  /** The open file; opened on the first line, so that loading (`bfe -t`) opens nothing. */
+  private file: LogFile | undefined
+  private readonly rotate: Rotation | undefined
+  private readonly now: () => number
+  private readonly maxBuffer: number
+  private readonly onDrop: ((lines: number) => void) | undefined
+  private timer: NodeJS.Timeout | undefined
+  /** Start of the current period (the backup is named after it). */
+  private periodStart: number
+  private closed = false
+
+  constructor(target: LogTarget, opts: AccessLogOptions = {}) {
+    this.path = target.path
+    this.rotate = target.rotate
+    this.now = opts.now ?? Date.now
+    this.maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER
+    this.onDrop = opts.onDrop
+    this.file = undefined
+    this.periodStart = 0
+    this.timer = undefined
+  }
+
+  /** Appends `line` (which carries its own newline). */
+  write(line: string): void {
+    ;(this.file ?? this.open()).write(line)
+  }
+
+  private open(): LogFile {
+    const f = openLogFile(this.path, { maxBuffer: this.maxBuffer })
+    const onDrop = this.onDrop
+    if (onDrop !== undefined) f.on('drop', (data: string) => onDrop(countLines(data)))
+    this.file = f
+    this.periodStart = this.now()
+    if (this.rotate !== undefined) this.schedule()
+    return f
+  }
+
+  /** Stops rotating and closes the file after writing out what is buffered. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.file !== undefined) closeLogFile(this.file)
+  }
+
+  private schedule(): void {
+    const r = this.rotate
+    if (r === undefined || this.closed) return
+    const now = this.now()
+    const at = nextRollover(r.when, this.periodStart)
+    this.timer = setTimeout(() => this.rollover(), Math.max(0, at - now))
+    this.timer.unref()
+  }
+
+  /** The period ended: rotate (or follow another process's rotation), then schedule the next. */
+  rollover(): void {
+    const r = this.rotate
+    if (r === undefined || this.closed || this.file === undefined) return
+    const backup = `${this.path}.${backupSuffix(r.when, this.periodStart)}`
+    this.periodStart = this.now()
+    this.rotateFile(backup, r.backupCount, 0)
+    this.schedule()
+  }
+
+  private rotateFile(backup: string, keep: number, attempt: number): void {
+    if (this.closed) return
+    const mine = this.openInode()
+    const current = inodeOf(this.path)
+    if (mine === undefined || current === undefined || current !== mine) {
+      // Not open yet, or the path already names another file: another process rotated.
+      this.reopen()
+      return
+    }
+    let claimed = false
+    try {
+      linkSync(this.path, backup)
+      claimed = true
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        this.reopen()
+        return
+      }
+      if (inodeOf(backup) !== mine) {
+        // A stale backup of the same period (a restart): replace it.
+        try {
+          unlinkSync(backup)
+          linkSync(this.path, backup)
+          claimed = true
+        } catch {}
+      }
+    }
+    if (claimed) {
+      try {
+        unlinkSync(this.path)
+      } catch {}
+      this.reopen()
+      this.prune(keep)
+      return
+    }
+    // Another process is between its link and its unlink: look again shortly.
+    if (attempt < 40) {
+      const t = setTimeout(() => this.rotateFile(backup, keep, attempt + 1), 25)
+      t.unref()
+    } else this.reopen()
+  }
+
+  private openInode(): number | undefined {
+    // SonicBoom keeps its descriptor in `fd` (-1 while opening); its typings leave it out.
+    const fd = (this.file as unknown as { fd?: unknown } | undefined)?.fd
+    if (typeof fd !== 'number' || fd < 0) return undefined
+    try {
+      return fstatSync(fd).ino
+    } catch {
+      return undefined
+    }
+  }
+
+  private reopen(): void {
+    try {
+      this.file?.reopen()
+    } catch {}
+  }
+
+  /** Removes the oldest backups so that `keep` remain. */
+  private prune(keep: number): void {
+    const r = this.rotate
+    if (r === undefined) return
+    const dir = dirname(this.path)
+    const prefix = `${basename(this.path)}.`
+    let names: string[]
+    try {
+      names = readdirSync(dir)
+    } catch {
+      return
+    }
+    const re = SUFFIX_RE[r.when]
+    const backups = names
+      .filter((n) => n.startsWith(prefix) && re.test(n.slice(prefix.length)))
+      .sort()
+    for (let i = 0; i < backups.length - keep; i++) {
+      try {
+        unlinkSync(join(dir, backups[i] as string))
+      } catch {}
+    }
+  }
+}
+
+function inodeOf(p: string): number | undefined {
+  try {
+    return statSync(p).ino
+  } catch {
+    return undefined
+  }
+}
+
+function countLines(data: string): number {
+  let n = 0
+  for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) n++
+  return n === 0 ? 1 : n
+}
