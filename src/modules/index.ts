@@ -1,6 +1,10 @@
 import type { ModuleCatalogEntry } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
+import { createModCompress } from './mod_compress/index.js'
+import { createModGeo } from './mod_geo/index.js'
+import { createModMarkdown } from './mod_markdown/index.js'
 import { createModTag } from './mod_tag/index.js'
+import { createModWaf } from './mod_waf/index.js'
 
 /*
  * BFE's built-in modules in BFE's fixed order. Enabled modules are initialised, and so register
@@ -65,7 +69,13 @@ const UNSUPPORTED: ReadonlySet<string> = new Set([
  * Built-in modules implemented so far: a factory each, so that every server (tests run several in
  * one process) gets modules with their own state. One folder per module: `src/modules/mod_x/`.
  */
-const BUILT_IN: readonly (() => BfeModule)[] = [createModTag]
+const BUILT_IN: readonly (() => BfeModule)[] = [
+  createModTag,
+  createModGeo,
+  createModWaf,
+  createModMarkdown,
+  createModCompress,
+]
 
 /**
  * The module catalog: BFE's built-ins in order, then the caller's own modules (user modules

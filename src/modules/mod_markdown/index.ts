@@ -42,7 +42,7 @@ export function notRenderable(res: BfeResponse): string | undefined {
   if (type === undefined || !type.includes('text/markdown'))
     return 'Content-Type is not text/markdown'
   const te = h.get('transfer-encoding')
-  if (te !== undefined && te.toLowerCase().includes('chunked')) return 'chunked body'
+  if (te?.toLowerCase().includes('chunked')) return 'chunked body'
   const cl = h.get('content-length')
   const n = cl === undefined ? Number.NaN : Number(cl)
   if (!(n >= 1 && n <= MAX_MARKDOWN_BYTES)) return `Content-Length ${cl ?? 'missing'}`

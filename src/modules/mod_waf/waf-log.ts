@@ -31,11 +31,7 @@ const WHEN: ReadonlySet<string> = new Set(['M', 'H', 'D', 'MIDNIGHT', 'NEXTHOUR'
  * `RotateWhen` and `BackupCount` are checked as BFE checks them; rotation itself is the
  * operator's (logrotate + SIGUSR1, as for every bfe-ts log file).
  */
-export function logFilePath(
-  file: string,
-  v: LogValues,
-  resolve: (p: string) => string,
-): string {
+export function logFilePath(file: string, v: LogValues, resolve: (p: string) => string): string {
   const fail = (key: string, reason: string): never => {
     throw new BfeConfError(file, `[Log] ${key}`, reason)
   }
