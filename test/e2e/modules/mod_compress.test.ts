@@ -344,6 +344,28 @@ describe('mod_compress', () => {
     assert.ok(received > 20 * 1024 * 1024, `received ${received}`)
   })
 
+  it('a client that goes away mid-body leaves the server working (HTTP/1.1 and HTTP/2)', async () => {
+    const sock = connect(bfe.port, '127.0.0.1')
+    sock.on('error', () => {})
+    sock.write('GET /big HTTP/1.1\r\nHost: p.test\r\nAccept-Encoding: gzip\r\n\r\n')
+    let got = 0
+    await new Promise<void>((r) =>
+      sock.on('data', (c: Buffer) => {
+        got += c.length
+        if (got > 256 * 1024) r()
+      }),
+    )
+    sock.destroy()
+    const h2 = h2Request(bfe.tlsPort, '/big', {
+      headers: { 'accept-encoding': 'gzip' },
+      timeoutMs: 300,
+    })
+    await assert.rejects(h2, /timed out/)
+    await new Promise((r) => setTimeout(r, 200))
+    const r = await raw(bfe.port, '/data.json', { 'accept-encoding': 'gzip' })
+    assert.deepEqual(zlib.gunzipSync(r.body), JSON_BODY)
+  })
+
   it('counts what it did at /monitor/mod_compress', async () => {
     const m = await monitorGet(bfe.server.monitorPort, '/monitor/mod_compress')
     const c = JSON.parse(m.body).CounterData as Record<string, number>
