@@ -22,6 +22,10 @@ import { createModTcpKeepAlive } from './mod_tcp_keepalive/index.js'
 import { createModTrace } from './mod_trace/index.js'
 import { createModTrustClientIp } from './mod_trust_clientip/index.js'
 import { createModUserid } from './mod_userid/index.js'
+import { createModCompress } from './mod_compress/index.js'
+import { createModGeo } from './mod_geo/index.js'
+import { createModMarkdown } from './mod_markdown/index.js'
+import { createModWaf } from './mod_waf/index.js'
 
 /*
  * BFE's built-in modules in BFE's fixed order. Enabled modules are initialised, and so register
@@ -109,6 +113,10 @@ const BUILT_IN: readonly (() => BfeModule)[] = [
   createModPrison,
   createModKeyLog,
   createModAccess,
+  createModGeo,
+  createModWaf,
+  createModMarkdown,
+  createModCompress,
 ]
 
 /**

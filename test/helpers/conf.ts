@@ -25,7 +25,7 @@ export interface TestConf {
   clusterTable?: Record<string, Record<string, TestBackend[]>>
   gslb?: Record<string, Record<string, number>>
   /** Extra files: path relative to the conf root → content (may replace the TLS files below). */
-  files?: Record<string, string>
+  files?: Record<string, string | Buffer>
   /**
    * TLS: by default one certificate (`localhost`, `*.test`, 127.0.0.1) from the shared test CA
    * as the default certificate, and a tls_rule_conf.data with DefaultNextProtos
