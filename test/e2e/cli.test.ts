@@ -353,7 +353,6 @@ describe('bfe command line', { concurrency: 4 }, () => {
   })
 
   const moduleCases = [
-    { name: 'mod_geo', expect: /mod_geo.*not built/ },
     { name: 'mod_wasm', expect: /mod_wasm.*does not support/ },
     { name: 'mod_nonsense', expect: /unknown module "?mod_nonsense/ },
   ]
