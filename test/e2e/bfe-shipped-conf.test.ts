@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Client } from 'undici'
 import { get, rawExchange } from '../helpers/client.js'
+import { testPki } from '../helpers/conf.js'
 import { type BfeProcess, ROOT, spawnBfe } from '../helpers/process.js'
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js'
 
@@ -40,6 +41,17 @@ describe(`a shipped BFE configuration directory (${SOURCE})`, () => {
     up = await startUpstream()
     root = mkdtempSync(join(tmpdir(), 'bfe-shipped-'))
     cpSync(SOURCE, join(root, 'conf'), { recursive: true })
+    // bfe-ts's bundled conf/ gets its certificate from `npm start`; a clean clone has none
+    const certs = join(root, 'conf/tls_conf/certs')
+    if (!existsSync(join(certs, 'server.crt'))) {
+      const c = testPki().server('shipped', {
+        cn: 'example.org',
+        dns: ['example.org', 'localhost'],
+      })
+      mkdirSync(certs, { recursive: true })
+      writeFileSync(join(certs, 'server.crt'), c.certPem)
+      writeFileSync(join(certs, 'server.key'), c.keyPem)
+    }
     mkdirSync(join(root, 'bin'))
     port = await closedPort()
     const ports: Record<string, number> = {

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { get } from '../helpers/client.js'
 import { type ConfDir, simpleConf, writeConf } from '../helpers/conf.js'
+import { run } from '../helpers/exec.js'
 import { monitorGet } from '../helpers/monitor.js'
 import { type BfeProcess, ROOT, spawnBfe } from '../helpers/process.js'
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js'
@@ -68,6 +69,9 @@ describe('examples/mod_hello with the stock bfe binary', () => {
   })
 
   it('the example conf directory passes bfe -t', async () => {
+    // the example borrows the bundled conf/'s certificate, which `npm start` makes when missing
+    const made = await run(process.execPath, [join(ROOT, 'scripts/example-cert.mjs')])
+    assert.equal(made.code, 0, made.stderr)
     const t = spawnBfe(['-c', join(ROOT, 'examples/mod_hello/conf'), '-t'])
     assert.equal(await t.exited, 0, t.stdout + t.stderr)
   })
