@@ -10,6 +10,7 @@ import {
   type JsonSchema,
   type Schema,
   s,
+  schemaDocument,
 } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext, Reloadable } from '../../module/context.js'
@@ -17,10 +18,11 @@ import {
   type ProductRuleDecl,
   type ProductRuleTable,
   productRuleFile,
+  schemaId,
 } from '../../module/rule-table.js'
 import type { BfeModule, ExplainStep, FilterReturn } from '../../module/types.js'
 import { firstMatchIndex, firstMatchSeen } from '../explain-rules.js'
-import { loadMimeTypes } from './mime.js'
+import { loadMimeTypes, mimeSchema } from './mime.js'
 import {
   type BrowseAction,
   browse,
@@ -110,6 +112,15 @@ export function createModStatic(): BfeModule {
         'mod_static/static_rule.data',
         staticRules((p) => p),
       ),
+      {
+        kind: 'mod_static/mime_type.data',
+        jsonSchema: () =>
+          schemaDocument(
+            schemaId('mod_static/mime_type.data'),
+            'mod_static mime_type.data',
+            mimeSchema,
+          ),
+      },
     ],
     explain(req, point): ExplainStep | undefined {
       if (point !== CallbackPoint.FoundProduct || loaded === undefined) return undefined
