@@ -126,10 +126,13 @@ function explainLists(
   for (const [, list] of lists) {
     const base = out.length
     const matched = new Map<StageRule, boolean>()
-    runList(list, req, h, (r, m) => matched.set(r, m))
-    list.forEach((r, i) =>
-      out.push({ index: base + i, cond: r.cond.source, matched: matched.get(r) }),
-    )
+    runList(list, req, h, (r, m) => {
+      matched.set(r, m)
+    })
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i] as StageRule
+      out.push({ index: base + i, cond: r.cond.source, matched: matched.get(r) })
+    }
   }
   return out
 }
