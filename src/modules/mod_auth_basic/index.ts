@@ -5,10 +5,16 @@ import { ini } from '../../config/ini.js'
 import type { JsonNode } from '../../config/json-node.js'
 import { type CondValue, type Schema, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { ModuleContext } from '../../module/context.js'
-import { firstMatch, type ProductRuleDecl } from '../../module/rule-table.js'
-import type { BfeModule, FilterReturn } from '../../module/types.js'
-import { loadUserFile, type UserEntry, verifyPassword } from './user-file.js'
+import type { ModuleContext, Reloadable } from '../../module/context.js'
+import {
+  firstMatch,
+  type ProductRuleDecl,
+  type ProductRuleTable,
+  productRuleFile,
+} from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep, FilterReturn } from '../../module/types.js'
+import { firstMatchIndex, firstMatchSeen } from '../explain-rules.js'
+import { loadUserFile, type UserEntry, verifyPassword, verifyPasswordSync } from './user-file.js'
 
 /** mod_auth_basic.conf (spec/modules.md §7). */
 const confSchema = {
@@ -95,14 +101,62 @@ export function basicCredentials(
   return { user: raw.subarray(0, colon).toString('utf8'), password: raw.subarray(colon + 1) }
 }
 
+/** The 401 challenge of a rule, set on the request (filter and explain). */
+function refuse(req: BfeRequest, rule: AuthBasicRule): HandlerResult {
+  const res = internalResponse(401)
+  res.headers.set('WWW-Authenticate', rule.challenge)
+  req.httpResponse = res
+  return HandlerResult.Response
+}
+
 /**
  * mod_auth_basic: at HandleFoundProduct the first rule of the request's product whose condition
  * matches asks for HTTP Basic credentials; valid ones let the request go on, anything else gets
  * `401` with `WWW-Authenticate: Basic realm="<Realm>"`.
  */
 export function createModAuthBasic(): BfeModule {
+  let loaded: Reloadable<ProductRuleTable<AuthBasicRule>> | undefined
   return {
     name: 'mod_auth_basic',
+    dataFiles: [
+      productRuleFile(
+        'mod_auth_basic/auth_basic_rule.data',
+        authBasicRules(
+          (p) => p,
+          () => {},
+        ),
+      ),
+    ],
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.FoundProduct || loaded === undefined) return undefined
+      const list = loaded.value.rules(req.product)
+      if (list.length === 0) return undefined
+      const i = firstMatchIndex(list, req)
+      const rules = firstMatchSeen(list, i)
+      if (i === -1) return { summary: 'no rule matched', rules }
+      const rule = list[i] as AuthBasicRule
+      const cred = basicCredentials(req.headers.get('authorization'))
+      let why: string
+      if (cred === undefined) why = 'no Basic credentials'
+      else {
+        const entry = rule.users.get(cred.user)
+        if (entry === undefined) why = `user "${cred.user}" is not in ${rule.userFile}`
+        else if (verifyPasswordSync(entry, cred.password))
+          return {
+            summary: `user "${cred.user}" accepted (rule ${i})`,
+            rules,
+            detail: { user: cred.user, accepted: true, realm: rule.realm },
+          }
+        else why = `wrong password for user "${cred.user}"`
+      }
+      refuse(req, rule)
+      return {
+        summary: `401: ${why} (rule ${i}, realm "${rule.realm}")`,
+        result: HandlerResult.Response,
+        rules,
+        detail: { status: 401, accepted: false, reason: why, realm: rule.realm },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug
@@ -111,14 +165,8 @@ export function createModAuthBasic(): BfeModule {
         (w) => ctx.log.warn(w),
       )
       const table = ctx.ruleTable('mod_auth_basic', ctx.confFile(conf.Basic.DataPath), decl)
+      loaded = table
       const state = ctx.metrics(COUNTERS)
-
-      const refuse = (req: BfeRequest, rule: AuthBasicRule): HandlerResult => {
-        const res = internalResponse(401)
-        res.headers.set('WWW-Authenticate', rule.challenge)
-        req.httpResponse = res
-        return HandlerResult.Response
-      }
       const verdict = (req: BfeRequest, rule: AuthBasicRule, ok: boolean): HandlerResult => {
         if (ok) {
           state.REQ_AUTH_SUCCESS++

@@ -107,3 +107,9 @@ export function verifyPassword(entry: UserEntry, password: Buffer): boolean | Pr
       return false
   }
 }
+
+/** verifyPassword computed synchronously (bcrypt included): for `bfe explain`, not for serving. */
+export function verifyPasswordSync(entry: UserEntry, password: Buffer): boolean {
+  if (entry.kind === 'bcrypt') return bcrypt.compareSync(password.toString('utf8'), entry.hash)
+  return verifyPassword(entry, password) as boolean
+}

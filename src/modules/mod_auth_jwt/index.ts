@@ -5,9 +5,15 @@ import { ini } from '../../config/ini.js'
 import type { JsonNode } from '../../config/json-node.js'
 import { type CondValue, type Schema, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { ModuleContext } from '../../module/context.js'
-import { firstMatch, type ProductRuleDecl } from '../../module/rule-table.js'
-import type { BfeModule, FilterReturn } from '../../module/types.js'
+import type { ModuleContext, Reloadable } from '../../module/context.js'
+import {
+  firstMatch,
+  type ProductRuleDecl,
+  type ProductRuleTable,
+  productRuleFile,
+} from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep, FilterReturn } from '../../module/types.js'
+import { firstMatchIndex, firstMatchSeen } from '../explain-rules.js'
 import type { JwtKey } from './key-file.js'
 
 /** mod_auth_jwt.conf (spec/modules.md §8). */
@@ -70,14 +76,65 @@ const COUNTERS = [
   'REQ_AUTH_FAILURE',
 ] as const
 
+/** The 401 with the rule's Bearer challenge, set on the request (filter and explain). */
+function challenge(req: BfeRequest, rule: AuthJwtRule): HandlerResult {
+  const res = internalResponse(401)
+  res.headers.set('WWW-Authenticate', rule.challenge)
+  req.httpResponse = res
+  return HandlerResult.Response
+}
+
 /**
  * mod_auth_jwt: at HandleFoundProduct the first rule of the request's product whose condition
  * matches requires `Authorization: Bearer <JWT>` signed with one of the rule's keys; anything else
  * gets `401` with `WWW-Authenticate: Bearer realm="<Realm>"`.
  */
 export function createModAuthJwt(): BfeModule {
+  let loaded: Reloadable<ProductRuleTable<AuthJwtRule>> | undefined
+  let tokenOf: ((h: string | undefined) => string | undefined | null) | undefined
   return {
     name: 'mod_auth_jwt',
+    dataFiles: [
+      productRuleFile(
+        'mod_auth_jwt/auth_jwt_rule.data',
+        authJwtRules(
+          (p) => p,
+          () => [],
+        ),
+      ),
+    ],
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.FoundProduct || loaded === undefined || tokenOf === undefined)
+        return undefined
+      const list = loaded.value.rules(req.product)
+      if (list.length === 0) return undefined
+      const i = firstMatchIndex(list, req)
+      const rules = firstMatchSeen(list, i)
+      if (i === -1) return { summary: 'no rule matched', rules }
+      const rule = list[i] as AuthJwtRule
+      const token = tokenOf(req.headers.get('authorization'))
+      if (token === undefined || token === null) {
+        const why =
+          token === undefined ? 'no Authorization header' : 'Authorization is not "Bearer <token>"'
+        challenge(req, rule)
+        return {
+          summary: `401: ${why} (rule ${i})`,
+          result: HandlerResult.Response,
+          rules,
+          detail: { status: 401, reason: why },
+        }
+      }
+      // The JOSE verification is asynchronous and reads the clock: explain stops at the format.
+      return {
+        summary: `Bearer token present (rule ${i}); signature and time claims not checked here`,
+        rules,
+        detail: {
+          tokenVerified: false,
+          keys: rule.keys.length,
+          note: 'a token that does not verify with one of the keys gets 401 when served',
+        },
+      }
+    },
     async init(ctx: ModuleContext): Promise<void> {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug
@@ -88,15 +145,14 @@ export function createModAuthJwt(): BfeModule {
         ctx.confFile(conf.Basic.DataPath),
         authJwtRules((p) => ctx.dataFile(p), loadKeyFile),
       )
+      loaded = table
+      tokenOf = bearerToken
       const state = ctx.metrics(COUNTERS)
 
       const refuse = (req: BfeRequest, rule: AuthJwtRule, why: string): HandlerResult => {
         state.REQ_AUTH_FAILURE++
         if (debug) ctx.log.debug({ uri: req.rawUri, why }, 'jwt refused')
-        const res = internalResponse(401)
-        res.headers.set('WWW-Authenticate', rule.challenge)
-        req.httpResponse = res
-        return HandlerResult.Response
+        return challenge(req, rule)
       }
       const verdict = (req: BfeRequest, rule: AuthJwtRule, ok: boolean): HandlerResult => {
         if (!ok) return refuse(req, rule, 'token invalid')

@@ -6,9 +6,13 @@ import { bound, MAX_TIMER_MS } from '../../config/bounds.js'
 import { ini } from '../../config/ini.js'
 import { type Infer, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { ModuleContext } from '../../module/context.js'
-import type { ProductRuleDecl } from '../../module/rule-table.js'
-import type { BfeModule, FilterReturn } from '../../module/types.js'
+import type { ModuleContext, Reloadable } from '../../module/context.js'
+import {
+  type ProductRuleDecl,
+  type ProductRuleTable,
+  productRuleFile,
+} from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep, FilterReturn } from '../../module/types.js'
 import { DelayHistogram } from '../../monitor/delay.js'
 import { originForm } from '../../proxy/forward.js'
 import { outgoingRequestHeaders } from '../../proxy/hop-headers.js'
@@ -88,6 +92,11 @@ export function authRequestHeaders(req: BfeRequest, host: string): string[] {
   return out
 }
 
+/** A rule sends a subrequest for `req`: enabled and its condition matches (filter and explain). */
+function asks(r: AuthRequestRule, req: BfeRequest): boolean {
+  return r.Enable && r.Cond.condition.test(req)
+}
+
 /**
  * mod_auth_request: at HandleFoundProduct, every enabled rule of the request's product whose
  * condition matches asks the auth service (`GET <AuthAddress>` with the request's headers, no
@@ -96,8 +105,28 @@ export function authRequestHeaders(req: BfeRequest, host: string): string[] {
  * other status, a transport error or a timeout.
  */
 export function createModAuthRequest(): BfeModule {
+  let loaded: Reloadable<ProductRuleTable<AuthRequestRule>> | undefined
+  let service = ''
   return {
     name: 'mod_auth_request',
+    dataFiles: [productRuleFile('mod_auth_request/auth_request_rule.data', authRequestRules)],
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.FoundProduct || loaded === undefined) return undefined
+      const list = loaded.value.rules(req.product)
+      if (list.length === 0) return undefined
+      const rules = list.map((r, i) => ({ index: i, cond: r.Cond.source, matched: asks(r, req) }))
+      const n = rules.filter((r) => r.matched).length
+      if (n === 0) return { summary: 'no enabled rule matched', rules }
+      return {
+        summary: `would ask ${service} (${n} subrequest(s)); not asked at explain time`,
+        rules,
+        detail: {
+          service,
+          subrequestMade: false,
+          note: "the verdict is the auth service's: 401/403 refuse, anything else goes on",
+        },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug
@@ -110,6 +139,8 @@ export function createModAuthRequest(): BfeModule {
         ctx.confFile(conf.Basic.DataPath),
         authRequestRules,
       )
+      loaded = table
+      service = address.href
       const state = ctx.metrics(COUNTERS)
       // BFE's delay counter for the auth service: 1 ms buckets.
       const delay = new DelayHistogram('mod_auth_request', 1)
@@ -181,7 +212,7 @@ export function createModAuthRequest(): BfeModule {
       ): Promise<HandlerResult> {
         for (let i = from; i < rules.length; i++) {
           const r = rules[i] as AuthRequestRule
-          if (i !== from && !(r.Enable && r.Cond.condition.test(req))) continue
+          if (i !== from && !asks(r, req)) continue
           const refused = await ask(req)
           if (refused !== undefined) return refused
         }
@@ -193,8 +224,7 @@ export function createModAuthRequest(): BfeModule {
         function authRequest(req): FilterReturn {
           const rules = table.value.rules(req.product)
           for (let i = 0; i < rules.length; i++) {
-            const r = rules[i] as AuthRequestRule
-            if (r.Enable && r.Cond.condition.test(req)) return check(req, rules, i)
+            if (asks(rules[i] as AuthRequestRule, req)) return check(req, rules, i)
           }
           return HandlerResult.GoOn
         },

@@ -6,7 +6,7 @@ import { type Infer, s } from '../../config/schema.js'
 import { transformResponseBody } from '../../module/body.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
-import type { ProductRuleDecl } from '../../module/rule-table.js'
+import { type ProductRuleDecl, productRuleFile } from '../../module/rule-table.js'
 import type { BfeModule } from '../../module/types.js'
 import { acceptsCoding } from './accept.js'
 import { type CompressAction, FlushingCompressor } from './compressor.js'
@@ -96,6 +96,7 @@ export function addVary(res: BfeResponse): void {
 export function createModCompress(): BfeModule {
   return {
     name: 'mod_compress',
+    dataFiles: [productRuleFile('mod_compress/compress_rule.data', compressRules)],
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug

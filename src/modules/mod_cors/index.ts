@@ -1,4 +1,4 @@
-import type { HeaderList } from '../../basic/header-list.js'
+import { HeaderList } from '../../basic/header-list.js'
 import type { BfeRequest } from '../../basic/request.js'
 import { internalResponse } from '../../basic/response.js'
 import { bound } from '../../config/bounds.js'
@@ -6,9 +6,15 @@ import { ini } from '../../config/ini.js'
 import type { JsonNode } from '../../config/json-node.js'
 import { type CondValue, type Infer, type Schema, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { ModuleContext } from '../../module/context.js'
-import { firstMatch, type ProductRuleDecl } from '../../module/rule-table.js'
-import type { BfeModule } from '../../module/types.js'
+import type { ModuleContext, Reloadable } from '../../module/context.js'
+import {
+  firstMatch,
+  type ProductRuleDecl,
+  type ProductRuleTable,
+  productRuleFile,
+} from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep } from '../../module/types.js'
+import { firstMatchIndex, firstMatchSeen } from '../explain-rules.js'
 
 /** mod_cors.conf (spec/modules.md §10). */
 const confSchema = {
@@ -158,12 +164,50 @@ export function isPreflight(req: BfeRequest, origin: string | undefined): boolea
   return m !== undefined && CORS_METHODS.has(m)
 }
 
+/**
+ * Answers a preflight under rule `r` (filter and explain): `req.httpResponse` is a 204, with the
+ * CORS headers when `origin` is allowed; false when it is not.
+ */
+export function answerPreflight(req: BfeRequest, r: CorsRule, origin: string): boolean {
+  const res = internalResponse(204)
+  req.httpResponse = res
+  const allow = allowedOrigin(r, origin)
+  if (allow === undefined) return false
+  const h = res.headers
+  h.set('Access-Control-Allow-Origin', allow)
+  if (r.credentials) h.set('Access-Control-Allow-Credentials', 'true')
+  if (r.allowMethods !== undefined) h.set('Access-Control-Allow-Methods', r.allowMethods)
+  if (r.allowHeaders !== undefined) h.set('Access-Control-Allow-Headers', r.allowHeaders)
+  if (r.maxAge !== undefined) h.set('Access-Control-Max-Age', r.maxAge)
+  addVaryOrigin(h)
+  return true
+}
+
+/** Adds the CORS headers of a non-preflight response (filter and explain); false: not allowed. */
+export function addCorsHeaders(h: HeaderList, r: CorsRule, origin: string): boolean {
+  const allow = allowedOrigin(r, origin)
+  if (allow === undefined) return false
+  h.set('Access-Control-Allow-Origin', allow)
+  if (r.credentials) h.set('Access-Control-Allow-Credentials', 'true')
+  if (r.exposeHeaders !== undefined) h.set('Access-Control-Expose-Headers', r.exposeHeaders)
+  addVaryOrigin(h)
+  return true
+}
+
 const COUNTERS = [
   'REQ_CORS_RULE_HIT',
   'REQ_PRE_FLIGHT_HIT',
   'REQ_ALLOW_ORIGIN_HIT',
   'REQ_NOT_ALLOW_ORIGIN_HIT',
 ] as const
+
+/** Name/value pairs of a header list (for explain's detail). */
+function headerPairs(h: HeaderList | undefined): [string, string][] {
+  const out: [string, string][] = []
+  if (h === undefined) return out
+  for (let i = 0; i < h.raw.length; i += 2) out.push([h.raw[i] as string, h.raw[i + 1] as string])
+  return out
+}
 
 /**
  * mod_cors: answers CORS preflights at HandleFoundProduct (`204`, with the CORS headers when the
@@ -172,12 +216,55 @@ const COUNTERS = [
  * request's product whose condition matches decides.
  */
 export function createModCors(): BfeModule {
+  let loaded: Reloadable<ProductRuleTable<CorsRule>> | undefined
   return {
     name: 'mod_cors',
+    dataFiles: [productRuleFile('mod_cors/cors_rule.data', corsRules)],
+    explain(req, point): ExplainStep | undefined {
+      if (loaded === undefined) return undefined
+      if (point !== CallbackPoint.FoundProduct && point !== CallbackPoint.ReadResponse)
+        return undefined
+      const list = loaded.value.rules(req.product)
+      if (list.length === 0) return undefined
+      const origin = req.headers.get('origin')
+      const preflight = isPreflight(req, origin)
+      if (point === CallbackPoint.FoundProduct) {
+        if (!preflight) return undefined
+        const i = firstMatchIndex(list, req)
+        const rules = firstMatchSeen(list, i)
+        if (i === -1) return { summary: 'preflight: no rule matched', rules }
+        const allowed = answerPreflight(req, list[i] as CorsRule, origin as string)
+        const headers = Object.fromEntries(headerPairs(req.httpResponse?.headers))
+        return {
+          summary: allowed
+            ? `preflight answered 204, origin ${origin as string} allowed (rule ${i})`
+            : `preflight answered 204 without CORS headers: origin ${origin as string} not allowed (rule ${i})`,
+          result: HandlerResult.Response,
+          rules,
+          detail: { status: 204, allowed, headers },
+        }
+      }
+      if (origin === undefined || origin === '' || preflight) return undefined
+      const i = firstMatchIndex(list, req)
+      const rules = firstMatchSeen(list, i)
+      if (i === -1) return { summary: 'no rule matched', rules }
+      const h = new HeaderList()
+      const allowed = addCorsHeaders(h, list[i] as CorsRule, origin)
+      return {
+        summary: allowed
+          ? `response: would set ${headerPairs(h)
+              .map(([n, v]) => `${n}: ${v}`)
+              .join('; ')} (rule ${i})`
+          : `origin ${origin} not allowed: no CORS header added (rule ${i})`,
+        rules,
+        detail: { allowed, responseHeaders: Object.fromEntries(headerPairs(h)) },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug
       const table = ctx.ruleTable('mod_cors', ctx.confFile(conf.Basic.DataPath), corsRules)
+      loaded = table
       const state = ctx.metrics(COUNTERS)
 
       ctx.callbacks.addRequestFilter(
@@ -192,21 +279,12 @@ export function createModCors(): BfeModule {
           state.REQ_CORS_RULE_HIT++
           state.REQ_PRE_FLIGHT_HIT++
           if (debug) ctx.log.debug({ uri: req.rawUri, product: req.product }, 'preflight')
-          const res = internalResponse(204)
-          req.httpResponse = res
-          const allow = allowedOrigin(r, origin as string)
-          if (allow === undefined) {
+          const allowed = answerPreflight(req, r, origin as string)
+          if (!allowed) {
             state.REQ_NOT_ALLOW_ORIGIN_HIT++
             return HandlerResult.Response
           }
           state.REQ_ALLOW_ORIGIN_HIT++
-          const h = res.headers
-          h.set('Access-Control-Allow-Origin', allow)
-          if (r.credentials) h.set('Access-Control-Allow-Credentials', 'true')
-          if (r.allowMethods !== undefined) h.set('Access-Control-Allow-Methods', r.allowMethods)
-          if (r.allowHeaders !== undefined) h.set('Access-Control-Allow-Headers', r.allowHeaders)
-          if (r.maxAge !== undefined) h.set('Access-Control-Max-Age', r.maxAge)
-          addVaryOrigin(h)
           return HandlerResult.Response
         },
         'cors_preflight',
@@ -224,17 +302,11 @@ export function createModCors(): BfeModule {
           if (r === undefined) return HandlerResult.GoOn
           state.REQ_CORS_RULE_HIT++
           if (debug) ctx.log.debug({ uri: req.rawUri, product: req.product }, 'cors')
-          const allow = allowedOrigin(r, origin)
-          if (allow === undefined) {
+          if (!addCorsHeaders(res.headers, r, origin)) {
             state.REQ_NOT_ALLOW_ORIGIN_HIT++
             return HandlerResult.GoOn
           }
           state.REQ_ALLOW_ORIGIN_HIT++
-          const h = res.headers
-          h.set('Access-Control-Allow-Origin', allow)
-          if (r.credentials) h.set('Access-Control-Allow-Credentials', 'true')
-          if (r.exposeHeaders !== undefined) h.set('Access-Control-Expose-Headers', r.exposeHeaders)
-          addVaryOrigin(h)
           return HandlerResult.GoOn
         },
         'cors',

@@ -1,11 +1,12 @@
+import { HeaderList } from '../../basic/header-list.js'
 import type { BfeRequest } from '../../basic/request.js'
 import { ini } from '../../config/ini.js'
 import { type CondValue, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { Loaded, ModuleContext } from '../../module/context.js'
-import { loadProductRules, type ProductRuleDecl } from '../../module/rule-table.js'
-import type { BfeModule } from '../../module/types.js'
-import { type HeaderAction, headerAction, type Stage } from './actions.js'
+import type { Loaded, ModuleContext, Reloadable } from '../../module/context.js'
+import { loadProductRules, type ProductRuleDecl, productRuleFile } from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep } from '../../module/types.js'
+import { canonicalHeaderKey, type HeaderAction, headerAction, type Stage } from './actions.js'
 
 /** mod_header.conf (spec/modules.md §3). */
 const confSchema = {
@@ -69,11 +70,21 @@ export function loadHeaderTable(file: string): Loaded<HeaderTable> {
   return { value: map, version: t.versionText(), warnings: t.warnings }
 }
 
-/** Runs one stage's rules of one list: every match applies its actions; `last` stops the list. */
-function runList(list: readonly StageRule[], req: BfeRequest, h: BfeRequest['headers']): void {
+/**
+ * Runs one stage's rules of one list: every match applies its actions; `last` stops the list.
+ * Shared by the filters and the explain hook, which passes `seen` to learn each rule's match.
+ */
+export function runList(
+  list: readonly StageRule[],
+  req: BfeRequest,
+  h: BfeRequest['headers'],
+  seen?: (r: StageRule, matched: boolean) => void,
+): void {
   for (let i = 0; i < list.length; i++) {
     const r = list[i] as StageRule
-    if (!r.cond.condition.test(req)) continue
+    const m = r.cond.condition.test(req)
+    if (seen !== undefined) seen(r, m)
+    if (!m) continue
     const actions = r.actions
     for (let j = 0; j < actions.length; j++) (actions[j] as StageRule['actions'][number])(req, h)
     if (r.last) return
@@ -105,18 +116,109 @@ function appended(prior: string[], value: string): string {
   return prior.length === 0 ? value : `${prior.join(', ')}, ${value}`
 }
 
+/** Runs the lists for explain, numbering rules across them in order. */
+function explainLists(
+  lists: readonly [string, readonly StageRule[]][],
+  req: BfeRequest,
+  h: HeaderList,
+): { index: number; cond: string; matched: boolean | undefined }[] {
+  const out: { index: number; cond: string; matched: boolean | undefined }[] = []
+  for (const [, list] of lists) {
+    const base = out.length
+    const matched = new Map<StageRule, boolean>()
+    runList(list, req, h, (r, m) => {
+      matched.set(r, m)
+    })
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i] as StageRule
+      out.push({ index: base + i, cond: r.cond.source, matched: matched.get(r) })
+    }
+  }
+  return out
+}
+
+/** Header values that differ between two lists: name → values now ([] when removed). */
+function changedHeaders(before: HeaderList, after: HeaderList): Record<string, string[]> {
+  const names = new Set<string>()
+  for (let i = 0; i < before.raw.length; i += 2) names.add((before.raw[i] as string).toLowerCase())
+  for (let i = 0; i < after.raw.length; i += 2) names.add((after.raw[i] as string).toLowerCase())
+  const out: Record<string, string[]> = {}
+  for (const n of names) {
+    const a = before.getAll(n)
+    const b = after.getAll(n)
+    if (a.length !== b.length || a.some((v, i) => v !== b[i])) out[canonicalHeaderKey(n)] = b
+  }
+  return out
+}
+
+function headerChanges(before: HeaderList, after: HeaderList, verb: string): string {
+  const c = changedHeaders(before, after)
+  const parts = Object.entries(c).map(([n, v]) =>
+    v.length === 0 ? `del ${n}` : `${n}: ${v.join(', ')}`,
+  )
+  return parts.length === 0 ? 'no header changed' : `${verb} ${parts.join('; ')}`
+}
+
 /**
  * mod_header: at HandleAfterLocation the default forwarding headers, then the request actions of
  * the `global` rules and of the product's rules; at HandleReadResponse the response actions of
  * the same lists, conditions evaluated again.
  */
 export function createModHeader(): BfeModule {
+  let loaded: Reloadable<HeaderTable> | undefined
+  let withDefaults = true
   return {
     name: 'mod_header',
+    dataFiles: [productRuleFile('mod_header/header_rule.data', headerRules)],
+    explain(req, point): ExplainStep | undefined {
+      if (loaded === undefined) return undefined
+      const t = loaded.value
+      const lists = (stage: 'req' | 'rsp'): [string, readonly StageRule[]][] => {
+        const out: [string, readonly StageRule[]][] = []
+        const g = t.get('global')?.[stage]
+        if (g !== undefined && g.length > 0) out.push(['global', g])
+        const p = t.get(req.product)?.[stage]
+        if (p !== undefined && p.length > 0) out.push([req.product, p])
+        return out
+      }
+      if (point === CallbackPoint.AfterLocation) {
+        const l = lists('req')
+        if (!withDefaults && l.length === 0) return undefined
+        const before = req.headers.clone()
+        if (withDefaults) setDefaultHeaders(req)
+        const rules = explainLists(l, req, req.headers)
+        return {
+          summary: headerChanges(before, req.headers, 'set'),
+          rules,
+          detail: {
+            defaultHeaders: withDefaults,
+            headers: changedHeaders(before, req.headers),
+          },
+        }
+      }
+      if (point !== CallbackPoint.ReadResponse) return undefined
+      const l = lists('rsp')
+      if (l.length === 0) return undefined
+      // No response at explain time: the actions run on an empty header list, so what they would
+      // set shows; an action that reads or deletes a backend header has nothing to work on.
+      const scratch = new HeaderList()
+      const before = scratch.clone()
+      const rules = explainLists(l, req, scratch)
+      return {
+        summary: `response: ${headerChanges(before, scratch, 'would set')}`,
+        rules,
+        detail: {
+          responseHeaders: changedHeaders(before, scratch),
+          note: 'the backend response is not known: headers it carries are not shown',
+        },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const table = ctx.reloadable('mod_header', ctx.confFile(conf.Basic.DataPath), loadHeaderTable)
       const defaults = !conf.Basic.DisableDefaultHeader
+      loaded = table
+      withDefaults = defaults
       const debug = conf.Log.OpenDebug
       ctx.callbacks.addRequestFilter(
         CallbackPoint.AfterLocation,

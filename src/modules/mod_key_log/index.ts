@@ -9,7 +9,7 @@ import {
 } from '../../log/access-log.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
-import { loadProductRules, type ProductRuleDecl } from '../../module/rule-table.js'
+import { loadProductRules, type ProductRuleDecl, productRuleFile } from '../../module/rule-table.js'
 import type { BfeModule } from '../../module/types.js'
 
 /** mod_key_log.conf (spec/modules.md §16). */
@@ -61,6 +61,7 @@ const COUNTERS = ['KEY_LOG_SESSIONS', 'KEY_LOG_LINES', 'LOG_LINES_DROPPED'] as c
 export function createModKeyLog(): BfeModule {
   return {
     name: 'mod_key_log',
+    dataFiles: [productRuleFile('mod_key_log/key_log.data', keyLogRules)],
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const { OpenDebug, ...logSection } = conf.Log

@@ -1,7 +1,8 @@
 import { randomFillSync } from 'node:crypto'
+import type { BfeRequest } from '../../basic/request.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
-import type { BfeModule } from '../../module/types.js'
+import type { BfeModule, ExplainStep } from '../../module/types.js'
 
 /** The request header carrying the log id to the backend (and from an upstream BFE). */
 export const HEADER_LOG_ID = 'X-Bfe-Log-Id'
@@ -21,6 +22,13 @@ export function genLogId(): string {
   return pool.toString('hex', off, off + 16)
 }
 
+/** The X-Bfe-Log-Id a request keeps: the one it came with on a trusted session, else undefined. */
+export function upperLogId(req: BfeRequest): string | undefined {
+  if (!req.session.isTrustIp) return undefined
+  const upper = req.headers.get(HEADER_LOG_ID)
+  return upper === undefined || upper === '' ? undefined : upper
+}
+
 /**
  * mod_logid: every session gets a random id at HandleAccept, and every request a random log id at
  * HandleBeforeLocation, sent to the backend as X-Bfe-Log-Id (replacing one the client sent). A
@@ -29,6 +37,22 @@ export function genLogId(): string {
 export function createModLogId(): BfeModule {
   return {
     name: 'mod_logid',
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.BeforeLocation) return undefined
+      const kept = upperLogId(req)
+      if (kept !== undefined) {
+        req.logId = kept
+        return {
+          summary: `keeps ${HEADER_LOG_ID} ${kept} (trusted client)`,
+          detail: { logId: kept, random: false },
+        }
+      }
+      // A new id is random: explain draws none, so the header is left as it is.
+      return {
+        summary: `sets a new random ${HEADER_LOG_ID}`,
+        detail: { logId: null, random: true },
+      }
+    },
     init(ctx: ModuleContext): void {
       const c = ctx.metrics(['NO_LOGID_FROM_UPPER_BFE'] as const)
       ctx.callbacks.addAcceptFilter(
@@ -43,8 +67,8 @@ export function createModLogId(): BfeModule {
         CallbackPoint.BeforeLocation,
         function requestId(req) {
           if (req.session.isTrustIp) {
-            const upper = req.headers.get(HEADER_LOG_ID)
-            if (upper !== undefined && upper !== '') {
+            const upper = upperLogId(req)
+            if (upper !== undefined) {
               req.logId = upper
               return HandlerResult.GoOn
             }

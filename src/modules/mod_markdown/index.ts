@@ -5,7 +5,7 @@ import { type Infer, s } from '../../config/schema.js'
 import { transformResponseBody } from '../../module/body.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
-import type { ProductRuleDecl } from '../../module/rule-table.js'
+import { type ProductRuleDecl, productRuleFile } from '../../module/rule-table.js'
 import type { BfeModule } from '../../module/types.js'
 
 /** mod_markdown.conf (spec/modules.md §16). */
@@ -108,6 +108,7 @@ export class MarkdownRender extends Transform {
 export function createModMarkdown(): BfeModule {
   return {
     name: 'mod_markdown',
+    dataFiles: [productRuleFile('mod_markdown/markdown_rule.data', markdownRules)],
     async init(ctx: ModuleContext): Promise<void> {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug

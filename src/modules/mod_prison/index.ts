@@ -2,8 +2,8 @@ import type { BfeRequest } from '../../basic/request.js'
 import { ini } from '../../config/ini.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext, Reloadable } from '../../module/context.js'
-import { loadProductRules } from '../../module/rule-table.js'
-import type { BfeModule } from '../../module/types.js'
+import { loadProductRules, productRuleFile } from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep } from '../../module/types.js'
 import { newRuleState, PrisonRule, prisonRules, type RuleState } from './rule.js'
 
 /** mod_prison.conf (spec/modules.md §14). */
@@ -69,8 +69,45 @@ const COUNTERS = ['ALL_CHECKED', 'ALL_PRISON'] as const
  * action (CLOSE, FINISH, PASS or REQ_HEADER_SET).
  */
 export function createModPrison(): BfeModule {
+  let loaded: Reloadable<PrisonTable> | undefined
   return {
     name: 'mod_prison',
+    dataFiles: [productRuleFile('mod_prison/prison.data', prisonRules)],
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.FoundProduct || loaded === undefined) return undefined
+      const t = loaded.value
+      const g = t.products.get(GLOBAL) ?? EMPTY
+      const p = req.product === GLOBAL ? EMPTY : (t.products.get(req.product) ?? EMPTY)
+      if (g.length === 0 && p.length === 0) return undefined
+      const all = [...g, ...p]
+      const counted: { rule: string; counted: boolean; [k: string]: unknown }[] = []
+      const rules = all.map((r, i) => {
+        const matched = r.cond.condition.test(req)
+        if (matched) {
+          const sign = r.signOf(req)
+          counted.push({
+            rule: r.name,
+            counted: sign !== undefined,
+            sign: sign ?? null,
+            action: r.cmd,
+            ...r.limits,
+          })
+        }
+        return { index: i, cond: r.cond.source, matched }
+      })
+      const n = counted.filter((c) => c.counted === true).length
+      return {
+        summary:
+          counted.length === 0
+            ? 'no rule matched'
+            : `counted by ${n} rule(s) (${counted.map((c) => String(c.rule)).join(', ')}); counters not known here`,
+        rules,
+        detail: {
+          rules: counted,
+          note: 'whether the visitor is over a threshold depends on live counters: not known at explain time',
+        },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const states = new Map<string, RuleState>()
@@ -79,6 +116,7 @@ export function createModPrison(): BfeModule {
         buildPrisonTable(f, states, holder?.value),
       )
       holder = table
+      loaded = table
       const m = ctx.metrics(COUNTERS)
       const debug = conf.Log.OpenDebug
 

@@ -199,11 +199,25 @@ export class PrisonRule {
     return t
   }
 
+  /** The visitor signature (MD5 of signText, base64), undefined when the rule skips `req`. */
+  signOf(req: BfeRequest): string | undefined {
+    const text = this.signText(req)
+    return text === undefined ? undefined : createHash('md5').update(text).digest('base64')
+  }
+
+  /** What explain shows of the rule's limits. */
+  get limits(): { threshold: number; checkPeriodS: number; stayPeriodS: number } {
+    return {
+      threshold: this.threshold,
+      checkPeriodS: this.checkPeriodMs / 1000,
+      stayPeriodS: this.stayPeriodMs / 1000,
+    }
+  }
+
   /** Counts the request and says whether its visitor is (now) jailed. */
   check(req: BfeRequest, now: number): boolean {
-    const text = this.signText(req)
-    if (text === undefined) return false
-    const sign = createHash('md5').update(text).digest('base64')
+    const sign = this.signOf(req)
+    if (sign === undefined) return false
     if (this.jailed(sign, req, now)) return true
     this.record(sign, now)
     return this.jailed(sign, req, now)

@@ -5,7 +5,7 @@ import { ini } from '../../config/ini.js'
 import { type Infer, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
-import { loadProductRules, type ProductRuleDecl } from '../../module/rule-table.js'
+import { loadProductRules, type ProductRuleDecl, productRuleFile } from '../../module/rule-table.js'
 import type { BfeModule } from '../../module/types.js'
 
 /** mod_secure_link.conf (spec/modules.md §16). */
@@ -148,6 +148,7 @@ export function verify(r: SecureLinkRule, req: BfeRequest, nowSec: number): Verd
 export function createModSecureLink(): BfeModule {
   return {
     name: 'mod_secure_link',
+    dataFiles: [productRuleFile('mod_secure_link/secure_link.data', secureLinkRules)],
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const table = ctx.reloadable('mod_secure_link', ctx.confFile(conf.Basic.DataPath), (f) => {

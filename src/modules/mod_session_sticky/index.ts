@@ -14,6 +14,7 @@ import {
   decodeProductRules,
   type ProductRuleDecl,
   ProductRuleTable,
+  productRuleFile,
 } from '../../module/rule-table.js'
 import type { BfeModule, FilterReturn } from '../../module/types.js'
 import { setCookieString } from '../mod_userid/cookie.js'
@@ -259,6 +260,7 @@ class BodyTap extends Transform {
 export function createModSessionSticky(): BfeModule {
   return {
     name: 'mod_session_sticky',
+    dataFiles: [productRuleFile('mod_session_sticky/session_sticky.data', stickyRules)],
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const b = conf.Basic

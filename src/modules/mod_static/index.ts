@@ -10,13 +10,26 @@ import {
   type JsonSchema,
   type Schema,
   s,
+  schemaDocument,
 } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { ModuleContext } from '../../module/context.js'
-import type { ProductRuleDecl } from '../../module/rule-table.js'
-import type { BfeModule, FilterReturn } from '../../module/types.js'
-import { loadMimeTypes } from './mime.js'
-import { type BrowseAction, browse, type StaticCounters, type StaticEnv } from './serve.js'
+import type { ModuleContext, Reloadable } from '../../module/context.js'
+import {
+  type ProductRuleDecl,
+  type ProductRuleTable,
+  productRuleFile,
+  schemaId,
+} from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep, FilterReturn } from '../../module/types.js'
+import { firstMatchIndex, firstMatchSeen } from '../explain-rules.js'
+import { loadMimeTypes, mimeSchema } from './mime.js'
+import {
+  type BrowseAction,
+  browse,
+  probeBrowse,
+  type StaticCounters,
+  type StaticEnv,
+} from './serve.js'
 
 /** mod_static.conf (spec/modules.md §6). */
 const confSchema = {
@@ -79,14 +92,73 @@ const COUNTERS = [
 ] as const
 const GAUGES = ['FILE_CURRENT_OPENED'] as const
 
+/** BROWSE serves GET and HEAD only (405 otherwise). */
+function methodAllowed(req: BfeRequest): boolean {
+  return req.method === 'GET' || req.method === 'HEAD'
+}
+
 /**
  * mod_static: at HandleFoundProduct, the first rule of the request's product whose condition
  * matches answers the request from a directory: GET and HEAD only, pre-compressed `.gz`/`.br`
  * siblings with EnableCompress, the default file for a missing path, never a file outside the root.
  */
 export function createModStatic(): BfeModule {
+  let loaded: Reloadable<ProductRuleTable<StaticRule>> | undefined
+  let compress = false
   return {
     name: 'mod_static',
+    dataFiles: [
+      productRuleFile(
+        'mod_static/static_rule.data',
+        staticRules((p) => p),
+      ),
+      {
+        kind: 'mod_static/mime_type.data',
+        jsonSchema: () =>
+          schemaDocument(
+            schemaId('mod_static/mime_type.data'),
+            'mod_static mime_type.data',
+            mimeSchema,
+          ),
+      },
+    ],
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.FoundProduct || loaded === undefined) return undefined
+      const list = loaded.value.rules(req.product)
+      if (list.length === 0) return undefined
+      const i = firstMatchIndex(list, req)
+      const rules = firstMatchSeen(list, i)
+      if (i === -1) return { summary: 'no rule matched', rules }
+      const a = (list[i] as StaticRule).Action
+      if (!methodAllowed(req)) {
+        req.httpResponse = internalResponse(405)
+        return {
+          summary: `405: ${req.method} is not GET or HEAD (rule ${i}, root ${a.root})`,
+          result: HandlerResult.Response,
+          rules,
+          detail: { status: 405, root: a.root },
+        }
+      }
+      // Existence is checked with stat/realpath/access only: no file is opened.
+      const p = probeBrowse(req, a, compress)
+      req.httpResponse = internalResponse(p.status)
+      return {
+        summary:
+          p.status === 200
+            ? `serve ${p.file}${p.encoding === '' ? '' : ` (${p.encoding})`} (rule ${i})`
+            : `${p.status}: ${p.file} cannot be served (rule ${i})`,
+        result: HandlerResult.Response,
+        rules,
+        detail: {
+          status: p.status,
+          root: a.root,
+          file: p.file,
+          encoding: p.encoding,
+          defaultFile: p.fallback,
+          checked: 'file existence and permissions checked with stat; nothing opened',
+        },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const rules = ctx.ruleTable(
@@ -94,6 +166,8 @@ export function createModStatic(): BfeModule {
         ctx.confFile(conf.Basic.DataPath),
         staticRules((p) => ctx.dataFile(p)),
       )
+      loaded = rules
+      compress = conf.Basic.EnableCompress
       const mime = ctx.reloadable(
         'mod_static.mime_type',
         ctx.confFile(conf.Basic.MimeTypePath),
@@ -127,17 +201,15 @@ export function createModStatic(): BfeModule {
         CallbackPoint.FoundProduct,
         function staticFile(req): FilterReturn {
           const list = rules.value.rules(req.product)
-          for (let i = 0; i < list.length; i++) {
-            const r = list[i] as StaticRule
-            if (!r.Cond.condition.test(req)) continue
-            m.FILE_BROWSE_COUNT++
-            if (req.method !== 'GET' && req.method !== 'HEAD') {
-              req.httpResponse = internalResponse(405)
-              return HandlerResult.Response
-            }
-            return answer(req, r.Action)
+          if (list.length === 0) return HandlerResult.GoOn
+          const i = firstMatchIndex(list, req)
+          if (i === -1) return HandlerResult.GoOn
+          m.FILE_BROWSE_COUNT++
+          if (!methodAllowed(req)) {
+            req.httpResponse = internalResponse(405)
+            return HandlerResult.Response
           }
-          return HandlerResult.GoOn
+          return answer(req, (list[i] as StaticRule).Action)
         },
         'staticFile',
       )

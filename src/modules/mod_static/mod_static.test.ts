@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream'
 import { after, describe, it } from 'node:test'
 import { BfeRequest } from '../../basic/request.js'
 import { Session } from '../../basic/session.js'
-import { acceptedEncodings, browse, type StaticEnv } from './serve.js'
+import { acceptedEncodings, browse, probeBrowse, type StaticEnv } from './serve.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'mod-static-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -115,5 +115,33 @@ describe('mod_static', () => {
     assert.equal((await browse(req('/nope'), action(), env())).statusCode, 404)
     assert.equal((await browse(req('/sub'), action(), env())).statusCode, 500)
     assert.equal((await browse(req('/a%00b'), action(), env())).statusCode, 404)
+  })
+})
+
+describe('mod_static probeBrowse (bfe explain)', () => {
+  it('gives the status browse answers, with stat calls only', async () => {
+    const cases: [string, string[], string, boolean][] = [
+      ['/a.css', [], '', false],
+      ['/a.css', ['Accept-Encoding', 'gzip, br'], '', true],
+      ['/a.css', ['Accept-Encoding', 'br'], '', true],
+      ['/escape.txt', [], '', false],
+      ['/inside.css', [], '', false],
+      ['/../secret.txt', [], '', false],
+      ['/nope', [], 'index.html', false],
+      ['/nope', [], '', false],
+      ['/sub', [], '', false],
+      ['/sub/', [], 'index.html', false],
+      ['/a%00b', [], '', false],
+    ]
+    for (const [uri, headers, def, compress] of cases) {
+      const live = await browse(req(uri, headers, 'HEAD'), action(def), env(compress))
+      const p = probeBrowse(req(uri, headers, 'HEAD'), action(def), compress)
+      assert.equal(p.status, live.statusCode, uri)
+      assert.equal(p.encoding, live.headers.get('content-encoding') ?? '', uri)
+    }
+    const gz = probeBrowse(req('/a.css', ['Accept-Encoding', 'gzip']), action(), true)
+    assert.equal(gz.file, join(root, 'a.css.gz'))
+    const fb = probeBrowse(req('/nope'), action('index.html'), false)
+    assert.deepEqual([fb.status, fb.fallback, fb.file], [200, true, join(root, 'index.html')])
   })
 })

@@ -1,4 +1,11 @@
-import { createReadStream, type ReadStream } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  createReadStream,
+  type ReadStream,
+  realpathSync,
+  statSync,
+} from 'node:fs'
 import { type FileHandle, open, realpath, stat } from 'node:fs/promises'
 import { extname, join, sep } from 'node:path'
 import { HeaderList } from '../../basic/header-list.js'
@@ -88,6 +95,71 @@ function under(p: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep)
 }
 
+/** The file a request path names under the root (`..` resolved first) and its extension. */
+export function fileOf(a: BrowseAction, name: string): { file: string; ext: string } {
+  const clean = cleanPath(name.startsWith('/') ? name : `/${name}`)
+  return { file: join(a.root, clean), ext: extname(clean) }
+}
+
+/** What `browse` would answer, found with stat calls only (no file is opened): `bfe explain`. */
+export interface BrowseProbe {
+  readonly status: number
+  /** The file that would be sent (status 200), else the one that was looked for. */
+  readonly file: string
+  /** `gzip` or `br` for a pre-compressed sibling, '' otherwise. */
+  readonly encoding: string
+  /** The default file was used (the path was missing or a directory). */
+  readonly fallback: boolean
+}
+
+function probeOne(
+  a: BrowseAction,
+  name: string,
+  encodings: readonly string[],
+): { file: string; encoding: string; failure: Failure | undefined } {
+  let { file } = fileOf(a, name)
+  let encoding = ''
+  for (const enc of encodings) {
+    const candidate = file + EXT[enc as keyof typeof EXT]
+    if (statSync(candidate, { throwIfNoEntry: false }) !== undefined) {
+      file = candidate
+      encoding = enc
+      break
+    }
+  }
+  try {
+    const real = realpathSync(file)
+    if (!under(real, a.realRoot)) return { file, encoding, failure: 'notfound' }
+    accessSync(real, constants.R_OK)
+    const st = statSync(real)
+    return { file: real, encoding, failure: st.isDirectory() ? 'dir' : undefined }
+  } catch (err) {
+    return { file, encoding, failure: failureOf(err) }
+  }
+}
+
+/**
+ * The answer `browse` would give, from the file system's metadata only (stat, realpath, access):
+ * the same path resolution, pre-compressed siblings, root confinement and default-file fallback.
+ */
+export function probeBrowse(
+  req: BfeRequest,
+  a: BrowseAction,
+  enableCompress: boolean,
+): BrowseProbe {
+  const encodings = enableCompress
+    ? acceptedEncodings(req.headers.get('accept-encoding'))
+    : NO_ENCODINGS
+  let f = probeOne(a, req.path, encodings)
+  let fallback = false
+  if ((f.failure === 'notfound' || f.failure === 'dir') && a.defaultFile !== '') {
+    fallback = true
+    f = probeOne(a, a.defaultFile, encodings)
+  }
+  const status = f.failure === undefined ? 200 : STATUS[f.failure]
+  return { status, file: f.file, encoding: f.encoding, fallback }
+}
+
 /**
  * Opens `root` + the cleaned `name` (a pre-compressed sibling first when the client takes it).
  * The path cannot leave the root: `..` is resolved before joining, and a symbolic link whose
@@ -99,9 +171,7 @@ async function openFile(
   encodings: readonly string[],
   env: StaticEnv,
 ): Promise<Opened | Failure> {
-  const clean = cleanPath(name.startsWith('/') ? name : `/${name}`)
-  let file = join(a.root, clean)
-  const ext = extname(clean)
+  let { file, ext } = fileOf(a, name)
   let encoding = ''
   for (const enc of encodings) {
     const candidate = file + EXT[enc as keyof typeof EXT]

@@ -2,9 +2,10 @@ import { bound } from '../../config/bounds.js'
 import { readJsonFile } from '../../config/data-file.js'
 import { ini } from '../../config/ini.js'
 import type { JsonNode } from '../../config/json-node.js'
-import { type DecodeCx, type Infer, s } from '../../config/schema.js'
+import { type DecodeCx, type Infer, s, schemaDocument } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
+import { schemaId } from '../../module/rule-table.js'
 import type { BfeModule } from '../../module/types.js'
 import { normalizeIp } from '../../util/ip.js'
 
@@ -101,6 +102,17 @@ const COUNTERS = [
 export function createModTcpKeepAlive(): BfeModule {
   return {
     name: 'mod_tcp_keepalive',
+    dataFiles: [
+      {
+        kind: 'mod_tcp_keepalive/tcp_keepalive.data',
+        jsonSchema: () =>
+          schemaDocument(
+            schemaId('mod_tcp_keepalive/tcp_keepalive.data'),
+            'mod_tcp_keepalive tcp_keepalive.data',
+            fileSchema,
+          ),
+      },
+    ],
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug

@@ -5,7 +5,7 @@ import type { BfeResponse } from '../../basic/response.js'
 import { type Infer, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
-import type { ProductRuleDecl } from '../../module/rule-table.js'
+import { type ProductRuleDecl, productRuleFile } from '../../module/rule-table.js'
 import type { BfeModule } from '../../module/types.js'
 import { confSchema, traceSettings } from './conf.js'
 
@@ -31,6 +31,7 @@ export const traceRules: ProductRuleDecl<TraceRule> = {
 export function createModTrace(opts: { exporter?: SpanExporter } = {}): BfeModule {
   return {
     name: 'mod_trace',
+    dataFiles: [productRuleFile('mod_trace/trace_rule.data', traceRules)],
     async init(ctx: ModuleContext): Promise<void> {
       const conf = ctx.readConf(confSchema)
       const set = traceSettings(ctx.confPath, conf)

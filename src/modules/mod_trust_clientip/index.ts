@@ -1,13 +1,14 @@
 import { ini } from '../../config/ini.js'
 import { type Infer, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { ModuleContext } from '../../module/context.js'
+import type { ModuleContext, Reloadable } from '../../module/context.js'
 import {
   loadProductRules,
   type ProductRuleDecl,
   type ProductRuleTable,
+  productRuleFile,
 } from '../../module/rule-table.js'
-import type { BfeModule } from '../../module/types.js'
+import type { BfeModule, ExplainStep } from '../../module/types.js'
 import { parseIpLiteral } from '../../util/ip.js'
 import { cidrOf, type IpRange, IpSet, rangeOf } from '../../util/ipdict.js'
 
@@ -69,8 +70,21 @@ const COUNTERS = [
  * `req_cip_trusted()` holds.
  */
 export function createModTrustClientIp(): BfeModule {
+  let loaded: Reloadable<IpSet> | undefined
   return {
     name: 'mod_trust_clientip',
+    dataFiles: [productRuleFile('mod_trust_clientip/trust_client_ip.data', trustData)],
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.Accept || loaded === undefined) return undefined
+      const ses = req.session
+      if (ses.remoteAddr === '') return { summary: 'no client address (--cip): not trusted' }
+      const trusted = loaded.value.has(ses.remoteAddr)
+      ses.isTrustIp = trusted
+      return {
+        summary: `${ses.remoteAddr} is ${trusted ? '' : 'not '}in a trusted range`,
+        detail: { trusted },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const debug = conf.Log.OpenDebug
@@ -80,6 +94,7 @@ export function createModTrustClientIp(): BfeModule {
         const t = loadProductRules(f, trustData)
         return { value: trustSet(t), warnings: t.warnings }
       })
+      loaded = table
       const c = ctx.metrics(COUNTERS)
       ctx.callbacks.addAcceptFilter(
         CallbackPoint.Accept,

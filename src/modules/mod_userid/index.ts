@@ -6,7 +6,7 @@ import { ini } from '../../config/ini.js'
 import { type Infer, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
-import type { ProductRuleDecl } from '../../module/rule-table.js'
+import { type ProductRuleDecl, productRuleFile } from '../../module/rule-table.js'
 import type { BfeModule } from '../../module/types.js'
 import { setCookieString } from './cookie.js'
 
@@ -50,6 +50,7 @@ export function genUid(nowMs = Date.now()): string {
 export function createModUserid(): BfeModule {
   return {
     name: 'mod_userid',
+    dataFiles: [productRuleFile('mod_userid/userid_rule.data', useridRules)],
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const table = ctx.ruleTable('mod_userid', ctx.confFile(conf.Basic.DataPath), useridRules)

@@ -2,9 +2,14 @@ import type { BfeRequest } from '../../basic/request.js'
 import { ini } from '../../config/ini.js'
 import { type Infer, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
-import type { ModuleContext } from '../../module/context.js'
-import type { ProductRuleDecl } from '../../module/rule-table.js'
-import type { BfeModule } from '../../module/types.js'
+import type { ModuleContext, Reloadable } from '../../module/context.js'
+import {
+  type ProductRuleDecl,
+  type ProductRuleTable,
+  productRuleFile,
+} from '../../module/rule-table.js'
+import type { BfeModule, ExplainStep } from '../../module/types.js'
+import { firstMatchIndex, firstMatchSeen } from '../explain-rules.js'
 import { WAF_RULES, type WafRuleCheck } from './rules.js'
 import { logFilePath, logSection, WafLog } from './waf-log.js'
 
@@ -25,7 +30,9 @@ const rule = s.check(
   },
 )
 
-export const wafRules: ProductRuleDecl<Infer<typeof rule>> = {
+export type WafRule = Infer<typeof rule>
+
+export const wafRules: ProductRuleDecl<WafRule> = {
   rule,
   title: 'mod_waf waf_rule.data',
 }
@@ -56,12 +63,44 @@ function headerMap(req: BfeRequest): Record<string, string[]> {
  * its check rules (hits are only counted). Every rule run is written to the WAF log.
  */
 export function createModWaf(): BfeModule {
+  let loaded: Reloadable<ProductRuleTable<WafRule>> | undefined
   return {
     name: 'mod_waf',
+    dataFiles: [productRuleFile('mod_waf/waf_rule.data', wafRules)],
+    explain(req, point): ExplainStep | undefined {
+      if (point !== CallbackPoint.FoundProduct || loaded === undefined) return undefined
+      const list = loaded.value.rules(req.product)
+      if (list.length === 0) return undefined
+      const i = firstMatchIndex(list, req)
+      const rules = firstMatchSeen(list, i)
+      if (i === -1) return { summary: 'no rule matched', rules }
+      const r = list[i] as WafRule
+      const blocked = r.BlockRules.find((n) => WAF_RULES.get(n)?.(req.headers) === true)
+      const checks = r.CheckRules.filter((n) => WAF_RULES.get(n)?.(req.headers) === true)
+      if (blocked !== undefined) {
+        req.errCode = 'WAF'
+        req.errMsg = `mod_waf: ${blocked}`
+        return {
+          summary: `blocked by WAF rule ${blocked} (rule ${i}): 403 and close`,
+          result: HandlerResult.Finish,
+          rules,
+          detail: { blockedBy: blocked, checkHits: [] },
+        }
+      }
+      return {
+        summary:
+          checks.length === 0
+            ? `no WAF rule hit (rule ${i})`
+            : `check rule(s) hit, counted only: ${checks.join(', ')} (rule ${i})`,
+        rules,
+        detail: { blockedBy: null, checkHits: checks },
+      }
+    },
     init(ctx: ModuleContext): void {
       const conf = ctx.readConf(confSchema)
       const logPath = logFilePath(ctx.confPath, conf.Log, (p) => ctx.confFile(p))
       const table = ctx.ruleTable('mod_waf', ctx.confFile(conf.Basic.ProductRulePath), wafRules)
+      loaded = table
       const log = new WafLog(logPath)
       const m = ctx.metrics([
         'CHECKED_REQ',
@@ -89,9 +128,10 @@ export function createModWaf(): BfeModule {
         CallbackPoint.FoundProduct,
         function waf(req) {
           const rules = table.value.rules(req.product)
-          for (let i = 0; i < rules.length; i++) {
-            const r = rules[i]
-            if (r === undefined || !r.Cond.condition.test(req)) continue
+          if (rules.length === 0) return HandlerResult.GoOn
+          const i = firstMatchIndex(rules, req)
+          if (i !== -1) {
+            const r = rules[i] as WafRule
             m.CHECKED_REQ++
             for (const name of r.BlockRules) {
               const hit = run(req, name, 'Block')
@@ -108,7 +148,6 @@ export function createModWaf(): BfeModule {
               if (hit === undefined) m.CHECKED_RULE_ERROR++
               else if (hit) m.HIT_CHECKED_RULE++
             }
-            break
           }
           return HandlerResult.GoOn
         },
