@@ -110,6 +110,6 @@ test('pipelined requests with bodies are answered in order, each with its own bo
   const reqs =
     'POST /p1 HTTP/1.1\r\nHost: p.test\r\nContent-Length: 3\r\n\r\nonePOST /p2 HTTP/1.1\r\nHost: p.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\nGET /p3 HTTP/1.1\r\nHost: p.test\r\n\r\n'
   const { data } = await exchange(reqs, (d) => d.endsWith('GET /p3 '))
-  const bodies = data.split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).filter((x) => x !== '')
+  const bodies = data.split(/HTTP\/1\.1 200 OK\r\n[\s\S]*?\r\n\r\n/).filter((x) => x !== '')
   assert.deepEqual(bodies, ['POST /p1 one', 'POST /p2 two', 'GET /p3 '])
 })
