@@ -16,6 +16,7 @@ import {
   HTTPParser,
   isParseError,
   kOnBody,
+  kOnExecute,
   kOnHeaders,
   kOnHeadersComplete,
   kOnMessageComplete,
@@ -23,6 +24,7 @@ import {
   METHODS,
   type NativeParser,
   PARSER_RESOURCE,
+  type ParseError,
 } from './http1/parser.js'
 
 /** Graceful shutdown: an idle keep-alive connection is closed after this much idleness. */
@@ -107,14 +109,32 @@ export class Http1Engine implements ConnHandler {
       parser[kOnHeadersComplete] = onHeadersComplete
       parser[kOnBody] = onBody
       parser[kOnMessageComplete] = onMessageComplete
+      parser[kOnExecute] = onExecute
     }
     // Strict parsing whatever NODE_OPTIONS says (no --insecure-http-parser leniency: obs-fold,
     // bare LF, CL+TE and other framing that a backend may read differently are refused).
     parser.initialize(HTTPParser.REQUEST, PARSER_RESOURCE, this.maxHeadBytes, LENIENT_NONE)
     const c = new H1Conn(this, conn, parser)
     ;(parser as OwnedParser).owner = c
-    c.socket.on('data', c.onData)
-    if (c.socket.isPaused()) c.socket.resume()
+    const socket = c.socket
+    // A plain TCP socket with nothing buffered is read by the parser natively (as node:http does):
+    // no Buffer, stream push or 'data' event per read. TLS sockets, and sockets holding bytes
+    // given back by the PROXY stage, are fed through 'data'.
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle
+    if (
+      conn.socket === conn.raw &&
+      handle !== undefined &&
+      handle !== null &&
+      handle.isStreamBase === true &&
+      handle._consumed !== true &&
+      socket.readableLength === 0
+    ) {
+      handle._consumed = true
+      parser.consume(handle)
+      c.handle = handle
+    }
+    socket.on('data', c.onData)
+    if (socket.isPaused()) socket.resume()
   }
 
   /** A head waits for body bytes: it goes out by itself at the end of this tick if none come. */
@@ -194,6 +214,15 @@ export class Http1Engine implements ConnHandler {
   }
 }
 
+/** The native stream under a net.Socket (libuv TCP), as `HTTPParser.consume` takes it. */
+interface StreamHandle {
+  isStreamBase?: boolean
+  _consumed?: boolean
+  reading?: boolean
+  readStart(): number
+  readStop(): number
+}
+
 const kH1 = Symbol('bfe.h1')
 type H1Socket = Socket & { [kH1]?: H1Conn }
 
@@ -229,6 +258,8 @@ export class H1Conn {
   held: boolean
   /** The body of the request being read is no longer wanted (its response is done). */
   discard: boolean
+  /** The socket's handle when the parser reads it natively (consume); undefined otherwise. */
+  handle: StreamHandle | undefined
   readonly onData: (chunk: Buffer) => void
 
   constructor(engine: Http1Engine, conn: Conn, parser: NativeParser) {
@@ -246,6 +277,7 @@ export class H1Conn {
     this.upgraded = undefined
     this.held = false
     this.discard = false
+    this.handle = undefined
     ;(this.socket as H1Socket)[kH1] = this
     this.onData = (chunk: Buffer) => this.read(chunk)
   }
@@ -256,25 +288,62 @@ export class H1Conn {
     if (this.inflight === undefined && this.reading === undefined) {
       if (!this.engine.headRead(this, chunk.length)) return
     }
-    const r = parser.execute(chunk)
+    this.executed(parser, parser.execute(chunk), chunk)
+  }
+
+  /**
+   * After the parser has read `chunk` (fed from 'data', or natively: then `r` comes through
+   * kOnExecute and the chunk from `getCurrentBuffer()` when needed).
+   */
+  executed(parser: NativeParser, r: number | ParseError, chunk: Buffer | undefined): void {
     // Answered, switched or closed inside a callback: the rest of the chunk is not ours to read.
     if (this.parser !== parser && this.upgraded === undefined) return
     if (isParseError(r)) {
-      this.parseError(r, chunk)
+      this.parseError(r, chunk ?? currentBuffer(parser))
       return
     }
     const up = this.upgraded
     if (up !== undefined) {
       this.upgraded = undefined
+      const rest =
+        up.upgradeHead !== undefined ? (chunk ?? currentBuffer(parser)).subarray(r) : EMPTY
       this.stopReading()
-      if (up.upgradeHead !== undefined) up.upgradeHead = chunk.subarray(r)
+      if (up.upgradeHead !== undefined) up.upgradeHead = rest
+    }
+  }
+
+  /** Reads natively parsed: the head budget is accounted after the parse. */
+  nativeRead(parser: NativeParser, r: number | ParseError): void {
+    if (this.answered || this.parser !== parser) return
+    if (typeof r === 'number' && this.inflight === undefined && this.reading === undefined) {
+      if (!this.engine.headRead(this, r)) return
+    }
+    this.executed(parser, r, undefined)
+  }
+
+  /** Stops reading from the socket (paused for the JavaScript side, and natively). */
+  private pauseSocket(): void {
+    this.socket.pause()
+    const h = this.handle
+    if (h !== undefined && h.reading === true) {
+      h.reading = false
+      h.readStop()
+    }
+  }
+
+  private resumeSocket(): void {
+    this.socket.resume()
+    const h = this.handle
+    if (h !== undefined && h.reading !== true && !this.socket.destroyed) {
+      h.reading = true
+      h.readStart()
     }
   }
 
   /** No more request bytes are parsed on this connection (answered, upgraded or closed). */
   stopReading(): void {
     this.socket.off('data', this.onData)
-    this.socket.pause()
+    this.pauseSocket()
     this.releaseParser()
   }
 
@@ -284,6 +353,20 @@ export class H1Conn {
     this.parser = undefined
     ;(p as OwnedParser).owner = undefined
     this.fields = undefined
+    const h = this.handle
+    if (h !== undefined) {
+      // The socket's reads go back to its JavaScript side, which buffers them while the socket
+      // is paused (a tunnel takes them later; its stream stops reading once its buffer is full).
+      // Reading must go on: that stream saw no read of its own since the handle was consumed and
+      // would not start one.
+      this.handle = undefined
+      p.unconsume()
+      h._consumed = false
+      if (!this.socket.destroyed && h.reading !== true) {
+        h.reading = true
+        h.readStart()
+      }
+    }
     if (parserPool.length < PARSER_POOL_MAX) {
       p.remove()
       parserPool.push(p)
@@ -299,7 +382,7 @@ export class H1Conn {
   answerRaw(text: string, linger: boolean): void {
     this.answered = true
     this.socket.off('data', this.onData)
-    this.socket.pause()
+    this.pauseSocket()
     rawReply(this.socket, text, linger)
   }
 
@@ -543,7 +626,7 @@ export class H1Conn {
   hold(): void {
     if (this.held) return
     this.held = true
-    this.socket.pause()
+    this.pauseSocket()
   }
 
   /**
@@ -554,7 +637,7 @@ export class H1Conn {
     if (!this.held || this.parser === undefined || this.answered) return
     if (this.queue !== undefined || (!wanted && this.bodyFull())) return
     this.held = false
-    this.socket.resume()
+    this.resumeSocket()
   }
 
   private bodyFull(): boolean {
@@ -604,7 +687,7 @@ export class H1Conn {
   private replyAndClose(status: number): void {
     this.answered = true
     this.socket.off('data', this.onData)
-    this.socket.pause()
+    this.pauseSocket()
     const head = `${statusLine(status)}Server: bfe\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\nDate: ${httpDate()}\r\nConnection: close\r\n\r\n`
     this.socket.end(head, 'latin1')
   }
@@ -650,6 +733,15 @@ function onHeadersComplete(
     c.url = ''
   }
   return c.head(major, minor, all ?? [], METHODS[method] ?? 'GET', uri, upgrade, keepAlive)
+}
+
+function onExecute(this: OwnedParser, r: number | ParseError): void {
+  this.owner?.nativeRead(this, r)
+}
+
+/** The read a natively reading parser is working on (for an error's version check, an upgrade). */
+function currentBuffer(parser: NativeParser): Buffer {
+  return parser.getCurrentBuffer()
 }
 
 function onBody(this: OwnedParser, chunk: Buffer): void {

@@ -15,6 +15,11 @@ export interface NativeParser {
   finish(): number | ParseError | undefined
   remove(): void
   free(): void
+  /** Reads `handle` natively: each read is parsed, then `kOnExecute` gets the result. */
+  consume(handle: object): void
+  unconsume(): void
+  /** A copy of the read being parsed natively (inside `kOnExecute`). */
+  getCurrentBuffer(): Buffer
   [slot: number]: unknown
 }
 
