@@ -292,6 +292,14 @@ export class UpstreamConn {
   keepAlive: boolean
   /** The response is complete; release after the parser returns. */
   complete: boolean
+  /**
+   * Body bytes still to come of a response framed by Content-Length, read past the parser:
+   * node's binding copies every body span into a new Buffer, these go to the sink as views.
+   */
+  bodyLeft: number
+  /** Set by scanResponse: the response's Content-Length (-1: none) and Transfer-Encoding. */
+  length: number
+  chunked: boolean
   private readonly onData: (chunk: Buffer) => void
 
   constructor(pool: H1Pool, connectTimeout: number) {
@@ -308,6 +316,9 @@ export class UpstreamConn {
     this.interim = false
     this.keepAlive = false
     this.complete = false
+    this.bodyLeft = 0
+    this.length = -1
+    this.chunked = false
     let parser = parserPool.pop() as OwnedParser | undefined
     if (parser === undefined) {
       parser = new HTTPParser() as OwnedParser
@@ -347,6 +358,7 @@ export class UpstreamConn {
     attempt.conn = this
     this.requestDone = false
     this.complete = false
+    this.bodyLeft = 0
     this.keepMs = IDLE_TIMEOUT_MS
     // Paused by the previous response's holder (its end was delivered after the release).
     if (this.socket.isPaused()) this.socket.resume()
@@ -404,7 +416,15 @@ export class UpstreamConn {
       return
     }
     a.responseStarted = true
+    if (this.bodyLeft > 0) {
+      this.bodyBytes(a, chunk)
+      return
+    }
     const r = parser.execute(chunk)
+    if (typeof r === 'number' && this.bodyLeft > 0) {
+      if (r < chunk.length) this.bodyBytes(a, chunk.subarray(r))
+      return
+    }
     if (isParseError(r)) {
       if (this.complete && this.attempt === a) {
         // Bytes after a complete response (a 304's body ...): the response stands, the
@@ -416,6 +436,20 @@ export class UpstreamConn {
       return
     }
     if (this.complete && this.attempt === a) this.finish()
+  }
+
+  /** Body bytes of a Content-Length response, handed on as they came (no copy). */
+  private bodyBytes(a: H1Attempt, chunk: Buffer): void {
+    const left = this.bodyLeft
+    const n = chunk.length <= left ? chunk.length : left
+    this.bodyLeft = left - n
+    if (!a.finished && this.attempt === a) a.data(n === chunk.length ? chunk : chunk.subarray(0, n))
+    if (this.bodyLeft > 0 || this.attempt !== a) return
+    this.complete = true
+    // Bytes after a complete response: the response stands, the connection is not reused.
+    if (n < chunk.length) this.keepAlive = false
+    this.finish()
+    if (n < chunk.length) this.destroy()
   }
 
   /** The response is complete: the attempt ends, the connection goes back or closes. */
@@ -528,8 +562,16 @@ export class UpstreamConn {
     }
     this.interim = false
     this.keepAlive = keepAlive
+    this.length = -1
+    this.chunked = false
     const out = scanResponse(fields, this)
-    return a.headers(status, out) ? 1 : 0
+    if (a.headers(status, out)) return 1 // HEAD: no body
+    if (this.length > 0 && !this.chunked && status !== 204 && status !== 304) {
+      // The parser stops after the head (2: as for an upgrade); read() takes the body.
+      this.bodyLeft = this.length
+      return 2
+    }
+    return 0
   }
 
   body(chunk: Buffer): void {
@@ -538,7 +580,7 @@ export class UpstreamConn {
   }
 
   messageComplete(): void {
-    if (this.complete) return
+    if (this.complete || this.bodyLeft > 0) return
     if (this.interim) {
       this.interim = false
       this.fields = undefined
@@ -558,6 +600,9 @@ const CHUNKED_END = 'transfer-encoding: chunked\r\n\r\n'
 function scanResponse(fields: string[], c: UpstreamConn): string[] {
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i] as string
+    const n = name.length
+    if (n === 14 && sameName(name, 'content-length')) c.length = Number(fields[i + 1])
+    else if (n === 17 && sameName(name, 'transfer-encoding')) c.chunked = true
     if (
       name.length === 10 &&
       (name.charCodeAt(0) | 0x20) === 0x6b &&
