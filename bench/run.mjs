@@ -38,7 +38,8 @@ const USAGE = `usage: node bench/run.mjs [options]        (npm run bench -- [opt
   --warmup S            wrk warm-up per target and scenario             (default 3)
   --connections C       wrk connections                                 (default 50)
   --threads T           wrk threads                                     (default 1)
-  --only a,b            targets: bfe-ts,nginx,http-proxy,undici,undici-dispatch,node-h2
+  --only a,b            targets: bfe-ts,nginx,tcp-relay,http-proxy,undici,undici-dispatch,
+                        node-h2
                         (+ direct = origin, no proxy)
   --scenario a,b        scenarios: small,64k,close,https,h2 (+ workers)
                         (default all but workers)
@@ -120,9 +121,18 @@ const ALL_TARGETS = [
   'undici',
   'undici-dispatch',
   'node-h2',
+  'tcp-relay',
   'direct',
 ]
-const DEFAULT_TARGETS = ['bfe-ts', 'nginx', 'http-proxy', 'undici', 'undici-dispatch', 'node-h2']
+const DEFAULT_TARGETS = [
+  'bfe-ts',
+  'nginx',
+  'tcp-relay',
+  'http-proxy',
+  'undici',
+  'undici-dispatch',
+  'node-h2',
+]
 const TARGETS = opts.only ? list(opts.only) : DEFAULT_TARGETS
 if (opts['bfe-before'] !== '' && !TARGETS.includes('bfe-before')) TARGETS.splice(1, 0, 'bfe-before')
 for (const t of TARGETS) {
@@ -196,6 +206,7 @@ const PORTS = {
   'bfe-before': BASE + 5,
   'undici-dispatch': BASE + 6,
   'node-h2': BASE + 7,
+  'tcp-relay': BASE + 8,
 }
 /** The TLS port of a target (HTTPS and HTTP/2 scenarios), for those that have one. */
 const TLS_OFFSET = 1000
@@ -583,11 +594,17 @@ http {
       ],
       { env: { NODE_ENV: 'production' }, logFile },
     )
-  } else if (name === 'http-proxy' || name === 'undici' || name === 'undici-dispatch') {
+  } else if (
+    name === 'http-proxy' ||
+    name === 'undici' ||
+    name === 'undici-dispatch' ||
+    name === 'tcp-relay'
+  ) {
     const file = {
       'http-proxy': 'http-proxy.mjs',
       undici: 'undici-proxy.mjs',
       'undici-dispatch': 'undici-dispatch.mjs',
+      'tcp-relay': 'tcp-relay.mjs',
     }[name]
     const script = join(HERE, 'targets', file)
     child = launch(
@@ -854,8 +871,10 @@ function table(rows) {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of rows) {
+    // The bare TCP relay parses no HTTP: no Node proxy can go faster on this machine.
+    const name = r.name === 'tcp-relay' ? 'tcp-relay (ceiling)' : r.name
     lines.push(
-      `| ${r.name} | ${fmt(r.rpsMedian)} | ${fmt(r.rpsMin)} | ${fmt(r.rpsMax)} | ${fmt(r.spreadPct, 1)} | ` +
+      `| ${name} | ${fmt(r.rpsMedian)} | ${fmt(r.rpsMin)} | ${fmt(r.rpsMax)} | ${fmt(r.spreadPct, 1)} | ` +
         `${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.ratioToNginx, 2)} | ${fmt(r.cpuPct)} | ${fmt(r.rssMb, 1)} | ${r.errors} |`,
     )
   }
@@ -1000,6 +1019,12 @@ async function main() {
     md.push(`\n### ${r.scenario}: ${r.title}\n`)
     md.push(table(r.summary))
     const foreign = Math.max(0, ...r.summary.map((x) => x.maxForeignPct).filter(Number.isFinite))
+    const relay = r.summary.find((x) => x.name === 'tcp-relay')
+    const bfe = r.summary.find((x) => x.name === 'bfe-ts')
+    if (relay !== undefined && bfe !== undefined && relay.rpsMedian > 0)
+      md.push(
+        `\nbfe-ts reaches ${fmt((100 * bfe.rpsMedian) / relay.rpsMedian)} % of the tcp-relay ceiling (a Node process copying bytes, no HTTP).`,
+      )
     const paired = r.summary
       .filter((x) => x.name !== 'nginx' && Number.isFinite(x.pairedRatioToNginx))
       .map((x) => `${x.name} ${fmt(x.pairedRatioToNginx, 2)}`)

@@ -1,87 +1,39 @@
-import type { Readable } from 'node:stream'
-import type { Dispatcher } from 'undici'
+import type { Dispatcher, Pool } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
+import { ForwardAttempt, type ForwardRequest, type ForwardSink } from './attempt.js'
 import { BodyRelay } from './body-relay.js'
+import { H1Attempt, H1Pool } from './h1-pool.js'
 import { responseHeaderStrings, responseHeadersFromObject } from './hop-headers.js'
 import { httpsServername, type TransportPools, takeFreshConnection } from './transport.js'
 
-/**
- * One attempt to a backend as the pipeline drives it: an HTTP request (`ForwardAttempt`) or a
- * WebSocket handshake (`TunnelAttempt`, proxy/tunnel.ts).
- */
-export interface UpstreamAttempt {
-  /** The backend's response header has arrived. */
-  readonly gotHeaders: boolean
-  /** The attempt has ended: its response is complete, or it failed or was aborted. */
-  readonly finished: boolean
-  /** Stops the attempt; the sink hears `upstreamError` unless the attempt had already ended. */
-  abort(err: Error): void
-  /** Lets a held response body flow again. */
-  resume(): void
-}
-
-/** What the request pipeline hears from one attempt to a backend. */
-export interface ForwardSink {
-  /**
-   * The backend's final response header (1xx are skipped), hop-by-hop headers removed. Return
-   * false to hold the body until `attempt.resume()`.
-   */
-  upstreamHeaders(attempt: UpstreamAttempt, status: number, headers: string[]): boolean
-  /** A body chunk. Return false when the client cannot take more now (then `resume()` later). */
-  upstreamData(attempt: UpstreamAttempt, chunk: Buffer): boolean
-  /** The body is complete; trailers as a flat list (usually empty). */
-  upstreamEnd(attempt: UpstreamAttempt, trailers: string[]): void
-  /** The attempt failed; `gotHeaders` tells whether the response had started. */
-  upstreamError(attempt: UpstreamAttempt, err: Error, gotHeaders: boolean): void
-}
-
-/** The request as it goes to a backend. */
-export interface ForwardRequest {
-  method: string
-  /** Origin-form request-target. */
-  path: string
-  headers: string[]
-  body: Readable | null
-}
+export {
+  ForwardAttempt,
+  type ForwardRequest,
+  type ForwardSink,
+  type UpstreamAttempt,
+} from './attempt.js'
 
 /**
  * One attempt to send a request to one backend, on undici's dispatch-handler API. The pipeline
  * decides what to do with the outcome (retry, respond, stream); this object only moves bytes and
  * reports.
  */
-export class ForwardAttempt implements Dispatcher.DispatchHandler, UpstreamAttempt {
-  private readonly sink: ForwardSink
+export class UndiciAttempt extends ForwardAttempt implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   /** Abort asked for before undici handed us the controller. */
   private pendingAbort: Error | undefined
   /** The pool the attempt was dispatched on (to tell a fresh connection from a reused one). */
   pool: object | undefined
-  gotHeaders: boolean
-  finished: boolean
-  /**
-   * The request went out on a connection that had carried earlier requests (false until undici
-   * starts writing it, and false for a connection opened for this request).
-   */
-  reused: boolean
-  /** Some byte of a response (an interim 1xx included) has arrived. */
-  responseStarted: boolean
-  /** The final status, once the header has arrived (0 before). */
-  status: number
 
   constructor(sink: ForwardSink) {
-    this.sink = sink
+    super(sink)
     this.controller = undefined
     this.pendingAbort = undefined
     this.pool = undefined
-    this.gotHeaders = false
-    this.finished = false
-    this.reused = false
-    this.responseStarted = false
-    this.status = 0
   }
 
   /** Stops the attempt; the sink hears `upstreamError` unless the attempt had already ended. */
-  abort(err: Error): void {
+  override abort(err: Error): void {
     if (this.finished) return
     const c = this.controller
     if (c === undefined) this.pendingAbort = err
@@ -89,12 +41,12 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler, UpstreamAttem
   }
 
   /** Holds the backend's body (backpressure). */
-  pause(): void {
+  override pause(): void {
     this.controller?.pause()
   }
 
   /** Lets the body flow again. */
-  resume(): void {
+  override resume(): void {
     this.controller?.resume()
   }
 
@@ -189,7 +141,10 @@ function headerList(
   return parsed === undefined || parsed === null ? [] : responseHeadersFromObject(parsed)
 }
 
-/** Sends `req` to `backend` through its pool; the outcome reaches `sink`. */
+/**
+ * Sends `req` to `backend` through its pool; the outcome reaches `sink`. Plain HTTP/1.1 backends
+ * go through our own keep-alive pools (h1-pool.ts), HTTPS and h2c backends through undici.
+ */
 export function forward(
   pools: TransportPools,
   backend: { readonly addr: string; readonly port: number },
@@ -197,7 +152,23 @@ export function forward(
   req: ForwardRequest,
   sink: ForwardSink,
 ): ForwardAttempt {
-  const attempt = new ForwardAttempt(sink)
+  const pool = pools.forBackend(backend, cc)
+  if (pool instanceof H1Pool) {
+    const a = new H1Attempt(sink, req.method)
+    pool.dispatch(req, a)
+    return a
+  }
+  return forwardUndici(pool, backend, cc, req, sink)
+}
+
+function forwardUndici(
+  pool: Pool,
+  backend: { readonly addr: string; readonly port: number },
+  cc: ClusterConf,
+  req: ForwardRequest,
+  sink: ForwardSink,
+): UndiciAttempt {
+  const attempt = new UndiciAttempt(sink)
   // `servername` is undici's (Request) and missing from its types.
   const protocol = cc.BackendConf.Protocol
   // undici destroys the body it is given when the attempt ends early: give it a relay, so the
@@ -211,7 +182,6 @@ export function forward(
     reset: cc.BackendConf.MaxIdleConnsPerHost === 0,
   }
   if (protocol === 'https') opts.servername = httpsServername(cc, backend.addr)
-  const pool = pools.forBackend(backend, cc)
   attempt.pool = pool
   pool.dispatch(opts, attempt)
   return attempt

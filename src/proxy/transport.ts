@@ -3,21 +3,21 @@ import { Socket as NetSocket, type Socket } from 'node:net'
 import { buildConnector, Pool } from 'undici'
 import type { ClusterConf } from '../config/cluster-conf-types.js'
 import { backendTlsOptions } from './backend-tls.js'
+import { type BackendConnCounters, H1Pool, IDLE_TIMEOUT_MS } from './h1-pool.js'
 import { dropInterimContinue } from './interim.js'
+
+export type { BackendConnCounters } from './h1-pool.js'
+
+/**
+ * A backend's pool: our own HTTP/1.1 keep-alive pool for plain HTTP backends (h1-pool.ts), an
+ * undici Pool for `https` and `h2c` backends.
+ */
+export type BackendPool = H1Pool | Pool
 
 const undiciSymbols: unknown = createRequire(import.meta.url)('undici/lib/core/symbols.js')
 
-/** Idle upstream connections are dropped after this long (BFE's Go transport uses 90 s by default). */
-const IDLE_TIMEOUT_MS = 60_000
-
-/** The backend-connection counters of /monitor/http_state. */
-export interface BackendConnCounters {
-  HTTP_BACKEND_CONN_ALL: number
-  HTTP_BACKEND_CONN_SUCC: number
-}
-
 interface PoolEntry {
-  pool: Pool
+  pool: BackendPool
   sig: string
   cluster: string
   /** `addr:port` */
@@ -27,7 +27,7 @@ interface PoolEntry {
 /** What the request path keeps per backend object: the pool it used last and for which cluster conf. */
 interface BackendSlot {
   cc: ClusterConf
-  pool: Pool
+  pool: BackendPool
 }
 
 /**
@@ -49,7 +49,7 @@ export class TransportPools {
    * Pools for a request of an older snapshot that reached a backend or settings no longer in
    * force: one per dispatch, closed as soon as their request is done.
    */
-  private readonly orphans = new Set<Pool>()
+  private readonly orphans = new Set<BackendPool>()
   /**
    * The request path's shortcut: a backend object and a cluster conf snapshot always map to the
    * same pool, so after the first request the lookup is one WeakMap probe and an identity check
@@ -70,7 +70,10 @@ export class TransportPools {
   }
 
   /** The pool for `backend` (an object with `addr` and `port`) under the cluster conf `cc`. */
-  forBackend(backend: { readonly addr: string; readonly port: number }, cc: ClusterConf): Pool {
+  forBackend(
+    backend: { readonly addr: string; readonly port: number },
+    cc: ClusterConf,
+  ): BackendPool {
     const slot = this.byBackend.get(backend)
     if (slot !== undefined && slot.cc === cc && !slot.pool.closed && !slot.pool.destroyed)
       return slot.pool
@@ -90,7 +93,7 @@ export class TransportPools {
   }
 
   /** The pool by `addr:port|cluster`, replaced when the cluster's transport settings changed. */
-  private keyed(addr: string, port: number, cc: ClusterConf): Pool {
+  private keyed(addr: string, port: number, cc: ClusterConf): BackendPool {
     const backendKey = `${addr}:${port}`
     const key = `${backendKey}|${cc.name}`
     const entry = this.pools.get(key)
@@ -111,7 +114,7 @@ export class TransportPools {
    * A pool that is not kept: the caller dispatches on it right away (same tick), then it closes,
    * which waits for that request. It never replaces the pool of the configuration in force.
    */
-  private orphan(addr: string, port: number, cc: ClusterConf): Pool {
+  private orphan(addr: string, port: number, cc: ClusterConf): BackendPool {
     const pool = this.create(addr, port, cc)
     this.orphans.add(pool)
     queueMicrotask(() => {
@@ -124,7 +127,15 @@ export class TransportPools {
   }
 
   /** A new pool, its connections counted in http_state. */
-  private create(addr: string, port: number, cc: ClusterConf): Pool {
+  private create(addr: string, port: number, cc: ClusterConf): BackendPool {
+    const b = cc.BackendConf
+    if (b.Protocol !== 'https' && b.Protocol !== 'h2c')
+      return new H1Pool(
+        addr,
+        port,
+        { connectTimeout: b.TimeoutConnSrv, maxIdle: b.MaxIdleConnsPerHost },
+        this.counters,
+      )
     const pool = createPool(addr, port, cc)
     pool.on('connect', onPoolConnect)
     const c = this.counters
@@ -207,7 +218,7 @@ export function takeFreshConnection(pool: object): boolean {
   return true
 }
 
-function closeGracefully(pool: Pool): void {
+function closeGracefully(pool: BackendPool): void {
   void pool.close().catch(() => {})
 }
 

@@ -1,12 +1,5 @@
-import {
-  createServer as createHttpServer,
-  type Server as HttpServer,
-  type IncomingMessage,
-  ServerResponse,
-} from 'node:http'
-import { Socket } from 'node:net'
-import type { Readable } from 'node:stream'
-import { pipeline as pipeStreams } from 'node:stream'
+import type { Socket } from 'node:net'
+import { Readable } from 'node:stream'
 import { ErrCode } from '../../basic/error-code.js'
 import { sameName } from '../../basic/header-list.js'
 import { absoluteFormAuthority, validHost } from '../../basic/host.js'
@@ -18,13 +11,28 @@ import { Deadline } from '../accept/deadlines.js'
 import { RequestPipeline } from '../pipeline/pipeline.js'
 import { bodyLength, noBodyStatus, type ResponseWriter } from '../pipeline/writer.js'
 import { countConnProtocol, type ServerContext } from '../runtime.js'
+import { checkField, httpDate, JOIN_LIMIT, sendJoined, statusLine } from './http1/head.js'
+import {
+  HTTPParser,
+  isParseError,
+  kOnBody,
+  kOnExecute,
+  kOnHeaders,
+  kOnHeadersComplete,
+  kOnMessageComplete,
+  LENIENT_NONE,
+  METHODS,
+  type NativeParser,
+  PARSER_RESOURCE,
+  type ParseError,
+} from './http1/parser.js'
 
 /** Graceful shutdown: an idle keep-alive connection is closed after this much idleness. */
 const DRAIN_IDLE_MS = 1000
 
 /**
- * Header fields one request may carry. node:http's own default cut-off (it silently dropped the
- * fields past it); BFE and nginx bound a head by bytes only. A request with more gets a raw 413.
+ * Header fields one request may carry (node:http's old default cut-off, where it silently dropped
+ * the fields past it; BFE and nginx bound a head by bytes only). A request with more gets a raw 413.
  */
 export const MAX_HEADER_FIELDS = 1000
 
@@ -42,37 +50,9 @@ export const HEAD_FREE_BYTES = 16 * 1024
  */
 export const HEAD_BUDGET_MIN = 16 * 1024 * 1024
 
-const kConn = Symbol('bfe.conn')
-/** Bytes of the current unfinished head read so far (counted in the head budget). */
-const kHead = Symbol('bfe.head')
-/** The engine has answered (refused) on this connection: nothing more is read or answered. */
-const kAnswered = Symbol('bfe.answered')
-/** `socket.bytesRead` where the current head started (moved along while a request is in flight). */
-const kHeadBase = Symbol('bfe.headBase')
-/** The writer of the request in flight (to know whether its answer has started). */
-const kCurrentWriter = Symbol('bfe.currentWriter')
-/**
- * node:net's per-read hook: node:http calls `socket._unrefTimer()` after every read it parses
- * (natively consumed sockets included), and net does on every read of a socket read through
- * 'data' events. Not in the typings; the head-budget test fails if it stops being called.
- */
-type UnrefSocket = { _unrefTimer: (this: Socket) => void }
-const protoUnrefTimer = (Socket.prototype as unknown as UnrefSocket)._unrefTimer
-
-type ConnSocket = Socket & {
-  [kConn]?: Conn
-  [kHead]?: number
-  [kAnswered]?: boolean
-  [kHeadBase]?: number
-  [kCurrentWriter]?: Http1Writer | undefined
-}
-
-// The response knows its writer, so one shared 'finish' listener serves every request.
-const kWriter = Symbol('bfe.writer')
-type WriterResponse = ServerResponse & { [kWriter]?: Http1Writer }
-function onResponseFinish(this: WriterResponse): void {
-  this[kWriter]?.pipeline?.finished()
-}
+/** Parsers kept for reuse after their connection closed. */
+const PARSER_POOL_MAX = 256
+const parserPool: NativeParser[] = []
 
 export interface Http1Settings {
   maxHeaderBytes: number
@@ -82,138 +62,116 @@ export interface Http1Settings {
 }
 
 /**
- * The HTTP/1.x engine: node:http parses requests on connections handed over by the acceptor
- * (plain TCP, or TLS with ALPN `http/1.1` or none), each request becomes a `BfeRequest` run by a
- * `RequestPipeline`, and answers go out through `Http1Writer`. Requests the parser rejects get
- * BFE's raw status lines (lifecycle.md §3).
+ * The HTTP/1.x engine (lifecycle.md §3). Each connection handed over by the acceptor (plain TCP,
+ * TLS with ALPN `http/1.1` or none, after the PROXY stage) gets an `H1Conn`: Node's llhttp binding
+ * (`_http_common`'s HTTPParser, the parser node:http itself uses) parses the request heads and
+ * bodies read from the socket, each request becomes a `BfeRequest` run by a `RequestPipeline`,
+ * and answers go out through `Http1Writer`, which writes a head and a small body in one write.
+ * Requests the parser or the engine's own checks reject get BFE's raw status lines.
  */
 export class Http1Engine implements ConnHandler {
-  private readonly http: HttpServer
-  private readonly ctx: ServerContext
-  private readonly settings: Http1Settings
+  readonly ctx: ServerContext
+  readonly settings: Http1Settings
   /** Bytes of unfinished heads above HEAD_FREE_BYTES, over every connection of this worker. */
   headExcess: number
   readonly headBudget: number
-  /** The per-read hook that accounts unfinished heads (one function for every connection). */
-  private readonly onRead: (this: Socket) => void
+  /** llhttp's bound on a head (MaxHeaderBytes plus room for the request line). */
+  private readonly maxHeadBytes: number
+  /** Writers whose head waits for its first body bytes (sent by one setImmediate per tick). */
+  readonly pendingHeads: Http1Writer[]
+  private flushScheduled: boolean
+  private readonly flushHeads: () => void
 
   constructor(ctx: ServerContext, settings: Http1Settings) {
     this.ctx = ctx
     this.settings = settings
     this.headExcess = 0
     this.headBudget = Math.max(HEAD_BUDGET_MIN, 2 * (settings.maxHeaderBytes + 4096))
-    const engine = this
-    this.onRead = function (this: Socket) {
-      protoUnrefTimer.call(this)
-      engine.headRead(this as ConnSocket)
+    this.maxHeadBytes = settings.maxHeaderBytes + 4096
+    this.pendingHeads = []
+    this.flushScheduled = false
+    this.flushHeads = () => {
+      this.flushScheduled = false
+      const list = this.pendingHeads
+      for (let i = 0; i < list.length; i++) list[i]!.flushHead()
+      list.length = 0
     }
-    const http = createHttpServer(
-      {
-        maxHeaderSize: settings.maxHeaderBytes + 4096,
-        // Strict parsing whatever NODE_OPTIONS says (--insecure-http-parser would accept obs-fold,
-        // bare LF, CL+TE and other framing that a backend may read differently).
-        insecureHTTPParser: false,
-        requireHostHeader: false,
-        keepAliveTimeout: 0,
-        headersTimeout: 0,
-        requestTimeout: 0,
-        connectionsCheckingInterval: 2 ** 30,
-        noDelay: true,
-      },
-      (nreq, nres) => this.onRequest(nreq, nres),
-    )
-    // One more than the limit, so that a request over it is seen (and refused) in onRequest
-    // instead of reaching us with its extra fields cut off.
-    http.maxHeadersCount = MAX_HEADER_FIELDS + 1
-    http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
-      this.onClientError(err, socket),
-    )
-    http.on('checkContinue', (nreq: IncomingMessage, nres: ServerResponse) =>
-      this.onExpectContinue(nreq, nres),
-    )
-    http.on('checkExpectation', (nreq: IncomingMessage, nres: ServerResponse) =>
-      this.onExpectOther(nreq, nres),
-    )
-    http.on('upgrade', (nreq: IncomingMessage, socket: Socket, head: Buffer) =>
-      this.onUpgrade(nreq, socket, head),
-    )
-    // node:http lets go of a CONNECT request's connection (as for an upgrade) and, with no
-    // listener, closes it without a word. A reverse proxy tunnels nothing: 400, as nginx.
-    http.on('connect', (_nreq: IncomingMessage, socket: Socket) => {
-      const conn = (socket as ConnSocket)[kConn]
-      this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
-      conn?.fail(ErrCode.ClientBadRequest, 'CONNECT is not supported')
-      this.answerRaw(socket as ConnSocket, RAW_400, false)
-    })
-    this.http = http
   }
 
   /** Takes over a connection: the parser starts reading its first request. */
   serve(conn: Conn): void {
-    const socket = conn.socket as ConnSocket
-    socket[kConn] = conn
     conn.handler = this
     conn.due[Deadline.FirstHeader] = Date.now() + this.settings.firstHeaderMs
-    socket[kHead] = 0
-    socket[kAnswered] = false
-    socket[kHeadBase] = socket.bytesRead
-    socket[kCurrentWriter] = undefined
-    // Every read is seen here after the parser has taken it: the head budget. (A 'data'
-    // listener would do the same at a measurable cost: node:http would stop consuming the
-    // socket natively and every read would become a Buffer and an event.)
-    ;(socket as unknown as UnrefSocket)._unrefTimer = this.onRead
-    this.http.emit('connection', socket)
+    let parser = parserPool.pop()
+    if (parser === undefined) {
+      parser = new HTTPParser()
+      parser[kOnHeaders] = onHeaders
+      parser[kOnHeadersComplete] = onHeadersComplete
+      parser[kOnBody] = onBody
+      parser[kOnMessageComplete] = onMessageComplete
+      parser[kOnExecute] = onExecute
+    }
+    // Strict parsing whatever NODE_OPTIONS says (no --insecure-http-parser leniency: obs-fold,
+    // bare LF, CL+TE and other framing that a backend may read differently are refused).
+    parser.initialize(HTTPParser.REQUEST, PARSER_RESOURCE, this.maxHeadBytes, LENIENT_NONE)
+    const c = new H1Conn(this, conn, parser)
+    ;(parser as OwnedParser).owner = c
+    const socket = c.socket
+    // A plain TCP socket with nothing buffered is read by the parser natively (as node:http does):
+    // no Buffer, stream push or 'data' event per read. TLS sockets, and sockets holding bytes
+    // given back by the PROXY stage, are fed through 'data'.
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle
+    if (
+      conn.socket === conn.raw &&
+      handle !== undefined &&
+      handle !== null &&
+      handle.isStreamBase === true &&
+      handle._consumed !== true &&
+      socket.readableLength === 0
+    ) {
+      handle._consumed = true
+      parser.consume(handle)
+      c.handle = handle
+    }
+    socket.on('data', c.onData)
+    if (socket.isPaused()) socket.resume()
+  }
+
+  /** A head waits for body bytes: it goes out by itself at the end of this tick if none come. */
+  queueHead(w: Http1Writer): void {
+    this.pendingHeads.push(w)
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flushHeads)
+    }
   }
 
   /**
-   * Accounts the bytes read while the connection waits for a request head (called after each
-   * read, and on writes). A head that grows past HEAD_FREE_BYTES draws on the worker's budget;
-   * when the budget is spent, the connection is answered as for an oversized head (raw 413),
-   * nothing more is read from it, and it is closed.
+   * Accounts `n` bytes read while the connection waits for a request head. A head that grows
+   * past HEAD_FREE_BYTES draws on the worker's budget; when the budget is spent, the connection
+   * is answered as for an oversized head (raw 413), nothing more is read from it, and it is
+   * closed. False when the connection has been answered.
    */
-  headRead(socket: ConnSocket): void {
-    const conn = socket[kConn]
-    const before = socket[kHead]
-    if (conn === undefined || before === undefined || socket[kAnswered] === true) return
-    const read = socket.bytesRead
-    if (conn.current !== undefined) {
-      // A body, or a request pipelined behind the one in flight: not an unfinished head.
-      socket[kHeadBase] = read
-      return
-    }
-    const after = read - (socket[kHeadBase] ?? read)
-    if (after <= before) return
-    socket[kHead] = after
-    if (after <= HEAD_FREE_BYTES) return
+  headRead(c: H1Conn, n: number): boolean {
+    const before = c.headBytes
+    const after = before + n
+    c.headBytes = after
+    if (after <= HEAD_FREE_BYTES) return true
     this.headExcess += after - Math.max(before, HEAD_FREE_BYTES)
-    if (this.headExcess <= this.headBudget) return
+    if (this.headExcess <= this.headBudget) return true
     this.ctx.counters.ERR_CLIENT_LONG_HEADER++
-    conn.fail(ErrCode.ClientLongHeader, 'request head over the memory budget of unfinished heads')
+    c.conn.fail(ErrCode.ClientLongHeader, 'request head over the memory budget of unfinished heads')
     // Closed right after the answer (no 500 ms linger as for a head over MaxHeaderBytes): the
     // refused head's memory, still counted in the budget until the close, is released at once.
-    this.answerRaw(socket, RAW_413, false)
+    c.answerRaw(RAW_413, false)
+    return false
   }
 
   /** The head is complete or the connection is done with: its bytes leave the budget. */
-  private headDone(socket: ConnSocket): void {
-    const n = socket[kHead]
-    if (n !== undefined && n > HEAD_FREE_BYTES) this.headExcess -= n - HEAD_FREE_BYTES
-    if (n !== undefined && n > 0) socket[kHead] = 0
-    socket[kHeadBase] = socket.bytesRead
-  }
-
-  /**
-   * Answers a request the engine refuses with a raw status line and closes (lifecycle.md §3).
-   * Nothing more is read (`pause` stops node:http's reads too): the parser is fed no more bytes,
-   * so later parse errors cannot answer twice, and what the client still sends stays in the
-   * kernel, costing this process nothing during the linger. What the head holds stays counted
-   * in the head budget until the connection is closed (`closed`): node:http's parser keeps it
-   * until then.
-   */
-  private answerRaw(socket: ConnSocket, text: string, linger: boolean): void {
-    socket[kAnswered] = true
-    socket.pause()
-    rawReply(socket, text, linger)
+  headDone(c: H1Conn): void {
+    const n = c.headBytes
+    if (n > HEAD_FREE_BYTES) this.headExcess -= n - HEAD_FREE_BYTES
+    c.headBytes = 0
   }
 
   expired(conn: Conn, kind: Deadline): void {
@@ -235,8 +193,12 @@ export class Http1Engine implements ConnHandler {
   }
 
   closed(conn: Conn): void {
-    this.headDone(conn.socket as ConnSocket)
-    conn.current?.clientGone()
+    const c = connOf(conn)
+    if (c === undefined) {
+      conn.current?.clientGone()
+      return
+    }
+    c.close()
   }
 
   /**
@@ -250,137 +212,217 @@ export class Http1Engine implements ConnHandler {
     const idleSince = conn.due[Deadline.KeepAliveIdle]! - conn.keepAliveMs
     if (Date.now() - idleSince >= DRAIN_IDLE_MS) conn.destroy()
   }
+}
 
-  // ---- requests ---------------------------------------------------------------------------
+/** The native stream under a net.Socket (libuv TCP), as `HTTPParser.consume` takes it. */
+interface StreamHandle {
+  isStreamBase?: boolean
+  _consumed?: boolean
+  reading?: boolean
+  readStart(): number
+  readStop(): number
+}
 
-  /**
-   * `upgrade` = the bytes read after a WebSocket handshake's header (the request then goes to
-   * the backend for a tunnel; see onUpgrade).
-   */
-  private onRequest(nreq: IncomingMessage, nres: ServerResponse, upgrade?: Buffer): void {
-    const socket = nreq.socket as ConnSocket
-    const conn = socket[kConn]
-    if (conn === undefined) {
-      socket.destroy()
-      return
+const kH1 = Symbol('bfe.h1')
+type H1Socket = Socket & { [kH1]?: H1Conn }
+
+function connOf(conn: Conn): H1Conn | undefined {
+  return (conn.socket as H1Socket)[kH1]
+}
+
+/**
+ * One HTTP/1 connection: its parser, the request in flight, the request whose body is being
+ * read, and requests pipelined behind the one in flight (served in order, one at a time).
+ */
+export class H1Conn {
+  readonly engine: Http1Engine
+  readonly conn: Conn
+  readonly socket: Socket
+  parser: NativeParser | undefined
+  /** Bytes of the current unfinished head read so far (counted in the head budget). */
+  headBytes: number
+  /** The engine has answered (refused) on this connection: nothing more is read or answered. */
+  answered: boolean
+  /** The writer of the request being answered. */
+  inflight: Http1Writer | undefined
+  /** The request whose body the parser is reading (it may be queued, or in flight). */
+  reading: Http1Writer | undefined
+  /** Requests read in full or in part behind the one in flight, in order. */
+  queue: Http1Writer[] | undefined
+  /** Fields and target handed over before the head was complete (heads over 32 fields). */
+  fields: string[] | undefined
+  url: string
+  /** The head just parsed asked for a protocol switch: what follows it is not HTTP. */
+  upgraded: Http1Writer | undefined
+  /** Reads stopped by the engine: a body's reader is full, or requests are queued. */
+  held: boolean
+  /** The body of the request being read is no longer wanted (its response is done). */
+  discard: boolean
+  /** The socket's handle when the parser reads it natively (consume); undefined otherwise. */
+  handle: StreamHandle | undefined
+  readonly onData: (chunk: Buffer) => void
+
+  constructor(engine: Http1Engine, conn: Conn, parser: NativeParser) {
+    this.engine = engine
+    this.conn = conn
+    this.socket = conn.socket
+    this.parser = parser
+    this.headBytes = 0
+    this.answered = false
+    this.inflight = undefined
+    this.reading = undefined
+    this.queue = undefined
+    this.fields = undefined
+    this.url = ''
+    this.upgraded = undefined
+    this.held = false
+    this.discard = false
+    this.handle = undefined
+    ;(this.socket as H1Socket)[kH1] = this
+    this.onData = (chunk: Buffer) => this.read(chunk)
+  }
+
+  private read(chunk: Buffer): void {
+    const parser = this.parser
+    if (this.answered || parser === undefined) return
+    if (this.inflight === undefined && this.reading === undefined) {
+      if (!this.engine.headRead(this, chunk.length)) return
     }
-    const due = conn.due
-    due[Deadline.FirstHeader] = 0
-    due[Deadline.KeepAliveIdle] = 0
-    if (socket[kAnswered] === true) {
-      // Pipelined behind a request that was refused: never served.
-      socket.destroy()
-      return
-    }
-    this.headDone(socket)
-    const version = nreq.httpVersion
-    if (version !== '1.1' && version !== '1.0') {
-      this.badVersion(socket, conn, version)
-      return
-    }
-    let raw = nreq.rawHeaders
-    if (raw.length > 2 * MAX_HEADER_FIELDS) {
-      this.ctx.counters.ERR_CLIENT_LONG_HEADER++
-      conn.fail(ErrCode.ClientLongHeader, `more than ${MAX_HEADER_FIELDS} header fields`)
-      this.answerRaw(socket, RAW_413, true)
-      return
-    }
-    const rawUri = nreq.url ?? '/'
-    if (rawUri.length > this.settings.maxUriBytes) {
-      this.ctx.counters.ERR_CLIENT_LONG_URL++
-      conn.fail(ErrCode.ClientLongUrl)
-      this.answerRaw(socket, RAW_414, false)
-      return
-    }
-    const head = scanHead(raw, rawUri, version === '1.1')
-    if (head.refuse !== '') {
-      const notImpl = head.refuse === REFUSE_TE_CODING
-      this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
-      conn.fail(ErrCode.ClientBadRequest, head.refuse)
-      this.answerRaw(socket, notImpl ? RAW_501 : RAW_400, false)
-      return
-    }
-    if (head.hostOverride !== undefined) raw = withHost(raw, head.hostOverride)
-    if (head.connection !== '') raw = dropConnectionNamed(raw, head.connection)
-    const ses = conn.session
-    let req: BfeRequest
-    try {
-      req = new BfeRequest(ses, {
-        method: nreq.method ?? 'GET',
-        rawUri,
-        proto: version === '1.1' ? 'HTTP/1.1' : 'HTTP/1.0',
-        headers: raw,
-        body: nreq,
-        hasBody: upgrade === undefined ? undefined : false,
-      })
-    } catch {
-      // A malformed percent-escape in the path.
-      this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
-      conn.fail(ErrCode.ClientBadRequest)
-      this.answerRaw(socket, RAW_400, false)
-      return
-    }
-    ses.reqNum++
-    ses.reqNumActive++
-    const accept = req.headers.get('accept')
-    if (accept?.includes('text/event-stream')) req.isSse = true
-    const writer = new Http1Writer(conn, nreq, nres, this.ctx, upgrade)
-    socket[kCurrentWriter] = writer
-    const p = new RequestPipeline(req, writer, this.ctx)
-    p.upgrade = upgrade !== undefined
-    writer.pipeline = p
-    conn.current = p
-    conn.served++
-    ;(nres as WriterResponse)[kWriter] = writer
-    nres.on('finish', onResponseFinish)
-    p.start()
+    this.executed(parser, parser.execute(chunk), chunk)
   }
 
   /**
-   * node:http has read a request with `Connection: upgrade` and an `Upgrade` header and let go of
-   * the connection (its parser is gone). A WebSocket handshake (GET, HTTP/1.1, `Upgrade:
-   * websocket`) runs the pipeline like any request (D20); unless the backend switches, its answer
-   * closes the connection. Any other upgrade (h2c ...) is served as an ordinary request, after
-   * which the connection closes. The handshake is taken on any request of a connection, not only
-   * the first (BFE's rule): proxies with keep-alive pools in front send it on reused connections.
+   * After the parser has read `chunk` (fed from 'data', or natively: then `r` comes through
+   * kOnExecute and the chunk from `getCurrentBuffer()` when needed).
    */
-  private onUpgrade(nreq: IncomingMessage, socket: Socket, head: Buffer): void {
-    const conn = (socket as ConnSocket)[kConn]
-    if (conn === undefined || conn.current !== undefined) {
-      // Pipelined behind a request still being answered: the two answers would interleave.
-      conn?.fail(ErrCode.ClientBadRequest, 'upgrade request pipelined behind another request')
-      socket.destroy()
+  executed(parser: NativeParser, r: number | ParseError, chunk: Buffer | undefined): void {
+    // Answered, switched or closed inside a callback: the rest of the chunk is not ours to read.
+    if (this.parser !== parser && this.upgraded === undefined) return
+    if (isParseError(r)) {
+      this.parseError(r, chunk ?? currentBuffer(parser))
       return
     }
-    const nres = new ServerResponse(nreq)
-    nres.assignSocket(socket)
-    nres.shouldKeepAlive = false
-    // No new tunnel while shutting down: the handshake is answered as an ordinary request.
-    const ws = isWebSocketHandshake(nreq) && !this.ctx.shuttingDown
-    this.onRequest(nreq, nres, ws ? head : undefined)
+    const up = this.upgraded
+    if (up !== undefined) {
+      this.upgraded = undefined
+      const rest =
+        up.upgradeHead !== undefined ? (chunk ?? currentBuffer(parser)).subarray(r) : EMPTY
+      this.stopReading()
+      if (up.upgradeHead !== undefined) up.upgradeHead = rest
+    }
   }
 
-  private onExpectContinue(nreq: IncomingMessage, nres: ServerResponse): void {
-    const conn = (nreq.socket as ConnSocket)[kConn]
-    if (conn === undefined) {
-      nreq.socket.destroy()
-      return
+  /** Reads natively parsed: the head budget is accounted after the parse. */
+  nativeRead(parser: NativeParser, r: number | ParseError): void {
+    if (this.answered || this.parser !== parser) return
+    if (typeof r === 'number' && this.inflight === undefined && this.reading === undefined) {
+      if (!this.engine.headRead(this, r)) return
     }
-    if (!conn.session.useExpect100) this.ctx.counters.CLIENT_CONN_USE100_CONTINUE++
-    conn.session.useExpect100 = true
-    if (nreq.headers['content-length'] === '0') {
-      this.ctx.counters.ERR_CLIENT_ZERO_CONTENTLEN++
-      conn.fail(ErrCode.ClientZeroContentLen)
-      replyAndClose(nres, 400)
-      return
-    }
-    this.onRequest(nreq, nres)
+    this.executed(parser, r, undefined)
   }
 
-  private onExpectOther(nreq: IncomingMessage, nres: ServerResponse): void {
-    ;(nreq.socket as ConnSocket)[kConn]?.fail(ErrCode.ClientExpectFail)
-    this.ctx.counters.ERR_CLIENT_EXPECT_FAIL++
-    replyAndClose(nres, 417)
+  /** Stops reading from the socket (paused for the JavaScript side, and natively). */
+  private pauseSocket(): void {
+    this.socket.pause()
+    const h = this.handle
+    if (h !== undefined && h.reading === true) {
+      h.reading = false
+      h.readStop()
+    }
+  }
+
+  private resumeSocket(): void {
+    this.socket.resume()
+    const h = this.handle
+    if (h !== undefined && h.reading !== true && !this.socket.destroyed) {
+      h.reading = true
+      h.readStart()
+    }
+  }
+
+  /** No more request bytes are parsed on this connection (answered, upgraded or closed). */
+  stopReading(): void {
+    this.socket.off('data', this.onData)
+    this.pauseSocket()
+    this.releaseParser()
+  }
+
+  private releaseParser(): void {
+    const p = this.parser
+    if (p === undefined) return
+    this.parser = undefined
+    ;(p as OwnedParser).owner = undefined
+    this.fields = undefined
+    const h = this.handle
+    if (h !== undefined) {
+      // The socket's reads go back to its JavaScript side, which buffers them while the socket
+      // is paused (a tunnel takes them later; its stream stops reading once its buffer is full).
+      // Reading must go on: that stream saw no read of its own since the handle was consumed and
+      // would not start one.
+      this.handle = undefined
+      p.unconsume()
+      h._consumed = false
+      if (!this.socket.destroyed && h.reading !== true) {
+        h.reading = true
+        h.readStart()
+      }
+    }
+    if (parserPool.length < PARSER_POOL_MAX) {
+      p.remove()
+      parserPool.push(p)
+    } else p.free()
+  }
+
+  /**
+   * Answers a request the engine refuses with a raw status line and closes (lifecycle.md §3).
+   * Nothing more is read: later parse errors cannot answer twice, and what the client still
+   * sends stays in the kernel, costing this process nothing during the linger. The refused
+   * head stays counted in the head budget until the connection closes.
+   */
+  answerRaw(text: string, linger: boolean): void {
+    this.answered = true
+    this.socket.off('data', this.onData)
+    this.pauseSocket()
+    rawReply(this.socket, text, linger)
+  }
+
+  private parseError(err: { code?: string | undefined }, chunk: Buffer): void {
+    if (this.answered) return
+    const engine = this.engine
+    const counters = engine.ctx.counters
+    const conn = this.conn
+    const code = err.code ?? ''
+    const reading = this.reading
+    if (reading !== undefined) {
+      this.reading = undefined
+      reading.body?.destroy(Object.assign(new Error(`bad request body: ${code}`), { code }))
+    }
+    // An error in a request body (bad chunk framing ...) after the response has started: no
+    // status line can be written any more.
+    if (this.inflight?.headersSent === true) {
+      counters.ERR_CLIENT_BAD_REQUEST++
+      conn.fail(ErrCode.ClientBadRequest, code)
+      this.answered = true
+      this.stopReading()
+      conn.destroy()
+      return
+    }
+    if (code === 'HPE_HEADER_OVERFLOW') {
+      counters.ERR_CLIENT_LONG_HEADER++
+      conn.fail(ErrCode.ClientLongHeader)
+      this.answerRaw(RAW_413, true)
+      return
+    }
+    if (code === 'HPE_INVALID_VERSION') {
+      const version = requestLineVersion(chunk)
+      if (version !== undefined) {
+        this.badVersion(version)
+        return
+      }
+    }
+    counters.ERR_CLIENT_BAD_REQUEST++
+    conn.fail(ErrCode.ClientBadRequest, code)
+    this.answerRaw(RAW_400, false)
   }
 
   /**
@@ -388,55 +430,344 @@ export class Http1Engine implements ConnHandler {
    * with: the connection is closed without a byte. Any other well-formed version (`HTTP/2.0`,
    * `HTTP/1.2`, `HTTP/3.0` ...) gets a raw 505.
    */
-  private badVersion(socket: ConnSocket, conn: Conn | undefined, version: string): void {
-    this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
-    conn?.fail(ErrCode.ClientBadRequest, `unsupported HTTP version ${version}`)
+  badVersion(version: string): void {
+    this.engine.ctx.counters.ERR_CLIENT_BAD_REQUEST++
+    this.conn.fail(ErrCode.ClientBadRequest, `unsupported HTTP version ${version}`)
     if (version === '0.9') {
-      socket[kAnswered] = true
-      socket.destroy()
+      this.answered = true
+      this.stopReading()
+      this.socket.destroy()
       return
     }
-    this.answerRaw(socket, RAW_505, false)
+    this.answerRaw(RAW_505, false)
   }
 
-  private onClientError(err: NodeJS.ErrnoException & { rawPacket?: unknown }, s: Socket): void {
-    const socket = s as ConnSocket
-    const conn = socket[kConn]
-    if (socket[kAnswered] === true) {
-      // Answered already; the parser saw more bytes before it was cut off.
-      return
+  /** A refused request: counted, logged on the session, answered raw. Returns -1 (stop parsing). */
+  refuse(
+    code: ErrCode,
+    counter: RefuseCounter,
+    msg: string,
+    text: string,
+    linger: boolean,
+  ): number {
+    this.engine.ctx.counters[counter]++
+    this.conn.fail(code, msg)
+    this.answerRaw(text, linger)
+    return -1
+  }
+
+  /**
+   * A complete head: checks, then the request starts (or waits behind the one in flight).
+   * Returns llhttp's instruction: 0 read the body, 2 a protocol switch (no body, stop), -1 stop.
+   */
+  head(
+    major: number,
+    minor: number,
+    rawFields: string[],
+    method: string,
+    rawUri: string,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number {
+    const engine = this.engine
+    const ctx = engine.ctx
+    const conn = this.conn
+    engine.headDone(this)
+    if (this.answered) return -1
+    if (major !== 1 || minor > 1) {
+      this.badVersion(`${major}.${minor}`)
+      return -1
     }
-    if (err.code === 'ECONNRESET') {
-      conn?.fail(ErrCode.ClientReset)
-      socket.destroy()
-      return
+    if (rawFields.length > 2 * MAX_HEADER_FIELDS)
+      return this.refuse(
+        ErrCode.ClientLongHeader,
+        'ERR_CLIENT_LONG_HEADER',
+        `more than ${MAX_HEADER_FIELDS} header fields`,
+        RAW_413,
+        true,
+      )
+    if (rawUri.length > engine.settings.maxUriBytes)
+      return this.refuse(ErrCode.ClientLongUrl, 'ERR_CLIENT_LONG_URL', '', RAW_414, false)
+    const http11 = minor === 1
+    if (method === 'CONNECT')
+      // A reverse proxy tunnels nothing: 400, as nginx.
+      return this.refuse(
+        ErrCode.ClientBadRequest,
+        'ERR_CLIENT_BAD_REQUEST',
+        'CONNECT is not supported',
+        RAW_400,
+        false,
+      )
+    const head = scanHead(rawFields, rawUri, http11)
+    if (head.refuse !== '') {
+      const notImpl = head.refuse === REFUSE_TE_CODING
+      return this.refuse(
+        ErrCode.ClientBadRequest,
+        'ERR_CLIENT_BAD_REQUEST',
+        head.refuse,
+        notImpl ? RAW_501 : RAW_400,
+        false,
+      )
     }
-    // An error in a request body (bad chunk framing ...) after the response has started: no
-    // status line can be written any more.
-    const writer = conn?.current !== undefined ? socket[kCurrentWriter] : undefined
-    if (writer?.headersSent === true) {
-      this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
-      conn?.fail(ErrCode.ClientBadRequest, err.code ?? '')
-      socket[kAnswered] = true
-      socket.destroy()
-      return
-    }
-    if (err.code === 'HPE_HEADER_OVERFLOW') {
-      this.ctx.counters.ERR_CLIENT_LONG_HEADER++
-      conn?.fail(ErrCode.ClientLongHeader)
-      this.answerRaw(socket, RAW_413, true)
-      return
-    }
-    if (err.code === 'HPE_INVALID_VERSION') {
-      const version = requestLineVersion(err.rawPacket)
-      if (version !== undefined) {
-        this.badVersion(socket, conn, version)
-        return
+    let raw = rawFields
+    if (head.hostOverride !== undefined) raw = withHost(raw, head.hostOverride)
+    if (head.connection !== '') raw = dropConnectionNamed(raw, head.connection)
+    let wsHead = false
+    if (upgrade) {
+      if (this.inflight !== undefined || this.queue !== undefined) {
+        // Pipelined behind a request still being answered: the two answers would interleave.
+        conn.fail(ErrCode.ClientBadRequest, 'upgrade request pipelined behind another request')
+        this.answered = true
+        this.stopReading()
+        this.socket.destroy()
+        return -1
       }
+      // A WebSocket handshake (GET, HTTP/1.1, `Upgrade: websocket`) runs the pipeline like any
+      // request (D20); unless the backend switches, its answer closes the connection. Any other
+      // upgrade (h2c ...) is served as an ordinary request, after which the connection closes.
+      // No new tunnel while shutting down. Taken on any request of a connection, not only the
+      // first (BFE's rule): proxies with keep-alive pools in front send it on reused connections.
+      wsHead = method === 'GET' && http11 && head.websocket && !ctx.shuttingDown
     }
-    this.ctx.counters.ERR_CLIENT_BAD_REQUEST++
-    conn?.fail(ErrCode.ClientBadRequest, err.code ?? '')
-    this.answerRaw(socket, RAW_400, false)
+    let expectContinue = false
+    if (head.expect !== undefined && http11) {
+      if (!CONTINUE.test(head.expect)) {
+        conn.fail(ErrCode.ClientExpectFail)
+        ctx.counters.ERR_CLIENT_EXPECT_FAIL++
+        this.replyAndClose(417)
+        return -1
+      }
+      const ses = conn.session
+      if (!ses.useExpect100) ctx.counters.CLIENT_CONN_USE100_CONTINUE++
+      ses.useExpect100 = true
+      if (head.contentLength === '0') {
+        ctx.counters.ERR_CLIENT_ZERO_CONTENTLEN++
+        conn.fail(ErrCode.ClientZeroContentLen)
+        this.replyAndClose(400)
+        return -1
+      }
+      expectContinue = true
+    }
+    const hasBody =
+      !upgrade &&
+      (head.contentLength !== undefined ? head.contentLength !== '0' : head.te !== undefined)
+    const ses = conn.session
+    let req: BfeRequest
+    const writer = new Http1Writer(this, http11, keepAlive && !upgrade, method === 'HEAD')
+    if (hasBody) writer.body = new H1Body(this)
+    try {
+      req = new BfeRequest(ses, {
+        method,
+        rawUri,
+        proto: http11 ? 'HTTP/1.1' : 'HTTP/1.0',
+        headers: raw,
+        body: writer.body,
+        hasBody,
+      })
+    } catch {
+      // A malformed percent-escape in the path.
+      return this.refuse(ErrCode.ClientBadRequest, 'ERR_CLIENT_BAD_REQUEST', '', RAW_400, false)
+    }
+    if (req.headers.get('accept')?.includes('text/event-stream') === true) req.isSse = true
+    writer.expectContinue = expectContinue
+    const p = new RequestPipeline(req, writer, ctx)
+    writer.pipeline = p
+    if (hasBody) this.reading = writer
+    if (upgrade) {
+      p.upgrade = wsHead
+      if (wsHead) writer.upgradeHead = EMPTY
+      this.upgraded = writer
+    }
+    if (this.inflight === undefined) this.begin(writer)
+    else {
+      if (this.queue === undefined) this.queue = []
+      this.queue.push(writer)
+      this.hold()
+    }
+    return upgrade ? 2 : 0
+  }
+
+  /** Starts a request: it becomes the one in flight. */
+  begin(w: Http1Writer): void {
+    const conn = this.conn
+    const due = conn.due
+    due[Deadline.FirstHeader] = 0
+    due[Deadline.KeepAliveIdle] = 0
+    this.inflight = w
+    const p = w.pipeline as RequestPipeline
+    const ses = conn.session
+    ses.reqNum++
+    ses.reqNumActive++
+    conn.current = p
+    conn.served++
+    p.start()
+  }
+
+  body(chunk: Buffer): void {
+    const w = this.reading
+    if (w === undefined || this.discard) return
+    const b = w.body
+    if (b !== undefined && !b.destroyed && !b.push(chunk)) this.hold()
+  }
+
+  messageDone(): void {
+    const w = this.reading
+    this.discard = false
+    if (w === undefined) return
+    this.reading = undefined
+    w.bodyComplete = true
+    if (this.inflight === w) this.conn.due[Deadline.Body] = 0
+    const b = w.body
+    if (b !== undefined && !b.destroyed) b.push(null)
+    if (this.queue === undefined && !this.bodyFull()) this.unhold()
+  }
+
+  /** Stops reading from the socket (a full body reader, or requests queued). */
+  hold(): void {
+    if (this.held) return
+    this.held = true
+    this.pauseSocket()
+  }
+
+  /**
+   * Reads again, unless something still holds them. `wanted`: the body's reader asks for more
+   * (its buffer may still count the bytes it is handing over).
+   */
+  unhold(wanted = false): void {
+    if (!this.held || this.parser === undefined || this.answered) return
+    if (this.queue !== undefined || (!wanted && this.bodyFull())) return
+    this.held = false
+    this.resumeSocket()
+  }
+
+  private bodyFull(): boolean {
+    const b = this.reading?.body
+    return b !== undefined && !this.discard && b.readableLength >= b.readableHighWaterMark
+  }
+
+  /** The request in flight is done and the connection stays: the next one may start. */
+  next(w: Http1Writer): void {
+    if (this.inflight !== w) return
+    this.inflight = undefined
+    const conn = this.conn
+    if (this.reading === w) {
+      // Its body is not wanted any more: read and drop the rest (node:http's dump).
+      this.discard = true
+      w.body?.destroy()
+    }
+    const q = this.queue
+    if (q !== undefined) {
+      const n = q.shift() as Http1Writer
+      if (q.length === 0) this.queue = undefined
+      // Not inside the finished response's call stack.
+      setImmediate(() => {
+        if (conn.closed) return
+        this.begin(n)
+        this.unhold()
+      })
+      return
+    }
+    this.unhold()
+  }
+
+  /** The connection has closed. */
+  close(): void {
+    this.engine.headDone(this)
+    const reading = this.reading
+    this.reading = undefined
+    if (reading?.body !== undefined && !reading.bodyComplete)
+      reading.body.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))
+    this.queue = undefined
+    this.socket.off('data', this.onData)
+    this.releaseParser()
+    this.conn.current?.clientGone()
+  }
+
+  /** An empty internal response with `Connection: close` (Expect failures). */
+  private replyAndClose(status: number): void {
+    this.answered = true
+    this.socket.off('data', this.onData)
+    this.pauseSocket()
+    const head = `${statusLine(status)}Server: bfe\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\nDate: ${httpDate()}\r\nConnection: close\r\n\r\n`
+    this.socket.end(head, 'latin1')
+  }
+}
+
+type RefuseCounter = 'ERR_CLIENT_LONG_HEADER' | 'ERR_CLIENT_LONG_URL' | 'ERR_CLIENT_BAD_REQUEST'
+
+// ---- parser callbacks (one set of functions for every connection; `this` is the parser) -----
+
+type OwnedParser = NativeParser & { owner?: H1Conn | undefined }
+
+function onHeaders(this: OwnedParser, fields: string[], url: string): void {
+  const c = this.owner
+  if (c === undefined) return
+  if (c.fields === undefined) c.fields = fields
+  else if (c.fields.length <= 2 * MAX_HEADER_FIELDS) for (const f of fields) c.fields.push(f)
+  c.url += url
+}
+
+function onHeadersComplete(
+  this: OwnedParser,
+  major: number,
+  minor: number,
+  fields: string[] | undefined,
+  method: number,
+  url: string | undefined,
+  _status: number,
+  _statusText: string,
+  upgrade: boolean,
+  keepAlive: boolean,
+): number {
+  const c = this.owner
+  if (c === undefined) return -1
+  let all = fields
+  if (c.fields !== undefined) {
+    all = c.fields
+    if (fields !== undefined) for (const f of fields) all.push(f)
+    c.fields = undefined
+  }
+  let uri = url ?? ''
+  if (c.url !== '') {
+    uri = c.url + uri
+    c.url = ''
+  }
+  return c.head(major, minor, all ?? [], METHODS[method] ?? 'GET', uri, upgrade, keepAlive)
+}
+
+function onExecute(this: OwnedParser, r: number | ParseError): void {
+  this.owner?.nativeRead(this, r)
+}
+
+/** The read a natively reading parser is working on (for an error's version check, an upgrade). */
+function currentBuffer(parser: NativeParser): Buffer {
+  return parser.getCurrentBuffer()
+}
+
+function onBody(this: OwnedParser, chunk: Buffer): void {
+  this.owner?.body(chunk)
+}
+
+function onMessageComplete(this: OwnedParser): void {
+  this.owner?.messageDone()
+}
+
+/** A request body as the pipeline reads it; filled by the parser, read flow controls the socket. */
+class H1Body extends Readable {
+  private readonly c: H1Conn
+
+  constructor(c: H1Conn) {
+    super()
+    this.c = c
+  }
+
+  override _read(): void {
+    this.c.unhold(true)
+  }
+
+  /** As node:http's IncomingMessage: an error nobody listens for is not thrown. */
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    cb(this.listenerCount('error') === 0 ? null : err)
   }
 }
 
@@ -446,12 +777,14 @@ const RAW_414 = 'HTTP/1.1 414 Request-URI Too Long\r\n\r\n'
 const RAW_501 = 'HTTP/1.1 501 Not Implemented\r\n\r\n'
 const RAW_505 = 'HTTP/1.1 505 HTTP Version Not Supported\r\n\r\n'
 
+/** node:http's test for an `Expect` value it answers with `100 Continue`. */
+const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i
+
 /**
  * The `d.d` of a well-formed request line `METHOD target HTTP/d.d` (CRLF-terminated) at the
  * start of `packet`, when it is a version other than 1.0 and 1.1.
  */
-function requestLineVersion(packet: unknown): string | undefined {
-  if (!Buffer.isBuffer(packet)) return undefined
+function requestLineVersion(packet: Buffer): string | undefined {
   const end = packet.indexOf(10)
   const line = packet.toString('latin1', 0, end === -1 ? Math.min(packet.length, 8192) : end)
   const m = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ ]+ HTTP\/(\d\.\d)\r$/.exec(line)
@@ -469,11 +802,28 @@ interface HeadScan {
   hostOverride: string | undefined
   /** The Connection value(s), joined with ','; '' when absent. */
   connection: string
+  /** The Content-Length value (llhttp has checked it), undefined when absent. */
+  contentLength: string | undefined
+  /** The Transfer-Encoding value(s), joined with ','. */
+  te: string | undefined
+  /** The Expect value(s), joined with ', '. */
+  expect: string | undefined
+  /** `Upgrade: websocket`. */
+  websocket: boolean
 }
-const scan: HeadScan = { refuse: '', hostOverride: undefined, connection: '' }
+const scan: HeadScan = {
+  refuse: '',
+  hostOverride: undefined,
+  connection: '',
+  contentLength: undefined,
+  te: undefined,
+  expect: undefined,
+  websocket: false,
+}
 
 /**
- * One pass over the request's header list for the checks node:http does not make:
+ * One pass over the request's header list for the checks llhttp does not make, and the fields
+ * the engine needs:
  * - Host (RFC 9112 §3.2, decision D21): more than one Host line, or an invalid value, is
  *   refused; HTTP/1.1 without Host is refused unless the target is in absolute form. An
  *   absolute-form target's authority must be valid and replaces Host.
@@ -483,27 +833,43 @@ const scan: HeadScan = { refuse: '', hostOverride: undefined, connection: '' }
  *   the backend still encoded and BFE reads `identity, chunked` as no body at all. `chunked`
  *   with spaces or tabs around it is accepted: the body is re-framed for the backend, which
  *   never sees the client's Transfer-Encoding.
- * - Connection: its value, for dropConnectionNamed.
+ * - Connection: its value, for dropConnectionNamed. Content-Length, Expect, Upgrade.
  */
 function scanHead(raw: readonly string[], target: string, http11: boolean): HeadScan {
   scan.refuse = ''
   scan.hostOverride = undefined
   scan.connection = ''
+  scan.contentLength = undefined
+  scan.te = undefined
+  scan.expect = undefined
+  scan.websocket = false
   let hosts = 0
   let host = ''
   let te: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     const c = name.charCodeAt(0) | 0x20
-    if (c === 0x68 /* h */ && sameName(name, 'host')) {
-      hosts++
-      host = raw[i + 1]!
-    } else if (c === 0x74 /* t */ && sameName(name, 'transfer-encoding')) {
-      te = te === undefined ? raw[i + 1]! : `${te},${raw[i + 1]!}`
-    } else if (c === 0x63 /* c */ && sameName(name, 'connection')) {
-      scan.connection = scan.connection === '' ? raw[i + 1]! : `${scan.connection},${raw[i + 1]!}`
+    if (c === 0x68 /* h */) {
+      if (sameName(name, 'host')) {
+        hosts++
+        host = raw[i + 1]!
+      }
+    } else if (c === 0x74 /* t */) {
+      if (sameName(name, 'transfer-encoding'))
+        te = te === undefined ? raw[i + 1]! : `${te},${raw[i + 1]!}`
+    } else if (c === 0x63 /* c */) {
+      if (sameName(name, 'connection'))
+        scan.connection = scan.connection === '' ? raw[i + 1]! : `${scan.connection},${raw[i + 1]!}`
+      else if (sameName(name, 'content-length')) scan.contentLength = raw[i + 1]!
+    } else if (c === 0x65 /* e */) {
+      if (sameName(name, 'expect'))
+        scan.expect = scan.expect === undefined ? raw[i + 1]! : `${scan.expect}, ${raw[i + 1]!}`
+    } else if (c === 0x75 /* u */) {
+      if (sameName(name, 'upgrade') && raw[i + 1]!.trim().toLowerCase() === 'websocket')
+        scan.websocket = true
     }
   }
+  scan.te = te
   if (hosts > 1) {
     scan.refuse = 'more than one Host header'
     return scan
@@ -545,7 +911,7 @@ function checkCodings(te: string): string {
   }
   if (codings[codings.length - 1] !== 'chunked') return 'Transfer-Encoding not ending in chunked'
   for (let i = 0; i < codings.length - 1; i++) if (codings[i] !== 'chunked') return REFUSE_TE_CODING
-  // `chunked, chunked`: node:http refuses it before we see it.
+  // `chunked, chunked`: llhttp refuses it before we see it.
   return codings.length === 1 ? '' : 'chunked applied more than once'
 }
 
@@ -561,128 +927,230 @@ function withHost(raw: string[], host: string): string[] {
   return raw
 }
 
-/** A WebSocket handshake: GET, HTTP/1.1, `Upgrade: websocket` (node:http checked `Connection`). */
-function isWebSocketHandshake(nreq: IncomingMessage): boolean {
-  const up = nreq.headers.upgrade
-  return (
-    nreq.method === 'GET' &&
-    nreq.httpVersion === '1.1' &&
-    typeof up === 'string' &&
-    up.trim().toLowerCase() === 'websocket'
-  )
-}
-
-/** The pipeline's ResponseWriter over node:http's ServerResponse. */
+/**
+ * The pipeline's ResponseWriter on an HTTP/1 connection. The head is built here (status line,
+ * fields checked against response splitting, `Date`, framing and `Connection`) and goes out with
+ * the first body bytes in one write; a head whose body does not follow in the same tick goes out
+ * alone at the end of the tick.
+ */
 export class Http1Writer implements ResponseWriter {
   pipeline: RequestPipeline | undefined
-  private readonly conn: Conn
-  private readonly nreq: IncomingMessage
-  private readonly nres: ServerResponse
-  private readonly ctx: ServerContext
-  private readonly keepAlive: boolean
+  private readonly c: H1Conn
+  private readonly http11: boolean
+  /** The client asked for keep-alive (llhttp's reading of version and Connection). */
+  private keepAlive: boolean
+  private readonly isHead: boolean
+  /** The request body (undefined when there is none). */
+  body: H1Body | undefined
+  /** The parser has read the whole request body. */
+  bodyComplete: boolean
+  /** The client sent `Expect: 100-continue`. */
+  expectContinue: boolean
   /** A WebSocket handshake: the client bytes read after its header (sent on once switched). */
-  private readonly upgradeHead: Buffer | undefined
+  upgradeHead: Buffer | undefined
+  headersSent: boolean
+  /** The head, built and not written yet ('' once written). */
+  private pendingHead: string
+  private chunked: boolean
+  /** The response may carry a body (not HEAD, 1xx, 204, 304). */
+  private bodyAllowed: boolean
+  private ended: boolean
+  private closeRequested: boolean
 
-  constructor(
-    conn: Conn,
-    nreq: IncomingMessage,
-    nres: ServerResponse,
-    ctx: ServerContext,
-    upgradeHead?: Buffer,
-  ) {
+  constructor(c: H1Conn, http11: boolean, keepAlive: boolean, isHead: boolean) {
     this.pipeline = undefined
-    this.conn = conn
-    this.nreq = nreq
-    this.nres = nres
-    this.ctx = ctx
-    this.keepAlive = ctx.keepAliveEnabled
-    this.upgradeHead = upgradeHead
-  }
-
-  get headersSent(): boolean {
-    return this.nres.headersSent
+    this.c = c
+    this.http11 = http11
+    this.keepAlive = keepAlive && c.engine.ctx.keepAliveEnabled
+    this.isHead = isHead
+    this.body = undefined
+    this.bodyComplete = false
+    this.expectContinue = false
+    this.upgradeHead = undefined
+    this.headersSent = false
+    this.pendingHead = ''
+    this.chunked = false
+    this.bodyAllowed = true
+    this.ended = false
+    this.closeRequested = false
   }
 
   writeContinue(): void {
-    this.nres.writeContinue()
+    if (this.headersSent || this.bodyComplete) return
+    this.c.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
   }
 
   bodyDeadline(ms: number): void {
-    const conn = this.conn
-    conn.due[Deadline.Body] = Date.now() + ms
-    this.nreq.once('end', () => {
-      if (conn.current === this.pipeline) conn.due[Deadline.Body] = 0
-    })
+    if (this.bodyComplete) return
+    this.c.conn.due[Deadline.Body] = Date.now() + ms
   }
 
   writeDeadline(at: number): void {
-    this.conn.due[Deadline.Write] = at
+    this.c.conn.due[Deadline.Write] = at
   }
 
   headerDeadline(at: number): void {
-    this.conn.due[Deadline.ResponseHeader] = at
+    this.c.conn.due[Deadline.ResponseHeader] = at
   }
 
   idleTimeout(ms: number): void {
-    this.conn.keepAliveMs = ms
+    this.c.conn.keepAliveMs = ms
   }
 
   closeAfter(): void {
-    this.nres.shouldKeepAlive = false
+    this.closeRequested = true
+    if (!this.headersSent) this.keepAlive = false
   }
 
   head(status: number, headers: string[]): void {
-    if (!this.keepAlive) this.nres.shouldKeepAlive = false
-    this.nres.writeHead(status, headers)
+    let h = statusLine(status)
+    let hasLength = false
+    let hasTe = false
+    let hasDate = false
+    let connection: string | undefined
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!
+      const value = headers[i + 1]!
+      checkField(name, value)
+      const n = name.length
+      if (n === 14 && sameName(name, 'content-length')) hasLength = true
+      else if (n === 4 && sameName(name, 'date')) hasDate = true
+      else if (n === 17 && sameName(name, 'transfer-encoding')) {
+        hasTe = true
+        if (value.toLowerCase().includes('chunked')) this.chunked = true
+      } else if (n === 10 && sameName(name, 'connection'))
+        connection = connection === undefined ? value : `${connection}, ${value}`
+      h += `${name}: ${value}\r\n`
+    }
+    this.bodyAllowed = !this.isHead && !noBodyStatus(status)
+    if (!this.bodyAllowed) this.chunked = false
+    if (!hasDate) h += `Date: ${httpDate()}\r\n`
+    let keepAlive = this.keepAlive
+    if (!hasLength && !hasTe) {
+      if (!this.bodyAllowed) {
+        // no body: no framing needed
+      } else if (this.http11) {
+        h += 'Transfer-Encoding: chunked\r\n'
+        this.chunked = true
+      } else keepAlive = false // HTTP/1.0: the body ends with the connection
+    }
+    if (connection !== undefined) {
+      if (/(?:^|[\s,])close(?:$|[\s,])/i.test(connection)) keepAlive = false
+    } else h += keepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n'
+    this.keepAlive = keepAlive
+    this.pendingHead = `${h}\r\n`
+    this.headersSent = true
+  }
+
+  /** Writes the head if it is still waiting (end of tick, or before an abort). */
+  flushHead(): void {
+    const h = this.pendingHead
+    if (h === '') return
+    this.pendingHead = ''
+    if (!this.c.socket.destroyed) this.c.socket.write(h, 'latin1')
   }
 
   write(chunk: Buffer): boolean {
-    return this.nres.write(chunk)
+    if (!this.bodyAllowed || chunk.length === 0 || this.ended) return true
+    const h = this.pendingHead
+    if (h !== '') this.pendingHead = ''
+    const socket = this.c.socket
+    if (socket.destroyed) return true
+    return sendJoined(socket, h, chunk, this.chunked)
   }
 
   onceDrain(fn: () => void): void {
-    this.nres.once('drain', fn)
+    this.c.socket.once('drain', fn)
   }
 
   end(trailers?: string[]): void {
-    if (trailers !== undefined && trailers.length > 0) this.nres.addTrailers(pairs(trailers))
-    this.nres.end()
+    if (this.ended) return
+    let tail = ''
+    if (this.chunked) {
+      tail = '0\r\n'
+      if (trailers !== undefined)
+        for (let i = 0; i < trailers.length; i += 2) {
+          checkField(trailers[i]!, trailers[i + 1]!)
+          tail += `${trailers[i]!}: ${trailers[i + 1]!}\r\n`
+        }
+      tail += '\r\n'
+    }
+    this.finishWith(tail)
+  }
+
+  /** Ends the response with `tail` after any waiting head (one write), then HandleRequestFinish. */
+  private finishWith(tail: string): void {
+    this.ended = true
+    const out = this.pendingHead + tail
+    this.pendingHead = ''
+    const socket = this.c.socket
+    if (out !== '' && !socket.destroyed) socket.write(out, 'latin1')
+    this.pipeline?.finished()
   }
 
   respond(status: number, headers: string[], body: string | Buffer | undefined): void {
     if (!noBodyStatus(status) && !hasHeader(headers, 'content-length'))
       headers.push('Content-Length', String(bodyLength(body)))
     this.head(status, headers)
-    if (body === undefined || this.nreq.method === 'HEAD') this.nres.end()
-    else this.nres.end(body)
+    if (body === undefined || !this.bodyAllowed || bodyLength(body) === 0) {
+      this.finishWith('')
+      return
+    }
+    const h = this.pendingHead
+    this.pendingHead = ''
+    this.ended = true
+    const socket = this.c.socket
+    if (!socket.destroyed) {
+      if (typeof body === 'string') {
+        const n = Buffer.byteLength(body)
+        if (n + h.length <= JOIN_LIMIT) {
+          const buf = Buffer.allocUnsafe(h.length + n)
+          buf.write(h, 0, 'latin1')
+          buf.write(body, h.length, 'utf8')
+          socket.write(buf)
+        } else {
+          socket.cork()
+          socket.write(h, 'latin1')
+          socket.write(body)
+          socket.uncork()
+        }
+      } else sendJoined(socket, h, body, false)
+    }
+    this.pipeline?.finished()
   }
 
   respondStream(status: number, headers: string[], body: Readable): void {
     this.head(status, headers)
-    const nres = this.nres
-    pipeStreams(body, nres, (err) => {
-      if (err !== undefined && err !== null && this.pipeline?.done !== true) {
-        if (this.pipeline !== undefined) this.pipeline.closeAfter = true
-        nres.destroy()
+    const onData = (chunk: Buffer | string): void => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+      if (!this.write(b)) {
+        body.pause()
+        this.onceDrain(() => body.resume())
       }
+    }
+    body.on('data', onData)
+    body.once('end', () => this.end())
+    body.once('error', () => {
+      if (this.pipeline?.done === true) return
+      if (this.pipeline !== undefined) this.pipeline.closeAfter = true
+      this.flushHead()
+      this.c.conn.destroy()
     })
   }
 
   abort(): void {
-    const nres = this.nres
-    if (nres.headersSent) {
-      // The head may still sit in Node's buffer (it goes out with the first body chunk): send it,
-      // then close once it is written, so the client sees the head and a truncated body (as
-      // nginx does) rather than an empty reply.
-      nres.flushHeaders()
-      this.conn.socket.destroySoon()
+    if (this.headersSent) {
+      // The client sees the head and a truncated body (as nginx does), then the close.
+      this.flushHead()
+      this.ended = true
+      this.c.socket.destroySoon()
       return
     }
-    nres.destroy()
+    this.c.conn.destroy()
   }
 
   drop(): void {
-    this.conn.destroy()
+    this.c.conn.destroy()
   }
 
   switchProtocols(
@@ -691,18 +1159,21 @@ export class Http1Writer implements ResponseWriter {
     upstreamHead: Buffer,
     ended: (err: Error | undefined) => void,
   ): void {
-    const conn = this.conn
+    const c = this.c
+    const conn = c.conn
     const socket = conn.socket
     // The connection is a tunnel now: no request deadline applies to it.
     conn.due.fill(0)
-    this.nres.detachSocket(socket)
+    c.stopReading()
+    c.inflight = undefined
+    this.ended = true
     const ses = conn.session
-    const secure = ses.isSecure
-    const proto = secure ? 'wss' : 'ws'
+    const proto = ses.isSecure ? 'wss' : 'ws'
     ses.protocol = proto
     // Moves the connection from http/https to ws/wss; the acceptor uncounts it when it closes.
-    conn.proto = countConnProtocol(this.ctx.counters, proto, conn.proto)
-    const tunnel = new Tunnel(socket, upstream, this.ctx.stateCounters.websocket, (err) => {
+    const ctx = c.engine.ctx
+    conn.proto = countConnProtocol(ctx.counters, proto, conn.proto)
+    const tunnel = new Tunnel(socket, upstream, ctx.stateCounters.websocket, (err) => {
       if (conn.current === tunnel) conn.current = undefined
       ended(err)
     })
@@ -711,53 +1182,52 @@ export class Http1Writer implements ResponseWriter {
       if (!socket.destroyed) socket.write(switchHead(res))
       tunnel.start(this.upgradeHead ?? EMPTY, upstreamHead)
     } catch (err) {
-      this.ctx.stateCounters.websocket.WEB_SOCKET_PANIC_CONN++
-      this.ctx.onUnexpected(err, this.pipeline?.req)
+      ctx.stateCounters.websocket.WEB_SOCKET_PANIC_CONN++
+      ctx.onUnexpected(err, this.pipeline?.req)
       tunnel.destroy()
     }
   }
 
   done(close: boolean): void {
-    const conn = this.conn
-    conn.due[Deadline.Write] = 0
-    conn.due[Deadline.Body] = 0
-    conn.due[Deadline.ResponseHeader] = 0
+    const c = this.c
+    const conn = c.conn
+    const due = conn.due
+    due[Deadline.Write] = 0
+    due[Deadline.Body] = 0
+    due[Deadline.ResponseHeader] = 0
     if (conn.current === this.pipeline) conn.current = undefined
-    const socket = conn.socket as ConnSocket
-    if (socket[kCurrentWriter] === this) socket[kCurrentWriter] = undefined
-    if (close || !this.nres.shouldKeepAlive) {
+    if (c.inflight !== this) {
+      // A later Finish from an asynchronous HandleRequestFinish; or a tunnel, no longer HTTP.
+      if (close && this.upgradeHead === undefined) {
+        c.stopReading()
+        conn.socket.destroySoon()
+      }
+      return
+    }
+    if (
+      close ||
+      !this.keepAlive ||
+      this.closeRequested ||
+      !this.ended ||
+      this.upgradeHead !== undefined ||
+      c.answered
+    ) {
+      c.inflight = undefined
+      c.stopReading()
+      this.flushHead()
       conn.socket.destroySoon()
       return
     }
-    conn.due[Deadline.KeepAliveIdle] = Date.now() + conn.keepAliveMs
+    due[Deadline.KeepAliveIdle] = Date.now() + conn.keepAliveMs
+    c.next(this)
   }
 }
 
 const EMPTY = Buffer.alloc(0)
 
-function pairs(flat: readonly string[]): [string, string][] {
-  const out: [string, string][] = []
-  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!])
-  return out
-}
-
 function hasHeader(raw: readonly string[], lower: string): boolean {
   for (let i = 0; i < raw.length; i += 2) if (sameName(raw[i]!, lower)) return true
   return false
-}
-
-/** An empty internal response with `Connection: close` (Expect failures). */
-function replyAndClose(nres: ServerResponse, status: number): void {
-  nres.shouldKeepAlive = false
-  nres.writeHead(status, [
-    'Server',
-    'bfe',
-    'Content-Type',
-    'text/plain; charset=utf-8',
-    'Content-Length',
-    '0',
-  ])
-  nres.end()
 }
 
 /**
