@@ -27,7 +27,7 @@ import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { writeBfeConf, writeTlsConf } from './conf/bfe-conf.mjs'
+import { BENCH_MODULES, writeBfeConf, writeTlsConf } from './conf/bfe-conf.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = dirname(HERE)
@@ -48,6 +48,8 @@ const USAGE = `usage: node bench/run.mjs [options]        (npm run bench -- [opt
   --bfe-modules a,b     write "Modules = a" lines into the bench bfe.conf (default mod_bench;
                         "" for none)
   --bfe-node-flags=F    extra node flags for bfe-ts, e.g. --bfe-node-flags=--max-semi-space-size=32
+  --bfe-mods a,b        adds target bfe-mods: this build with these modules enabled as well (their
+                        one-rule confs from bench/conf/bfe-conf.mjs; "bench" = the issue-11 set)
   --bfe-before DIR      adds target bfe-before: the same bench with DIR/dist (another checkout,
                         built), for a before/after comparison inside one run
   --base-port N         proxies on N+1.., origin on N-99..N-96          (default 19100)
@@ -75,6 +77,7 @@ try {
       'bfe-modules': { type: 'string', default: 'mod_bench' },
       'bfe-node-flags': { type: 'string', default: '' },
       'bfe-before': { type: 'string', default: '' },
+      'bfe-mods': { type: 'string', default: '' },
       'base-port': { type: 'string', default: '19100' },
       'quiet-pct': { type: 'string', default: '25' },
       'no-pin': { type: 'boolean', default: false },
@@ -115,6 +118,7 @@ const list = (s) =>
 
 const ALL_TARGETS = [
   'bfe-ts',
+  'bfe-mods',
   'bfe-before',
   'nginx',
   'http-proxy',
@@ -135,6 +139,7 @@ const DEFAULT_TARGETS = [
 ]
 const TARGETS = opts.only ? list(opts.only) : DEFAULT_TARGETS
 if (opts['bfe-before'] !== '' && !TARGETS.includes('bfe-before')) TARGETS.splice(1, 0, 'bfe-before')
+if (opts['bfe-mods'] !== '' && !TARGETS.includes('bfe-mods')) TARGETS.splice(1, 0, 'bfe-mods')
 for (const t of TARGETS) {
   if (!ALL_TARGETS.includes(t)) {
     console.error(`unknown target ${t} (known: ${ALL_TARGETS.join(', ')})`)
@@ -182,6 +187,8 @@ for (const s of scenarioNames) {
   }
 }
 const BFE_MODULES = list(opts['bfe-modules'])
+/** Target bfe-mods: the modules enabled on top of BFE_MODULES. */
+const BFE_MODS = opts['bfe-mods'] === 'bench' ? BENCH_MODULES : list(opts['bfe-mods'])
 
 const NCPU = cpus().length
 const PIN = !opts['no-pin'] && NCPU >= 2
@@ -207,10 +214,11 @@ const PORTS = {
   'undici-dispatch': BASE + 6,
   'node-h2': BASE + 7,
   'tcp-relay': BASE + 8,
+  'bfe-mods': BASE + 9,
 }
 /** The TLS port of a target (HTTPS and HTTP/2 scenarios), for those that have one. */
 const TLS_OFFSET = 1000
-const TLS_TARGETS = new Set(['bfe-ts', 'bfe-before', 'nginx', 'node-h2'])
+const TLS_TARGETS = new Set(['bfe-ts', 'bfe-mods', 'bfe-before', 'nginx', 'node-h2'])
 const PORTS_W2 = { nginx: BASE + 11, 'bfe-ts': BASE + 14 }
 // bfe-ts with the bench's five-filter module available (bench/bfe-bench.ts); enabled by default.
 const BFE_MAIN = join(ROOT, 'dist/bench/bfe-bench.js')
@@ -617,9 +625,11 @@ http {
         logFile,
       },
     )
-  } else if (name === 'bfe-ts' || name === 'bfe-before') {
+  } else if (name === 'bfe-ts' || name === 'bfe-before' || name === 'bfe-mods') {
     const main =
-      name === 'bfe-ts' ? BFE_MAIN : join(resolve(opts['bfe-before']), 'dist/bench/bfe-bench.js')
+      name === 'bfe-before'
+        ? join(resolve(opts['bfe-before']), 'dist/bench/bfe-bench.js')
+        : BFE_MAIN
     if (!existsSync(main)) {
       log(`${name}: ${main} does not exist (run npm run build there); skipping ${name}`)
       return undefined
@@ -629,10 +639,10 @@ http {
       httpsPort: port + TLS_OFFSET,
       monitorPort: port + 2000,
       maxCpus: workers,
-      modules: BFE_MODULES,
+      modules: name === 'bfe-mods' ? [...BFE_MODULES, ...BFE_MODS] : BFE_MODULES,
       originPorts: ORIGIN_PORTS,
     })
-    const flags = name === 'bfe-ts' ? BFE_NODE_FLAGS : []
+    const flags = name === 'bfe-before' ? [] : BFE_NODE_FLAGS
     child = launch(
       name,
       cpu,

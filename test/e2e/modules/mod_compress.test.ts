@@ -21,7 +21,7 @@ const JSON_BODY = Buffer.from(
 )
 /** 1 MiB of base64 text: gzip can only take it to about 3/4 (its window is 32 KiB). */
 const BLOCK = Buffer.from(randomBytes(768 * 1024).toString('base64'))
-const BIG_BLOCKS = 40
+const BIG_BLOCKS = 80
 const BIG_SHA = (() => {
   const h = createHash('sha256')
   for (let i = 0; i < BIG_BLOCKS; i++) h.update(BLOCK)
@@ -308,10 +308,11 @@ describe('mod_compress', () => {
     )
     assert.equal(value.size, BLOCK.length * BIG_BLOCKS)
     assert.equal(value.sha, BIG_SHA)
-    // ~40 MiB in, ~30 MiB compressed on the wire: holding either would show here (what is
-    // seen is socket and stream buffers, some MiB whatever the body size).
-    assert.ok(value.wire > 20 * 1024 * 1024, `wire ${value.wire}`)
-    assert.ok(peak < 24 * 1024 * 1024, `heap + buffers grew by ${peak} bytes`)
+    // 80 MiB in, ~60 MiB compressed on the wire: holding either would show here (what is
+    // seen is socket and stream buffers and garbage not yet collected: 15-25 MiB whatever the
+    // body size, the upper end on a loaded machine).
+    assert.ok(value.wire > 40 * 1024 * 1024, `wire ${value.wire}`)
+    assert.ok(peak < 36 * 1024 * 1024, `heap + buffers grew by ${peak} bytes`)
   })
 
   it('a slow client holds the backend back (backpressure through the compressor)', async () => {
