@@ -89,6 +89,7 @@ describe('AccessLogFile', () => {
     )
     // Written in one tick, while the file is still opening: only 64 bytes may wait.
     for (let i = 0; i < 20; i++) f.write(`line ${String(i).padStart(4, '0')}\n`)
+    f.flushPending()
     assert.ok(dropped >= 14, `dropped ${dropped}`)
     await waitFor(() => read(p).length > 0, 'the kept lines')
     await new Promise((r) => setTimeout(r, 30))
