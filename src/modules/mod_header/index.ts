@@ -1,4 +1,4 @@
-import { HeaderList } from '../../basic/header-list.js'
+import { HeaderList, sameName } from '../../basic/header-list.js'
 import type { BfeRequest } from '../../basic/request.js'
 import { ini } from '../../config/ini.js'
 import { type CondValue, s } from '../../config/schema.js'
@@ -96,8 +96,42 @@ export function runList(
  * X-Forwarded-For and X-Forwarded-Port (appended to what the client sent), X-Real-Ip and
  * X-Real-Port (the client address, when known), X-Bfe-Ip (BFE's own address).
  */
+/** The headers setDefaultHeaders writes (lower case). */
+const DEFAULT_NAMES: readonly string[] = [
+  'x-forwarded-host',
+  'x-forwarded-for',
+  'x-forwarded-port',
+  'x-real-ip',
+  'x-real-port',
+  'x-bfe-ip',
+]
+
+/** The request already carries one of DEFAULT_NAMES (one pass; names start with x or X). */
+function hasDefaultName(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i] as string
+    const c = k.charCodeAt(0)
+    if (c !== 120 && c !== 88) continue
+    for (const n of DEFAULT_NAMES) if (sameName(k, n)) return true
+  }
+  return false
+}
+
 export function setDefaultHeaders(req: BfeRequest): void {
   const h = req.headers
+  if (!hasDefaultName(h.raw)) {
+    // The usual case (a client talking to us directly): append, no list scans per header.
+    const raw = h.raw
+    const host = req.host
+    if (host !== '') raw.push('X-Forwarded-Host', host)
+    const ses = req.session
+    if (ses.remoteAddr !== '')
+      raw.push('X-Forwarded-For', ses.remoteAddr, 'X-Forwarded-Port', String(ses.remotePort))
+    if (req.clientAddr !== undefined)
+      raw.push('X-Real-Ip', req.clientAddr, 'X-Real-Port', String(req.clientPort))
+    if (ses.localAddr !== '') raw.push('X-Bfe-Ip', ses.localAddr)
+    return
+  }
   const host = req.host
   if (host !== '') h.set('X-Forwarded-Host', appended(h.getAll('x-forwarded-host'), host))
   const ses = req.session
