@@ -216,6 +216,8 @@ export class AccessLogFile {
    * one write per batch instead of one per request.
    */
   write(line: string): void {
+    // a line from a connection that ends after the server closed its modules: nowhere to go
+    if (this.closed) return
     const at = this.flushAt
     if (this.pending.length + line.length > at) this.flushPending()
     this.pending += line
@@ -233,7 +235,7 @@ export class AccessLogFile {
       this.flushTimer = undefined
     }
     const p = this.pending
-    if (p === '') return
+    if (p === '' || this.closed) return
     this.pending = ''
     ;(this.file ?? this.open()).write(p)
   }
