@@ -2,6 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { sameName } from '../basic/header-list.js'
 import {
+  completeFields,
   HTTPParser,
   isParseError,
   kOnBody,
@@ -637,13 +638,7 @@ function resOnHeadersComplete(
 ): number {
   const c = this.owner
   if (c === undefined) return -1
-  let all = fields
-  if (c.fields !== undefined) {
-    all = c.fields
-    if (fields !== undefined) for (const f of fields) all.push(f)
-    c.fields = undefined
-  }
-  return c.headers(all ?? [], status, upgrade, keepAlive)
+  return c.headers(completeFields(c, fields), status, upgrade, keepAlive)
 }
 
 function resOnBody(this: OwnedParser, chunk: Buffer): void {

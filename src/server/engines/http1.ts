@@ -13,6 +13,7 @@ import { bodyLength, noBodyStatus, type ResponseWriter } from '../pipeline/write
 import { countConnProtocol, type ServerContext } from '../runtime.js'
 import { checkField, httpDate, JOIN_LIMIT, sendJoined, statusLine } from './http1/head.js'
 import {
+  completeFields,
   HTTPParser,
   isParseError,
   kOnBody,
@@ -721,18 +722,13 @@ function onHeadersComplete(
 ): number {
   const c = this.owner
   if (c === undefined) return -1
-  let all = fields
-  if (c.fields !== undefined) {
-    all = c.fields
-    if (fields !== undefined) for (const f of fields) all.push(f)
-    c.fields = undefined
-  }
+  const all = completeFields(c, fields)
   let uri = url ?? ''
   if (c.url !== '') {
     uri = c.url + uri
     c.url = ''
   }
-  return c.head(major, minor, all ?? [], METHODS[method] ?? 'GET', uri, upgrade, keepAlive)
+  return c.head(major, minor, all, METHODS[method] ?? 'GET', uri, upgrade, keepAlive)
 }
 
 function onExecute(this: OwnedParser, r: number | ParseError): void {

@@ -66,6 +66,22 @@ export const PARSER_RESOURCE = Object.freeze({})
 /** Header fields llhttp hands over per callback; more arrive through `kOnHeaders` first. */
 export const PARSER_FLUSH_FIELDS = 32
 
+/**
+ * The fields of a complete head: those llhttp flushed early through `kOnHeaders` (heads of more
+ * than PARSER_FLUSH_FIELDS fields), kept in `holder.fields`, followed by the final ones. Clears
+ * the holder.
+ */
+export function completeFields(
+  holder: { fields: string[] | undefined },
+  last: string[] | undefined,
+): string[] {
+  const early = holder.fields
+  if (early === undefined) return last ?? []
+  holder.fields = undefined
+  if (last !== undefined) for (const f of last) early.push(f)
+  return early
+}
+
 export function isParseError(r: unknown): r is ParseError {
   return typeof r === 'object' && r !== null
 }
