@@ -53,6 +53,12 @@ export class ProductRuleTable<R> {
     return this.products.get(product) ?? EMPTY
   }
 
+  /** The rules of `product`, or those of `global` when it has none (mod_userid, mod_session_sticky). */
+  rulesOrGlobal(product: string): readonly R[] {
+    const own = this.rules(product)
+    return own.length > 0 ? own : this.rules('global')
+  }
+
   /** Products with rules. */
   productNames(): string[] {
     return [...this.products.keys()]

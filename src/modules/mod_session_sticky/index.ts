@@ -331,9 +331,7 @@ export function createModSessionSticky(): BfeModule {
       ctx.callbacks.addRequestFilter(
         CallbackPoint.AfterLocation,
         function stickyDecode(req: BfeRequest) {
-          const t = table.value
-          let rules = t.rules(req.product)
-          if (rules.length === 0) rules = t.rules('global')
+          const rules = table.value.rulesOrGlobal(req.product)
           for (let i = 0; i < rules.length; i++) {
             const rule = rules[i] as StickyRule
             if (!rule.Cond.condition.test(req)) continue

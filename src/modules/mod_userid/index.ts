@@ -62,9 +62,7 @@ export function createModUserid(): BfeModule {
       ctx.callbacks.addRequestFilter(
         CallbackPoint.FoundProduct,
         function setUid(req: BfeRequest) {
-          const t = table.value
-          let rules = t.rules(req.product)
-          if (rules.length === 0) rules = t.rules('global')
+          const rules = table.value.rulesOrGlobal(req.product)
           for (let i = 0; i < rules.length; i++) {
             const r = rules[i] as UseridRule
             if (!r.Cond.condition.test(req)) continue
