@@ -155,6 +155,20 @@ export class JsonNode {
   }
 }
 
+/**
+ * Runs `load` for a file named by field `field` of `node` (a rule's UserFile, KeyFile ...): a
+ * failure that names no field of its own is reported at that field, with the loader's reason.
+ */
+export function loadAtField<T>(node: JsonNode, field: string, load: () => T): T {
+  try {
+    return load()
+  } catch (err) {
+    if (err instanceof BfeConfError && err.field !== '') throw err
+    const reason = err instanceof Error ? err.message : String(err)
+    throw new BfeConfError(node.file, `${node.pointer}/${field}`, reason, { cause: err })
+  }
+}
+
 function checkName(node: JsonNode, kind: string, name: string): void {
   if (RESERVED_NAMES.has(name)) {
     node.fail(

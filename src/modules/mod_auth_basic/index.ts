@@ -1,8 +1,7 @@
-import { BfeConfError } from '../../basic/errors.js'
 import type { BfeRequest } from '../../basic/request.js'
 import { internalResponse } from '../../basic/response.js'
 import { ini } from '../../config/ini.js'
-import type { JsonNode } from '../../config/json-node.js'
+import { type JsonNode, loadAtField } from '../../config/json-node.js'
 import { type CondValue, type Schema, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext, Reloadable } from '../../module/context.js'
@@ -53,14 +52,7 @@ export function authBasicRules(
     decode(node: JsonNode, cx) {
       const v = ruleFields.decode(node, cx)
       const userFile = resolve(v.UserFile)
-      let loaded: ReturnType<typeof loadUserFile>
-      try {
-        loaded = loadUserFile(userFile)
-      } catch (err) {
-        if (err instanceof BfeConfError && err.field !== '') throw err
-        const reason = err instanceof Error ? err.message : String(err)
-        throw new BfeConfError(node.file, `${node.pointer}/UserFile`, reason, { cause: err })
-      }
+      const loaded = loadAtField(node, 'UserFile', () => loadUserFile(userFile))
       for (const w of loaded.warnings) warn(w)
       const realm = v.Realm === '' ? 'Restricted' : v.Realm
       return {

@@ -1,8 +1,7 @@
-import { BfeConfError } from '../../basic/errors.js'
 import type { BfeRequest } from '../../basic/request.js'
 import { internalResponse } from '../../basic/response.js'
 import { ini } from '../../config/ini.js'
-import type { JsonNode } from '../../config/json-node.js'
+import { type JsonNode, loadAtField } from '../../config/json-node.js'
 import { type CondValue, type Schema, s } from '../../config/schema.js'
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext, Reloadable } from '../../module/context.js'
@@ -52,14 +51,7 @@ export function authJwtRules(
     decode(node: JsonNode, cx) {
       const v = ruleFields.decode(node, cx)
       const keyFile = resolve(v.KeyFile)
-      let keys: JwtKey[]
-      try {
-        keys = loadKeys(keyFile)
-      } catch (err) {
-        if (err instanceof BfeConfError && err.field !== '') throw err
-        const reason = err instanceof Error ? err.message : String(err)
-        throw new BfeConfError(node.file, `${node.pointer}/KeyFile`, reason, { cause: err })
-      }
+      const keys = loadAtField(node, 'KeyFile', () => loadKeys(keyFile))
       const realm = v.Realm === '' ? 'Restricted' : v.Realm
       return { Cond: v.Cond, keyFile, keys, challenge: `Bearer realm="${realm}"` }
     },
