@@ -172,7 +172,6 @@ export class ModuleFramework {
   readonly handlers = new HandlerTable()
   readonly web = new WebHandlerTable()
   readonly available: readonly string[]
-  readonly enabled: string[] = []
   /** The enabled modules in catalog order (what `bfe explain` asks). */
   readonly enabledModules: BfeModule[] = []
   private readonly catalog: readonly ModuleCatalogEntry[]
@@ -225,7 +224,6 @@ export class ModuleFramework {
       } finally {
         this.handlers.owner = ''
       }
-      this.enabled.push(entry.name)
       this.enabledModules.push(entry.module)
     }
   }
@@ -245,7 +243,7 @@ export class ModuleFramework {
 
   /** `/monitor/module_status`. */
   status(): { available: string[]; enabled: string[] } {
-    return { available: this.available.slice(), enabled: this.enabled.slice() }
+    return { available: this.available.slice(), enabled: this.enabledModules.map((m) => m.name) }
   }
 
   /** `/monitor/module_handlers`. */
