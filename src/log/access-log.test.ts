@@ -80,6 +80,21 @@ describe('AccessLogFile', () => {
     f.close()
   })
 
+  it('keeps lines whole and in order across batches: multi-byte text, a line longer than a batch', async () => {
+    const p = join(tempDir(), 'a.log')
+    const f = new AccessLogFile({ path: p, rotate: undefined })
+    const lines: string[] = []
+    // 3-byte characters straddle the 16 KiB batch boundary at some line
+    for (let i = 0; i < 3000; i++) lines.push(`${i} caf\u00e9 \u4e2d\u6587 ${'x'.repeat(i % 7)}\n`)
+    lines.splice(1500, 0, `${'long '.repeat(8000)}\n`)
+    for (const l of lines) f.write(l)
+    f.flushPending()
+    const want = lines.join('')
+    await waitFor(() => read(p).length >= want.length, 'every line')
+    assert.equal(read(p), want)
+    f.close()
+  })
+
   it('drops and counts lines beyond its buffer instead of growing', async () => {
     const p = join(tempDir(), 'a.log')
     let dropped = 0

@@ -12,7 +12,7 @@ import { basename, dirname, join } from 'node:path'
 import { BfeConfError } from '../basic/errors.js'
 import { bound } from '../config/bounds.js'
 import { ini } from '../config/ini.js'
-import { closeLogFile, type LogFile, openLogFile } from './files.js'
+import { closeLogFile, type LogFile, openLogFile, writeBytes } from './files.js'
 
 /**
  * BFE's `[Log]` section of the access-style logs (mod_access, mod_key_log): either one file
@@ -157,6 +157,11 @@ export interface AccessLogOptions {
   now?: () => number
 }
 
+/** Gathered lines are written once this many bytes are pending ... */
+const FLUSH_BYTES = 16 * 1024
+/** ... or this long after the first of them (ms). */
+const FLUSH_MS = 200
+
 /**
  * An access-style log file: lines are appended without blocking the event loop (a buffered,
  * asynchronous writer from src/log/files.ts, reopened on SIGUSR1 like the server log) and at
@@ -168,11 +173,6 @@ export interface AccessLogOptions {
  * same file: the first to hard-link the file to its backup name does the rotation, the others
  * notice that the path now names another file and reopen it.
  */
-/** Gathered lines are written once this many characters are pending ... */
-const FLUSH_BYTES = 16 * 1024
-/** ... or this long after the first of them (ms). */
-const FLUSH_MS = 200
-
 export class AccessLogFile {
   readonly path: string
   /** The open file; opened on the first line, so that loading (`bfe -t`) opens nothing. */
@@ -182,8 +182,14 @@ export class AccessLogFile {
   private readonly maxBuffer: number
   private readonly onDrop: ((lines: number) => void) | undefined
   private timer: NodeJS.Timeout | undefined
-  /** Lines not yet handed to the file, and the timer that hands them over. */
-  private pending: string
+  /**
+   * Lines not yet handed to the file, already encoded (bytes `0..used` of `batch`), and the timer
+   * that hands them over. Encoding each short line as it comes keeps the batch a flat buffer: a
+   * string of a hundred appended lines is a tree of pieces that the writer would have to flatten
+   * and encode in one go (measured: about 2 µs per request at 25,000 requests a second).
+   */
+  private batch: Buffer
+  private used: number
   private flushTimer: NodeJS.Timeout | undefined
   private readonly flushLater: () => void
   /** Batch size: FLUSH_BYTES, or less when the buffer for a slow disk is smaller. */
@@ -201,9 +207,10 @@ export class AccessLogFile {
     this.file = undefined
     this.periodStart = 0
     this.timer = undefined
-    this.pending = ''
+    this.flushAt = Math.max(1, Math.min(FLUSH_BYTES, this.maxBuffer))
+    this.batch = Buffer.allocUnsafe(this.flushAt)
+    this.used = 0
     this.flushTimer = undefined
-    this.flushAt = Math.min(FLUSH_BYTES, this.maxBuffer)
     this.flushLater = () => {
       this.flushTimer = undefined
       this.flushPending()
@@ -218,10 +225,19 @@ export class AccessLogFile {
   write(line: string): void {
     // a line from a connection that ends after the server closed its modules: nowhere to go
     if (this.closed) return
+    const n = Buffer.byteLength(line)
     const at = this.flushAt
-    if (this.pending.length + line.length > at) this.flushPending()
-    this.pending += line
-    if (this.pending.length >= at) this.flushPending()
+    if (this.used + n > at) {
+      this.flushPending()
+      if (n > at) {
+        // longer than a batch: on its own
+        writeBytes(this.file ?? this.open(), Buffer.from(line))
+        return
+      }
+    }
+    this.batch.write(line, this.used)
+    this.used += n
+    if (this.used >= at) this.flushPending()
     else if (this.flushTimer === undefined) {
       this.flushTimer = setTimeout(this.flushLater, FLUSH_MS)
       this.flushTimer.unref()
@@ -234,16 +250,19 @@ export class AccessLogFile {
       clearTimeout(this.flushTimer)
       this.flushTimer = undefined
     }
-    const p = this.pending
-    if (p === '' || this.closed) return
-    this.pending = ''
-    ;(this.file ?? this.open()).write(p)
+    const n = this.used
+    if (n === 0 || this.closed) return
+    const out = this.batch.subarray(0, n)
+    // the writer keeps `out` until the disk has it: later lines go to a new batch
+    this.batch = Buffer.allocUnsafe(this.flushAt)
+    this.used = 0
+    writeBytes(this.file ?? this.open(), out)
   }
 
   private open(): LogFile {
-    const f = openLogFile(this.path, { maxBuffer: this.maxBuffer })
+    const f = openLogFile(this.path, { maxBuffer: this.maxBuffer, bytes: true })
     const onDrop = this.onDrop
-    if (onDrop !== undefined) f.on('drop', (data: string) => onDrop(countLines(data)))
+    if (onDrop !== undefined) f.on('drop', (data: Buffer) => onDrop(countLines(data)))
     this.file = f
     this.periodStart = this.now()
     if (this.rotate !== undefined) this.schedule()
@@ -371,8 +390,8 @@ function inodeOf(p: string): number | undefined {
   }
 }
 
-function countLines(data: string): number {
+function countLines(data: Buffer): number {
   let n = 0
-  for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) n++
+  for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) n++
   return n === 0 ? 1 : n
 }

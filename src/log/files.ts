@@ -32,6 +32,11 @@ export interface OpenLogOptions {
    * emits `'drop'` (access logs count these). Unbounded when undefined.
    */
   maxBuffer?: number
+  /**
+   * The file takes Buffers (`writeBytes`) instead of strings: the writer hands them to the disk as
+   * they are, with no string flattening or encoding on the event loop (access logs).
+   */
+  bytes?: boolean
 }
 
 /**
@@ -51,6 +56,7 @@ export function openLogFile(name: string, opts: OpenLogOptions = {}): LogFile {
     mkdir: std === undefined,
     append: true,
     ...(opts.maxBuffer === undefined ? {} : { maxLength: opts.maxBuffer }),
+    ...(opts.bytes === true ? { contentMode: 'buffer' as const } : {}),
   })
   dest.on('error', () => {})
   // pino flushes its destinations synchronously at process exit, and SonicBoom throws when the
@@ -75,6 +81,15 @@ export function reopenLogFiles(): void {
       // a file that cannot be reopened keeps writing where it was; the next signal tries again
     }
   }
+}
+
+/**
+ * Appends bytes to a file opened with `bytes: true` (SonicBoom's buffer mode; its typings only
+ * declare the string form of `write`). The buffer must not be changed afterwards: it is written
+ * later, asynchronously.
+ */
+export function writeBytes(f: LogFile, b: Buffer): boolean {
+  return (f as unknown as { write(b: Buffer): boolean }).write(b)
 }
 
 /** Writes out whatever is buffered, synchronously (before the process exits). */
