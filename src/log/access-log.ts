@@ -225,18 +225,19 @@ export class AccessLogFile {
   write(line: string): void {
     // a line from a connection that ends after the server closed its modules: nowhere to go
     if (this.closed) return
-    const n = Buffer.byteLength(line)
+    // Room for the longest encoding (3 UTF-8 bytes per UTF-16 unit), so the line is written
+    // whole without measuring it first.
+    const worst = 3 * line.length
     const at = this.flushAt
-    if (this.used + n > at) {
+    if (this.used + worst > at) {
       this.flushPending()
-      if (n > at) {
-        // longer than a batch: on its own
+      if (worst > at) {
+        // possibly longer than a batch: on its own
         writeBytes(this.file ?? this.open(), Buffer.from(line))
         return
       }
     }
-    this.batch.write(line, this.used)
-    this.used += n
+    this.used += this.batch.write(line, this.used)
     if (this.used >= at) this.flushPending()
     else if (this.flushTimer === undefined) {
       this.flushTimer = setTimeout(this.flushLater, FLUSH_MS)
