@@ -84,13 +84,32 @@ export async function startRawUpstream(
   }
 }
 
-/** A port on 127.0.0.1 where nothing listens (connections are refused). */
+/**
+ * Ports handed out by closedPort: below Linux's ephemeral range (32768 and up), where listen(0)
+ * and outgoing connections take theirs, so a port handed out here is not taken by another test's
+ * socket before the server under test binds it (the race a port from listen(0) had). Each test
+ * process starts at a random place in the range; the port is checked free before it is returned.
+ */
+const FIXED_LOW = 20_000
+const FIXED_HIGH = 32_000
+let nextFixed = FIXED_LOW + Math.floor(Math.random() * (FIXED_HIGH - FIXED_LOW))
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createNetServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
+
+/** A port on 127.0.0.1 where nothing listens (connections are refused), for a server to bind. */
 export async function closedPort(): Promise<number> {
-  const server = createNetServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const port = (server.address() as AddressInfo).port
-  await new Promise<void>((r) => server.close(() => r()))
-  return port
+  for (let i = 0; i < 200; i++) {
+    const port = nextFixed
+    nextFixed = port + 1 >= FIXED_HIGH ? FIXED_LOW : port + 1
+    if (await bindable(port)) return port
+  }
+  throw new Error(`no free port in ${FIXED_LOW}-${FIXED_HIGH} after 200 tries`)
 }
 
 /** Bytes of a request's header names and values as the upstream read them. */
