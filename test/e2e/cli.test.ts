@@ -47,7 +47,7 @@ interface RunResult {
   stderr: string
 }
 
-function bfe(args: string[], cwd = ROOT, timeoutMs = 8000): Promise<RunResult> {
+function bfe(args: string[], cwd = ROOT, timeoutMs = 20_000): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], {
       cwd,

@@ -151,15 +151,16 @@ function workerPids(logDir: string): number[] {
 describe('process lifecycle: one process (MaxCpus = 1)', { concurrency: 3 }, () => {
   test('SIGQUIT with an idle keep-alive connection: the connection is closed, exit 0 at once', async () => {
     const up = await upstream()
-    const s = await startBfe(up, { grace: 5 })
+    // A long grace period, so that "at once" (well under it) holds on a loaded machine too.
+    const s = await startBfe(up, { grace: 20 })
     const idle = await idleKeepAlive(s.port)
     const t0 = Date.now()
     s.bfe.signal('SIGQUIT')
-    const code = await exitWithin(s.bfe, 5000 + 3000)
+    const code = await exitWithin(s.bfe, 20_000 + 3000)
     assert.equal(code, 0)
     const closedAt = await idle.closed
-    assert.ok(closedAt - t0 < 2000, `idle connection closed after ${closedAt - t0} ms`)
-    assert.ok(Date.now() - t0 < 4000, `exit took ${Date.now() - t0} ms`)
+    assert.ok(closedAt - t0 < 8000, `idle connection closed after ${closedAt - t0} ms`)
+    assert.ok(Date.now() - t0 < 8000, `exit took ${Date.now() - t0} ms`)
     const msgs = logLines(join(s.logDir, 'bfe.log')).map((l) => l['msg'])
     assert.ok(msgs.includes('SIGQUIT: graceful shutdown'), msgs.join('\n'))
   })
@@ -234,8 +235,9 @@ describe('process lifecycle: one process (MaxCpus = 1)', { concurrency: 3 }, () 
     await idleKeepAlive(s.port)
     const t0 = Date.now()
     s.bfe.signal('SIGTERM')
-    assert.equal(await exitWithin(s.bfe, 3000), 0)
-    assert.ok(Date.now() - t0 < 2000)
+    // "at once": far below the 30 s grace period, with room for a loaded machine
+    assert.equal(await exitWithin(s.bfe, 10_000), 0)
+    assert.ok(Date.now() - t0 < 10_000, `exit took ${Date.now() - t0} ms`)
     const msgs = logLines(join(s.logDir, 'bfe.log')).map((l) => l['msg'])
     assert.ok(msgs.includes('SIGTERM: exiting now'), msgs.join('\n'))
   })
