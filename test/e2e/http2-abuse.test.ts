@@ -4,12 +4,12 @@
 // connection, the server's counters must show the event, and the memory of this process (which runs
 // the server) must stay bounded.
 import assert from 'node:assert/strict'
-import { connect as h2connect } from 'node:http2'
 import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { after, before, beforeEach, test } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
 import { HandlerResult } from '../../src/module/callback-point.js'
 import type { BfeModule } from '../../src/module/types.js'
+import { h2Request } from '../helpers/client.js'
 import { simpleConf } from '../helpers/conf.js'
 import {
   continuation,
@@ -189,52 +189,12 @@ async function rawTcp(): Promise<RawClient> {
   return c
 }
 
-/** One GET over a new node:http2 connection; rejects after 3 s. */
-function h2Get(
-  path = '/',
-  target: Target = main,
-): Promise<{ status: number; body: string; alpn: string }> {
-  return new Promise((resolve, reject) => {
-    const client = h2connect(`https://127.0.0.1:${target.bfe.tlsPort}`, {
-      servername: 'localhost',
-      rejectUnauthorized: false,
-    })
-    const timer = setTimeout(() => {
-      client.destroy()
-      reject(new Error('h2 request timed out'))
-    }, 3000)
-    client.on('error', (err) => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    const req = client.request({ ':path': path, ':authority': 'localhost' })
-    req.on('error', (err) => {
-      clearTimeout(timer)
-      client.destroy()
-      reject(err)
-    })
-    let status = 0
-    req.on('response', (h) => {
-      status = Number(h[':status'])
-    })
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      clearTimeout(timer)
-      const alpn = client.alpnProtocol ?? ''
-      client.close()
-      resolve({ status, body: Buffer.concat(chunks).toString(), alpn })
-    })
-    req.end()
-  })
-}
-
 /** A normal request on a new connection succeeds (the server survived the previous case). */
 async function assertHealthy(target: Target = main): Promise<void> {
-  const r = await h2Get('/', target)
+  const r = await h2Request(target.bfe.tlsPort, '/', { timeoutMs: 3000 })
   assert.equal(r.alpn, 'h2')
   assert.equal(r.status, 200)
-  assert.equal(r.body, `ok ${target.up.port}`)
+  assert.equal(r.body.toString(), `ok ${target.up.port}`)
 }
 
 /**
