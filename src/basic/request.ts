@@ -38,6 +38,8 @@ export interface RequestStat {
   backendEnd: number
   responseStart: number
   responseEnd: number
+  /** Response body bytes handed to the client connection (BFE's `BodyLenOut`; framing not counted). */
+  bodyLenOut: number
 }
 
 export interface RequestInit {
@@ -153,6 +155,7 @@ export class BfeRequest {
       backendEnd: 0,
       responseStart: 0,
       responseEnd: 0,
+      bodyLenOut: 0,
     }
     this.serial = session.reqNum + 1
     this.cookieCache = undefined

@@ -102,20 +102,6 @@ function ipPort(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`
 }
 
-/** Content-Length of a header list, or the length of a buffered body; -1 when unknown. */
-function contentLength(res: BfeResponse): number {
-  const cl = res.headers.get('content-length')
-  if (cl !== undefined) {
-    const n = Number(cl)
-    if (Number.isSafeInteger(n) && n >= 0) return n
-  }
-  const b = res.body
-  if (typeof b === 'string') return Buffer.byteLength(b)
-  if (Buffer.isBuffer(b)) return b.length
-  if (b === undefined) return 0
-  return -1
-}
-
 /** Bytes of the response head as written on HTTP/1.1: status line, header lines, blank line. */
 function headLength(res: BfeResponse): number {
   const raw = res.headers.raw
@@ -175,11 +161,7 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
   ],
   [
     'res_len',
-    req('num', (_r, res) => {
-      if (res === undefined) return '-'
-      const body = contentLength(res)
-      return String(headLength(res) + Math.max(0, body))
-    }),
+    req('num', (r, res) => (res === undefined ? '-' : String(headLength(res) + r.stat.bodyLenOut))),
   ],
   [
     'req_body_len',
@@ -189,14 +171,7 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
       return cl === undefined ? '-' : cl
     }),
   ],
-  [
-    'res_body_len',
-    req('num', (_r, res) => {
-      if (res === undefined) return '0'
-      const n = contentLength(res)
-      return n < 0 ? '-' : String(n)
-    }),
-  ],
+  ['res_body_len', req('num', (r) => String(r.stat.bodyLenOut))],
   [
     'req_header',
     reqKeyed('str', (key) => (r) => {

@@ -1052,6 +1052,8 @@ export class Http1Writer implements ResponseWriter {
     if (h !== '') this.pendingHead = ''
     const socket = this.c.socket
     if (socket.destroyed) return true
+    const p = this.pipeline
+    if (p !== undefined) p.req.stat.bodyLenOut += chunk.length
     return sendJoined(socket, h, chunk, this.chunked)
   }
 
@@ -1097,6 +1099,8 @@ export class Http1Writer implements ResponseWriter {
     this.ended = true
     const socket = this.c.socket
     if (!socket.destroyed) {
+      const p = this.pipeline
+      if (p !== undefined) p.req.stat.bodyLenOut += bodyLength(body)
       if (typeof body === 'string') {
         const n = Buffer.byteLength(body)
         if (n + h.length <= JOIN_LIMIT) {

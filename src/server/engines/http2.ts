@@ -556,6 +556,8 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
   write(chunk: Buffer): boolean {
     const stream = this.stream
     if (this.ended || stream.destroyed) return true
+    const p = this.pipeline
+    if (p !== undefined) p.req.stat.bodyLenOut += chunk.length
     return stream.write(chunk)
   }
 
@@ -582,6 +584,8 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
       return
     }
     stream.respond(h)
+    const p = this.pipeline
+    if (p !== undefined) p.req.stat.bodyLenOut += bodyLength(body)
     stream.end(body)
   }
 
@@ -595,6 +599,14 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     pipeStreams(body, stream, (err) => {
       if (err !== undefined && err !== null) this.reset(h2c.NGHTTP2_INTERNAL_ERROR)
     })
+    const p = this.pipeline
+    if (p !== undefined) {
+      // the body is piped (flowing) already: one more 'data' listener only counts
+      const stat = p.req.stat
+      body.on('data', (c: Buffer | string) => {
+        stat.bodyLenOut += typeof c === 'string' ? Buffer.byteLength(c) : c.length
+      })
+    }
     stream.once('finish', () => {
       this.ended = true
     })

@@ -48,8 +48,17 @@ describe('mod_access', () => {
   let log: string
 
   before(async () => {
-    up = await startUpstream((_req, res) => {
+    up = await startUpstream((req, res) => {
       res.setHeader('X-Up', 'yes')
+      if (req.url?.startsWith('/chunked') === true) {
+        // no Content-Length: a chunked body of 3 x 1000 bytes, in three writes
+        res.write('a'.repeat(1000))
+        setTimeout(() => {
+          res.write('b'.repeat(1000))
+          res.end('c'.repeat(1000))
+        }, 20)
+        return
+      }
       res.end('hello')
     })
     const down = await closedPort()
@@ -127,6 +136,33 @@ describe('mod_access', () => {
       /status=200 err=- line="GET \/h2\?x=1 HTTP\/2\.0"/,
     )
     assert.match(lines.find((l) => l.includes('secure=true')) ?? '', /random=[0-9a-f]{64} /)
+  })
+
+  it('counts the body bytes written for a streamed response without Content-Length (HTTP/1.1 and HTTP/2), as BFE does', async () => {
+    const r1 = await get(`${bfe.url}/chunked/h1`, {
+      headers: { host: 'shop.test', 'user-agent': 'chunk1' },
+    })
+    assert.equal(r1.status, 200)
+    assert.equal(r1.body.length, 3000)
+    const r2 = await h2Request(bfe.tlsPort, '/chunked/h2', {
+      authority: 'shop.test',
+      headers: { 'user-agent': 'chunk2' },
+    })
+    assert.equal(r2.status, 200)
+    assert.equal(r2.body.length, 3000)
+    const head = await get(`${bfe.url}/h1-head`, {
+      method: 'HEAD',
+      headers: { host: 'shop.test', 'user-agent': 'headprobe' },
+    })
+    assert.equal(head.status, 200)
+    const lines = await linesWhen(log, (l) =>
+      ['ua=chunk1', 'ua=chunk2', 'ua=headprobe'].every((u) => l.some((x) => x.includes(u))),
+    )
+    const line = (ua: string): string => lines.find((l) => l.includes(`ua=${ua}`)) ?? ''
+    assert.match(line('chunk1'), / body=3000$/)
+    assert.match(line('chunk2'), / body=3000$/)
+    // HEAD: the backend's Content-Length is sent, no body is
+    assert.match(line('headprobe'), / body=0$/)
   })
 
   it('logs a forwarding failure with its error code and message', async () => {
