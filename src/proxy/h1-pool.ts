@@ -32,6 +32,15 @@ const KEEP_ALIVE_MARGIN_MS = 2000
 /** Largest response head accepted from a backend. */
 const MAX_RESPONSE_HEAD = 64 * 1024
 
+/** Size of a connection's read buffer (`onread`): as large as one read of Node's streams. */
+const READ_BUFFER = 64 * 1024
+
+/**
+ * Body bytes of a read shorter than this are handed on as a copy, longer ones as a view of the
+ * read buffer, which the connection then gives up (UpstreamConn.own).
+ */
+const COPY_LIMIT = 16 * 1024
+
 /** The backend-connection counters of /monitor/http_state. */
 export interface BackendConnCounters {
   HTTP_BACKEND_CONN_ALL: number
@@ -301,7 +310,11 @@ export class UpstreamConn {
   /** Set by scanResponse: the response's Content-Length (-1: none) and Transfer-Encoding. */
   length: number
   chunked: boolean
-  private readonly onData: (chunk: Buffer) => void
+  /**
+   * Where the next read goes (net's `onread`), undefined once a read's body bytes were handed on
+   * as a view of it: the next read then gets a new buffer.
+   */
+  private buf: Buffer | undefined
 
   constructor(pool: H1Pool, connectTimeout: number) {
     this.pool = pool
@@ -320,6 +333,7 @@ export class UpstreamConn {
     this.bodyLeft = 0
     this.length = -1
     this.chunked = false
+    this.buf = undefined
     let parser = parserPool.pop() as OwnedParser | undefined
     if (parser === undefined) {
       parser = new HTTPParser() as OwnedParser
@@ -331,12 +345,24 @@ export class UpstreamConn {
     parser.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, MAX_RESPONSE_HEAD, LENIENT_NONE)
     parser.owner = this
     this.parser = parser
-    const socket = netConnect({ host: pool.addr, port: pool.port, noDelay: true })
+    // Reads arrive in a buffer of ours (net's `onread`), not through the socket's Readable: no
+    // push, no 'data' event, no new buffer per read. pause()/resume() stop and restart reading;
+    // 'end', 'close' and 'error' are emitted as before.
+    const socket = netConnect({
+      host: pool.addr,
+      port: pool.port,
+      noDelay: true,
+      onread: {
+        buffer: () => this.readBuffer(),
+        callback: (n: number, buf: Uint8Array) => {
+          this.read(n === buf.length ? (buf as Buffer) : (buf as Buffer).subarray(0, n))
+          return true
+        },
+      },
+    })
     this.socket = socket
-    this.onData = (chunk: Buffer) => this.read(chunk)
     socket.on('error', (err: Error) => this.failed(err))
     socket.once('connect', () => this.onConnect())
-    socket.on('data', this.onData)
     socket.on('end', () => this.onEnd())
     socket.once('close', () => this.onClose())
     if (connectTimeout > 0) {
@@ -408,6 +434,35 @@ export class UpstreamConn {
     if (this.complete) this.finish()
   }
 
+  /** net asks for the buffer of the next read after each read (and once before the first). */
+  private readBuffer(): Buffer {
+    let b = this.buf
+    if (b === undefined) {
+      b = Buffer.allocUnsafeSlow(READ_BUFFER)
+      this.buf = b
+    }
+    return b
+  }
+
+  /**
+   * Body bytes of the read buffer as the attempt may keep them. The next read overwrites the
+   * buffer, and what the sink does with a chunk is not ours to know: the HTTP/1 writer copies a
+   * small one into the buffer it joins to the head (sendJoined) but hands a large one to
+   * `socket.write`, which keeps it while the kernel has not taken it all; an HTTP/2 stream queues
+   * it, mod_compress's zlib stream reads it later, H1Attempt keeps it in its backlog while the
+   * sink holds the body. So nothing handed on may alias the buffer once the read returns. A short
+   * chunk is copied (cheap, from Node's pool below 4 KiB; the benchmark's 100-byte bodies); a long
+   * one goes as a view and the connection gives the buffer up (`buf` undefined: the next read
+   * gets a new one), which costs an allocation per long read as Node's stream reads did, and no
+   * copy. The view keeps at most READ_BUFFER / COPY_LIMIT times its size alive.
+   */
+  private own(chunk: Buffer): Buffer {
+    if (chunk.length < COPY_LIMIT) return Buffer.from(chunk)
+    if (chunk.buffer === this.buf?.buffer) this.buf = undefined
+    return chunk
+  }
+
+  /** One read: the response head to the parser, Content-Length body bytes past it (own()). */
   private read(chunk: Buffer): void {
     const a = this.attempt
     const parser = this.parser
@@ -444,7 +499,8 @@ export class UpstreamConn {
     const left = this.bodyLeft
     const n = chunk.length <= left ? chunk.length : left
     this.bodyLeft = left - n
-    if (!a.finished && this.attempt === a) a.data(n === chunk.length ? chunk : chunk.subarray(0, n))
+    if (!a.finished && this.attempt === a)
+      a.data(this.own(n === chunk.length ? chunk : chunk.subarray(0, n)))
     if (this.bodyLeft > 0 || this.attempt !== a) return
     this.complete = true
     // Bytes after a complete response: the response stands, the connection is not reused.
