@@ -32,14 +32,15 @@ const KEEP_ALIVE_MARGIN_MS = 2000
 /** Largest response head accepted from a backend. */
 const MAX_RESPONSE_HEAD = 64 * 1024
 
-/** Size of a connection's read buffer (`onread`): as large as one read of Node's streams. */
-const READ_BUFFER = 64 * 1024
-
 /**
- * Body bytes of a read shorter than this are handed on as a copy, longer ones as a view of the
- * read buffer, which the connection then gives up (UpstreamConn.own).
+ * The one buffer every upstream connection reads into (net's `onread`), as large as one read of
+ * Node's streams. Sharing it is safe because a read is a synchronous callback that leaves nothing
+ * pointing into it when it returns: the parser copies what it keeps (header strings, body spans
+ * of chunked responses, a field cut at the end of a read), body bytes past the parser are handed
+ * on as copies (UpstreamConn.read), and no read runs inside another (libuv calls them one at a
+ * time from its poll phase; resume() only asks for more).
  */
-const COPY_LIMIT = 16 * 1024
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024)
 
 /** The backend-connection counters of /monitor/http_state. */
 export interface BackendConnCounters {
@@ -310,11 +311,6 @@ export class UpstreamConn {
   /** Set by scanResponse: the response's Content-Length (-1: none) and Transfer-Encoding. */
   length: number
   chunked: boolean
-  /**
-   * Where the next read goes (net's `onread`), undefined once a read's body bytes were handed on
-   * as a view of it: the next read then gets a new buffer.
-   */
-  private buf: Buffer | undefined
 
   constructor(pool: H1Pool, connectTimeout: number) {
     this.pool = pool
@@ -333,7 +329,6 @@ export class UpstreamConn {
     this.bodyLeft = 0
     this.length = -1
     this.chunked = false
-    this.buf = undefined
     let parser = parserPool.pop() as OwnedParser | undefined
     if (parser === undefined) {
       parser = new HTTPParser() as OwnedParser
@@ -345,17 +340,17 @@ export class UpstreamConn {
     parser.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, MAX_RESPONSE_HEAD, LENIENT_NONE)
     parser.owner = this
     this.parser = parser
-    // Reads arrive in a buffer of ours (net's `onread`), not through the socket's Readable: no
-    // push, no 'data' event, no new buffer per read. pause()/resume() stop and restart reading;
-    // 'end', 'close' and 'error' are emitted as before.
+    // Reads arrive in READ_BUFFER (net's `onread`), not through the socket's Readable: no push,
+    // no 'data' event, no new buffer per read. pause()/resume() stop and restart reading; 'end',
+    // 'close' and 'error' are emitted as before.
     const socket = netConnect({
       host: pool.addr,
       port: pool.port,
       noDelay: true,
       onread: {
-        buffer: () => this.readBuffer(),
-        callback: (n: number, buf: Uint8Array) => {
-          this.read(n === buf.length ? (buf as Buffer) : (buf as Buffer).subarray(0, n))
+        buffer: READ_BUFFER,
+        callback: (n: number) => {
+          this.read(n === READ_BUFFER.length ? READ_BUFFER : READ_BUFFER.subarray(0, n))
           return true
         },
       },
@@ -434,35 +429,7 @@ export class UpstreamConn {
     if (this.complete) this.finish()
   }
 
-  /** net asks for the buffer of the next read after each read (and once before the first). */
-  private readBuffer(): Buffer {
-    let b = this.buf
-    if (b === undefined) {
-      b = Buffer.allocUnsafeSlow(READ_BUFFER)
-      this.buf = b
-    }
-    return b
-  }
-
-  /**
-   * Body bytes of the read buffer as the attempt may keep them. The next read overwrites the
-   * buffer, and what the sink does with a chunk is not ours to know: the HTTP/1 writer copies a
-   * small one into the buffer it joins to the head (sendJoined) but hands a large one to
-   * `socket.write`, which keeps it while the kernel has not taken it all; an HTTP/2 stream queues
-   * it, mod_compress's zlib stream reads it later, H1Attempt keeps it in its backlog while the
-   * sink holds the body. So nothing handed on may alias the buffer once the read returns. A short
-   * chunk is copied (cheap, from Node's pool below 4 KiB; the benchmark's 100-byte bodies); a long
-   * one goes as a view and the connection gives the buffer up (`buf` undefined: the next read
-   * gets a new one), which costs an allocation per long read as Node's stream reads did, and no
-   * copy. The view keeps at most READ_BUFFER / COPY_LIMIT times its size alive.
-   */
-  private own(chunk: Buffer): Buffer {
-    if (chunk.length < COPY_LIMIT) return Buffer.from(chunk)
-    if (chunk.buffer === this.buf?.buffer) this.buf = undefined
-    return chunk
-  }
-
-  /** One read: the response head to the parser, Content-Length body bytes past it (own()). */
+  /** One read (a view of READ_BUFFER): the head to the parser, Content-Length body bytes past it. */
   private read(chunk: Buffer): void {
     const a = this.attempt
     const parser = this.parser
@@ -494,13 +461,21 @@ export class UpstreamConn {
     if (this.complete && this.attempt === a) this.finish()
   }
 
-  /** Body bytes of a Content-Length response, handed on as they came (no copy). */
+  /**
+   * Body bytes of a Content-Length response, handed on as one copy out of READ_BUFFER, which the
+   * next read overwrites: what the sink does with a chunk is not ours to know. The HTTP/1 writer
+   * copies a short one into the buffer it joins to the head (sendJoined) but hands a long one to
+   * `socket.write`, which keeps it while the kernel has not taken it all; an HTTP/2 stream queues
+   * it, mod_compress's zlib stream reads it later, H1Attempt keeps it in its backlog while the
+   * sink holds the body. A view handed on with a new read buffer for the connection instead (no
+   * copy) measured slower on 64 KiB bodies (docs/performance.md §13).
+   */
   private bodyBytes(a: H1Attempt, chunk: Buffer): void {
     const left = this.bodyLeft
     const n = chunk.length <= left ? chunk.length : left
     this.bodyLeft = left - n
     if (!a.finished && this.attempt === a)
-      a.data(this.own(n === chunk.length ? chunk : chunk.subarray(0, n)))
+      a.data(Buffer.from(n === chunk.length ? chunk : chunk.subarray(0, n)))
     if (this.bodyLeft > 0 || this.attempt !== a) return
     this.complete = true
     // Bytes after a complete response: the response stands, the connection is not reused.

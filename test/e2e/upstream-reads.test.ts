@@ -9,8 +9,8 @@ import { simpleConf } from '../helpers/conf.js'
 import { type RunningBfe, startBfe } from '../helpers/server.js'
 import { startRawUpstream, startUpstream, type Upstream } from '../helpers/upstream.js'
 
-// The upstream read path of the HTTP/1.1 pool (src/proxy/h1-pool.ts): a connection reads into a
-// buffer of its own that the next read overwrites, so these check that every byte a client gets
+// The upstream read path of the HTTP/1.1 pool (src/proxy/h1-pool.ts): connections read into a
+// buffer that the next read overwrites, so these check that every byte a client gets
 // is the byte the backend sent, whatever keeps a chunk after the read (a slow client's socket, an
 // HTTP/2 stream, the next response on the same connection) and however the backend's bytes are
 // cut into reads. Bodies are random bytes, so an overwritten span cannot go unnoticed.
@@ -289,8 +289,8 @@ test('responses larger than a read buffer (64 KiB), written at once, arrive inta
 })
 
 test('keep-alive responses of mixed sizes on one backend connection each arrive intact', async () => {
-  // Sizes around the copy limit and the read buffer: short bodies are copied out of the read
-  // buffer, long ones handed on as views of it; the next response must not overwrite either.
+  // Sizes around the writer's join limit (16 KiB) and the read buffer (64 KiB): whatever is kept
+  // of one response must not be overwritten by the reads of the next.
   const sizes = [1, 100, 16 * KiB - 1, 16 * KiB, 16 * KiB + 1, 64 * KiB - 200, 64 * KiB, 70 * KiB]
   const plan = [...sizes, ...[...sizes].reverse(), 100, 100]
   const want = plan.map((n) => randomBytes(n))
@@ -364,7 +364,7 @@ function h2SmallWindow(port: number, path: string, window: number): Promise<Buff
 }
 
 test('HTTP/2 client with a small window: a body read in many short pieces arrives intact', async () => {
-  // Short reads (3 KiB, under the copy limit) while the h2 stream still holds earlier ones.
+  // Short reads (3 KiB) while the h2 stream still holds earlier ones.
   const body = randomBytes(150 * KiB)
   const up = await rawBackend(() => lengthResponse(body), trickle(3 * KiB))
   const b = await startBfe(simpleConf([up.port]))
