@@ -313,3 +313,126 @@ test('a refused connection is a connect failure; close() waits for a request in 
     await b.close()
   }
 })
+
+/**
+ * A request whose sink keeps every chunk it is given as it is (no copy), as an HTTP/2 stream or
+ * a held backlog does: the chunks as given, to be put together by the test after later responses
+ * have been read, so a chunk that still pointed into a connection's read buffer would show the
+ * bytes of a later read.
+ */
+function sendKeeping(pool: H1Pool, path: string, holdMs = 0): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const kept: Buffer[] = []
+    const sink: ForwardSink = {
+      upstreamHeaders(a: UpstreamAttempt) {
+        if (holdMs === 0) return true
+        setTimeout(() => a.resume(), holdMs)
+        return false
+      },
+      upstreamData(_a, chunk) {
+        kept.push(chunk)
+        return true
+      },
+      upstreamEnd() {
+        resolve(kept)
+      },
+      upstreamError(_a, err) {
+        reject(err)
+      },
+    }
+    const a = new H1Attempt(sink, 'GET')
+    pool.dispatch({ method: 'GET', path, headers: ['Host', 'b.test'], body: null }, a)
+  })
+}
+
+/** A body of `n` bytes that differs everywhere from any other made here (a counter pattern). */
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n)
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff
+  return b
+}
+
+test('chunks handed to the sink stay intact after later reads (long and short, Content-Length and chunked)', async () => {
+  const sizes = [100, 5000, 16 * 1024, 70_000, 300_000, 200]
+  const bodies = sizes.map((n, i) => pattern(n, i + 1))
+  const b = await rawBackend(async (s, head, n) => {
+    const i = Number(/^GET \/(\d+)/.exec(head)?.[1])
+    const body = bodies[i] as Buffer
+    s.setNoDelay(true)
+    if (n % 2 === 0) {
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`)
+      // Body in three writes a little apart: reads of their own.
+      const third = Math.ceil(body.length / 3)
+      for (let off = 0; off < body.length; off += third) {
+        await new Promise((r) => setTimeout(r, 2))
+        s.write(body.subarray(off, off + third))
+      }
+    } else {
+      s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')
+      for (let off = 0; off < body.length; off += 40_000) {
+        const c = body.subarray(off, off + 40_000)
+        s.write(`${c.length.toString(16)}\r\n`)
+        s.write(c)
+        s.write('\r\n')
+      }
+      s.write('0\r\n\r\n')
+    }
+  })
+  const pool = new H1Pool('127.0.0.1', b.port, { connectTimeout: 1000, maxIdle: 4 })
+  try {
+    const got: Buffer[][] = []
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < sizes.length; i++) got.push(await sendKeeping(pool, `/${i}`))
+    // Two long bodies at once, on two connections.
+    const [x, y] = await Promise.all([sendKeeping(pool, '/4'), sendKeeping(pool, '/3')])
+    for (let k = 0; k < got.length; k++) {
+      const i = k % sizes.length
+      assert.ok(
+        Buffer.concat(got[k] as Buffer[]).equals(bodies[i] as Buffer),
+        `response ${k}: body ${i} (${sizes[i]} bytes)`,
+      )
+    }
+    assert.ok(Buffer.concat(x).equals(bodies[4] as Buffer))
+    assert.ok(Buffer.concat(y).equals(bodies[3] as Buffer))
+    assert.equal(b.conns, 2)
+  } finally {
+    await pool.destroy()
+    await b.close()
+  }
+})
+
+test('a held response longer than a read buffer: the backlog is intact, reading stops until resume()', async () => {
+  const body = pattern(200_000, 9)
+  const b = await rawBackend((s) => {
+    s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`)
+    s.write(body)
+  })
+  const pool = new H1Pool('127.0.0.1', b.port, { connectTimeout: 1000, maxIdle: 4 })
+  try {
+    const held = await sendKeeping(pool, '/', 100)
+    // Once more on the same connection, now without holding.
+    const next = await sendKeeping(pool, '/')
+    assert.ok(Buffer.concat(held).equals(body))
+    assert.ok(Buffer.concat(next).equals(body))
+    assert.equal(b.conns, 1)
+  } finally {
+    await pool.destroy()
+    await b.close()
+  }
+})
+
+test('a response delimited by the close of the connection completes, and the connection is not kept', async () => {
+  const body = pattern(150_000, 3)
+  const b = await rawBackend((s) => {
+    s.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n')
+    s.end(body)
+  })
+  const pool = new H1Pool('127.0.0.1', b.port, { connectTimeout: 1000, maxIdle: 4 })
+  try {
+    assert.ok(Buffer.concat(await sendKeeping(pool, '/')).equals(body))
+    assert.equal(pool.idleCount, 0)
+  } finally {
+    await pool.destroy()
+    await b.close()
+  }
+})

@@ -32,6 +32,16 @@ const KEEP_ALIVE_MARGIN_MS = 2000
 /** Largest response head accepted from a backend. */
 const MAX_RESPONSE_HEAD = 64 * 1024
 
+/**
+ * The one buffer every upstream connection reads into (net's `onread`), as large as one read of
+ * Node's streams. Sharing it is safe because a read is a synchronous callback that leaves nothing
+ * pointing into it when it returns: the parser copies what it keeps (header strings, body spans
+ * of chunked responses, a field cut at the end of a read), body bytes past the parser are handed
+ * on as copies (UpstreamConn.read), and no read runs inside another (libuv calls them one at a
+ * time from its poll phase; resume() only asks for more).
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024)
+
 /** The backend-connection counters of /monitor/http_state. */
 export interface BackendConnCounters {
   HTTP_BACKEND_CONN_ALL: number
@@ -301,7 +311,6 @@ export class UpstreamConn {
   /** Set by scanResponse: the response's Content-Length (-1: none) and Transfer-Encoding. */
   length: number
   chunked: boolean
-  private readonly onData: (chunk: Buffer) => void
 
   constructor(pool: H1Pool, connectTimeout: number) {
     this.pool = pool
@@ -331,12 +340,24 @@ export class UpstreamConn {
     parser.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, MAX_RESPONSE_HEAD, LENIENT_NONE)
     parser.owner = this
     this.parser = parser
-    const socket = netConnect({ host: pool.addr, port: pool.port, noDelay: true })
+    // Reads arrive in READ_BUFFER (net's `onread`), not through the socket's Readable: no push,
+    // no 'data' event, no new buffer per read. pause()/resume() stop and restart reading; 'end',
+    // 'close' and 'error' are emitted as before.
+    const socket = netConnect({
+      host: pool.addr,
+      port: pool.port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number) => {
+          this.read(n === READ_BUFFER.length ? READ_BUFFER : READ_BUFFER.subarray(0, n))
+          return true
+        },
+      },
+    })
     this.socket = socket
-    this.onData = (chunk: Buffer) => this.read(chunk)
     socket.on('error', (err: Error) => this.failed(err))
     socket.once('connect', () => this.onConnect())
-    socket.on('data', this.onData)
     socket.on('end', () => this.onEnd())
     socket.once('close', () => this.onClose())
     if (connectTimeout > 0) {
@@ -408,6 +429,7 @@ export class UpstreamConn {
     if (this.complete) this.finish()
   }
 
+  /** One read (a view of READ_BUFFER): the head to the parser, Content-Length body bytes past it. */
   private read(chunk: Buffer): void {
     const a = this.attempt
     const parser = this.parser
@@ -439,12 +461,21 @@ export class UpstreamConn {
     if (this.complete && this.attempt === a) this.finish()
   }
 
-  /** Body bytes of a Content-Length response, handed on as they came (no copy). */
+  /**
+   * Body bytes of a Content-Length response, handed on as one copy out of READ_BUFFER, which the
+   * next read overwrites: what the sink does with a chunk is not ours to know. The HTTP/1 writer
+   * copies a short one into the buffer it joins to the head (sendJoined) but hands a long one to
+   * `socket.write`, which keeps it while the kernel has not taken it all; an HTTP/2 stream queues
+   * it, mod_compress's zlib stream reads it later, H1Attempt keeps it in its backlog while the
+   * sink holds the body. A view handed on with a new read buffer for the connection instead (no
+   * copy) measured slower on 64 KiB bodies (docs/performance.md §13).
+   */
   private bodyBytes(a: H1Attempt, chunk: Buffer): void {
     const left = this.bodyLeft
     const n = chunk.length <= left ? chunk.length : left
     this.bodyLeft = left - n
-    if (!a.finished && this.attempt === a) a.data(n === chunk.length ? chunk : chunk.subarray(0, n))
+    if (!a.finished && this.attempt === a)
+      a.data(Buffer.from(n === chunk.length ? chunk : chunk.subarray(0, n)))
     if (this.bodyLeft > 0 || this.attempt !== a) return
     this.complete = true
     // Bytes after a complete response: the response stands, the connection is not reused.
