@@ -40,6 +40,8 @@ export interface RequestStat {
   responseEnd: number
   /** Response body bytes handed to the client connection (BFE's `BodyLenOut`; framing not counted). */
   bodyLenOut: number
+  /** Bytes of the response head as the HTTP/1 writer wrote it (BFE's `HeaderLenOut`); 0 on HTTP/2. */
+  headerLenOut: number
 }
 
 export interface RequestInit {
@@ -156,6 +158,7 @@ export class BfeRequest {
       responseStart: 0,
       responseEnd: 0,
       bodyLenOut: 0,
+      headerLenOut: 0,
     }
     this.serial = session.reqNum + 1
     this.cookieCache = undefined

@@ -84,7 +84,7 @@ describe('AccessLogFile', () => {
     const p = join(tempDir(), 'a.log')
     const f = new AccessLogFile({ path: p, rotate: undefined })
     const lines: string[] = []
-    // 3-byte characters straddle the 16 KiB batch boundary at some line
+    // 3-byte characters straddle a batch boundary (64 KiB) at some line
     for (let i = 0; i < 3000; i++) lines.push(`${i} caf\u00e9 \u4e2d\u6587 ${'x'.repeat(i % 7)}\n`)
     lines.splice(1500, 0, `${'long '.repeat(8000)}\n`)
     for (const l of lines) f.write(l)

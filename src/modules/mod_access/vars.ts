@@ -161,7 +161,12 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
   ],
   [
     'res_len',
-    req('num', (r, res) => (res === undefined ? '-' : String(headLength(res) + r.stat.bodyLenOut))),
+    req('num', (r, res) => {
+      if (res === undefined) return '-'
+      // the HTTP/1 writer counts its head; on HTTP/2 the head is sized as HTTP/1.1 would write it
+      const head = r.stat.headerLenOut > 0 ? r.stat.headerLenOut : headLength(res)
+      return String(head + r.stat.bodyLenOut)
+    }),
   ],
   [
     'req_body_len',

@@ -1036,6 +1036,8 @@ export class Http1Writer implements ResponseWriter {
     this.keepAlive = keepAlive
     this.pendingHead = `${h}\r\n`
     this.headersSent = true
+    const p = this.pipeline
+    if (p !== undefined) p.req.stat.headerLenOut = this.pendingHead.length
   }
 
   /** Writes the head if it is still waiting (end of tick, or before an abort). */
