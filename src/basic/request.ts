@@ -42,6 +42,11 @@ export interface RequestStat {
   bodyLenOut: number
   /** Bytes of the response head as the HTTP/1 writer wrote it (BFE's `HeaderLenOut`); 0 on HTTP/2. */
   headerLenOut: number
+  /**
+   * Milliseconds the last backend attempt's connection took to connect: 0 when a kept-alive
+   * connection was reused, -1 when not known (no attempt, or an HTTPS or h2c backend).
+   */
+  backendConnectMs: number
 }
 
 export interface RequestInit {
@@ -159,6 +164,7 @@ export class BfeRequest {
       responseEnd: 0,
       bodyLenOut: 0,
       headerLenOut: 0,
+      backendConnectMs: -1,
     }
     this.serial = session.reqNum + 1
     this.cookieCache = undefined

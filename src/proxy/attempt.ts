@@ -53,6 +53,11 @@ export class ForwardAttempt implements UpstreamAttempt {
    * connection opened for this request).
    */
   reused: boolean
+  /**
+   * Milliseconds the attempt's connection took to connect (0 on a reused connection), -1 when
+   * not measured (the undici transports).
+   */
+  connectMs: number
   /** Some byte of a response (an interim 1xx included) has arrived. */
   responseStarted: boolean
   /** The final status, once the header has arrived (0 before). */
@@ -63,6 +68,7 @@ export class ForwardAttempt implements UpstreamAttempt {
     this.gotHeaders = false
     this.finished = false
     this.reused = false
+    this.connectMs = -1
     this.responseStarted = false
     this.status = 0
   }

@@ -130,8 +130,14 @@ test('keep-alive: one connection carries sequential requests; the head is writte
     assert.equal(r1.status, 200)
     assert.equal(r1.body, 'ok')
     assert.equal(r1.attempt.reused, false)
+    // the connect time of a new connection is measured, a reused one's is 0
+    assert.ok(
+      r1.attempt.connectMs >= 0 && r1.attempt.connectMs < 1000,
+      String(r1.attempt.connectMs),
+    )
     const r2 = await send(pool, {})
     assert.equal(r2.attempt.reused, true)
+    assert.equal(r2.attempt.connectMs, 0)
     assert.equal(b.conns, 1)
     assert.equal(pool.idleCount, 1)
     assert.ok(

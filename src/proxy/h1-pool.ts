@@ -125,6 +125,7 @@ export class H1Pool {
       if (idle.length === 0) sweeping.delete(this)
       this.busy.add(c)
       attempt.reused = true
+      attempt.connectMs = 0
       c.send(attempt, head, req.body)
       return
     }
@@ -287,6 +288,8 @@ export class UpstreamConn {
   /** Epoch ms after which an idle connection is not used again. */
   idleUntil: number
   private connected: boolean
+  /** When the connection was dialled (epoch ms), for the attempt's connect time. */
+  private readonly dialedAt: number
   private timer: NodeJS.Timeout | undefined
   /** What waits for the socket to connect. */
   private pendingHead: string
@@ -317,6 +320,7 @@ export class UpstreamConn {
     this.attempt = undefined
     this.idleUntil = 0
     this.connected = false
+    this.dialedAt = Date.now()
     this.timer = undefined
     this.pendingHead = ''
     this.pendingBody = null
@@ -400,6 +404,7 @@ export class UpstreamConn {
     }
     this.pool.connected()
     const a = this.attempt
+    if (a !== undefined) a.connectMs = Date.now() - this.dialedAt
     if (a === undefined || a.finished) {
       // Dialled for a request that has been aborted meanwhile: not kept.
       this.destroy()

@@ -231,7 +231,10 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
     'proxy_delay',
     req('num', (r) => (r.stat.backendFirst === 0 ? '-' : ms(r.stat.backendFirst, r.stat.readEnd))),
   ],
-  ['connect_time', req('num', () => '-')],
+  [
+    'connect_time',
+    req('num', (r) => (r.stat.backendConnectMs < 0 ? '-' : String(r.stat.backendConnectMs))),
+  ],
   [
     'cluster_duration',
     req('num', (r) =>

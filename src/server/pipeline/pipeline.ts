@@ -424,6 +424,7 @@ export class RequestPipeline implements TunnelSink {
       else d.proxy.add(us, now)
     }
     onBackendSuccess(this.backend as Backend, statusCode)
+    if (attempt instanceof ForwardAttempt) req.stat.backendConnectMs = attempt.connectMs
     const res = new BfeResponse(statusCode, new HeaderList(headers), UPSTREAM_BODY, false)
     this.responseStage(res, now)
     return !this.holdBody

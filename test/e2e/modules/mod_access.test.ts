@@ -23,7 +23,7 @@ async function linesWhen(file: string, pred: (lines: string[]) => boolean): Prom
 const REQ_T =
   'REQ $time ip=$remote_addr srv=$server_addr host=$host product=$product ua=${User-Agent}req_header ' +
   'status=$status_code err=$error line="$request_line" nth=$req_nth cluster=$cluster_name ' +
-  'sid=${sid}req_cookie up=${X-Up}res_header body=$res_body_len len=$res_len'
+  'sid=${sid}req_cookie up=${X-Up}res_header body=$res_body_len len=$res_len conn=$connect_time'
 const SES_T =
   'SES ip=$ses_clientip secure=$ses_is_secure n=$ses_keepalive_num read=$ses_read_total ' +
   'written=$ses_write_total err=$ses_error random=$ses_tls_client_random overhead=$ses_overhead'
@@ -107,7 +107,7 @@ describe('mod_access', () => {
       new RegExp(
         `^REQ \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d ip=127\\.0\\.0\\.1 srv=127\\.0\\.0\\.1:${bfe.port} ` +
           'host=shop\\.test product=p ua=probe/7 status=200 err=- line="GET /a/b\\?q=0 HTTP/1\\.1" ' +
-          'nth=1 cluster=c sid=s1 up=yes body=5 len=\\d+$',
+          'nth=1 cluster=c sid=s1 up=yes body=5 len=\\d+ conn=\\d+$',
       ),
     )
     assert.match(reqs[1] ?? '', /line="GET \/a\/b\?q=1 HTTP\/1\.1" nth=2 /)
@@ -159,10 +159,10 @@ describe('mod_access', () => {
       ['ua=chunk1', 'ua=chunk2', 'ua=headprobe'].every((u) => l.some((x) => x.includes(u))),
     )
     const line = (ua: string): string => lines.find((l) => l.includes(`ua=${ua}`)) ?? ''
-    assert.match(line('chunk1'), / body=3000 len=\d+$/)
-    assert.match(line('chunk2'), / body=3000 len=\d+$/)
+    assert.match(line('chunk1'), / body=3000 len=\d+ conn=\d+$/)
+    assert.match(line('chunk2'), / body=3000 len=\d+ conn=\d+$/)
     // HEAD: the backend's Content-Length is sent, no body is
-    assert.match(line('headprobe'), / body=0 len=\d+$/)
+    assert.match(line('headprobe'), / body=0 len=\d+ conn=\d+$/)
     // HTTP/1.1: res_len is every byte of the response as written (head and body)
     const raw = await rawExchange(
       bfe.port,
@@ -170,7 +170,9 @@ describe('mod_access', () => {
     )
     assert.match(raw.data, /hello$/)
     const exact = await linesWhen(log, (l) => l.some((x) => x.includes('ua=exactprobe')))
-    const len = Number(/ len=(\d+)$/.exec(exact.find((l) => l.includes('ua=exactprobe')) ?? '')?.[1])
+    const len = Number(
+      / len=(\d+) /.exec(exact.find((l) => l.includes('ua=exactprobe')) ?? '')?.[1],
+    )
     assert.equal(len, Buffer.byteLength(raw.data, 'latin1'))
   })
 
@@ -182,7 +184,7 @@ describe('mod_access', () => {
     const lines = await linesWhen(log, (l) => l.some((x) => x.includes('ua=downprobe')))
     assert.match(
       lines.find((l) => l.includes('ua=downprobe')) ?? '',
-      /status=502 err=BK_CONNECT_BACKEND,\S.* cluster=down /,
+      /status=502 err=BK_CONNECT_BACKEND,\S.* cluster=down .* conn=-$/,
     )
   })
 
