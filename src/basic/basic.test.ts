@@ -73,3 +73,33 @@ test('a request decodes its path, splits its query and can be rewritten', () => 
     () => new BfeRequest(ses, { method: 'GET', rawUri: '/%zz', proto: 'HTTP/1.1', headers: [] }),
   )
 })
+
+test('cookies() follows changes to the Cookie header made after the first parse', () => {
+  const ses = new Session({ remoteAddr: '10.0.0.1', remotePort: 1 })
+  const req = new BfeRequest(ses, {
+    method: 'GET',
+    rawUri: '/',
+    proto: 'HTTP/1.1',
+    headers: ['Host', 'a', 'Cookie', 'a=1; b=2'],
+  })
+  const first = req.cookies()
+  assert.equal(first.get('a'), '1')
+  // the same header: the cached map
+  assert.equal(req.cookies(), first)
+  // a module sets the header (as mod_header's REQ_COOKIE_SET and REQ_HEADER_SET do)
+  req.headers.set('Cookie', 'a=9; c=3')
+  assert.equal(req.cookies().get('a'), '9')
+  assert.equal(req.cookies().get('b'), undefined)
+  // several Cookie lines read in order, first occurrence wins
+  req.headers.add('Cookie', 'a=7; d=4')
+  assert.deepEqual(
+    [...req.cookies()],
+    [
+      ['a', '9'],
+      ['c', '3'],
+      ['d', '4'],
+    ],
+  )
+  req.headers.delete('cookie')
+  assert.equal(req.cookies().size, 0)
+})

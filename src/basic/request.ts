@@ -113,6 +113,8 @@ export class BfeRequest {
   readonly serial: number
 
   private cookieCache: Map<string, string> | undefined
+  /** The Cookie header text cookieCache was parsed from (undefined: no Cookie header). */
+  private cookieText: string | undefined
   private queryCache: Map<string, string[]> | undefined
   // Created on first use: most requests never touch them.
   private tagMap: Map<string, string[]> | undefined
@@ -168,6 +170,7 @@ export class BfeRequest {
     }
     this.serial = session.reqNum + 1
     this.cookieCache = undefined
+    this.cookieText = undefined
     this.queryCache = undefined
     this.tagMap = undefined
     this.contextMap = undefined
@@ -197,11 +200,25 @@ export class BfeRequest {
     return i === -1 ? h : h.slice(0, i)
   }
 
-  /** Cookies of the request, first occurrence of a name wins. Parsed once, on first use. */
+  /**
+   * Cookies of the request, first occurrence of a name wins. Parsed on first use, and again only
+   * when the Cookie header has changed since (a module's `REQ_COOKIE_SET`, a header action, a
+   * direct edit of the list): the cache is kept with the header text it was parsed from.
+   */
   cookies(): Map<string, string> {
-    if (this.cookieCache === undefined)
-      this.cookieCache = parseCookies(this.headers.getAll('cookie'))
-    return this.cookieCache
+    const raw = this.headers.raw
+    let text: string | undefined
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!sameName(raw[i]!, 'cookie')) continue
+      // several Cookie lines: one text, as parseCookies reads them in order
+      text = text === undefined ? raw[i + 1]! : `${text};${raw[i + 1]!}`
+    }
+    const cached = this.cookieCache
+    if (cached !== undefined && text === this.cookieText) return cached
+    const parsed = parseCookies(text === undefined ? [] : [text])
+    this.cookieCache = parsed
+    this.cookieText = text
+    return parsed
   }
 
   /**
