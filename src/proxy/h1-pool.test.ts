@@ -442,3 +442,31 @@ test('a response delimited by the close of the connection completes, and the con
     await b.close()
   }
 })
+
+test('header checks: names and values that could split the head are refused, also after valid names were seen', async () => {
+  const b = await rawBackend((s) => ok(s))
+  const pool = new H1Pool('127.0.0.1', b.port, { connectTimeout: 1000, maxIdle: 4 })
+  try {
+    // valid names first (remembered as checked), then near-misses of them
+    const good = await send(pool, { headers: ['X-A', '1', 'X-Long', 'x'.repeat(100)] })
+    assert.equal(good.status, 200)
+    for (const [name, value] of [
+      ['X-A ', '1'],
+      ['X-A:', '1'],
+      ['X-A\r\nEvil', '1'],
+      ['', '1'],
+      ['X-A', 'a\r\nEvil: 1'],
+      ['X-A', 'a\nb'],
+      ['X-A', 'a\u0000b'],
+    ] as const) {
+      const r = await send(pool, { headers: [name, value] })
+      assert.equal(r.status, 0, JSON.stringify([name, value]))
+      assert.equal((r.error as { code?: string } | undefined)?.code, 'UND_ERR_INVALID_ARG')
+    }
+    // nothing of the refused requests reached the backend
+    assert.ok(b.wire.every((w) => !w.includes('Evil')))
+  } finally {
+    await pool.destroy()
+    await b.close()
+  }
+})
