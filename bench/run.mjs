@@ -41,7 +41,7 @@ const USAGE = `usage: node bench/run.mjs [options]        (npm run bench -- [opt
   --only a,b            targets: bfe-ts,nginx,tcp-relay,http-proxy,undici,undici-dispatch,
                         node-h2
                         (+ direct = origin, no proxy)
-  --scenario a,b        scenarios: small,64k,close,https,h2 (+ workers)
+  --scenario a,b        scenarios: small,64k,close,https,h2,browser (+ workers)
                         (default all but workers)
   --h2-streams N        h2load streams per connection in scenario h2    (default 10)
   --workers             also run "workers": bfe-ts MaxCpus=2 vs nginx 2 workers, unpinned
@@ -149,6 +149,25 @@ for (const t of TARGETS) {
 const SCENARIOS = {
   small: { path: '/', headers: [], bytes: 100, title: '100-byte response, keep-alive' },
   '64k': { path: '/64k', headers: [], bytes: 65536, title: '64 KB response, keep-alive' },
+  browser: {
+    path: '/',
+    // what a browser sends for a page (12 fields with Host), none matching the advanced rules
+    headers: [
+      'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+      'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+      'Accept-Language: en-US,en;q=0.5',
+      'Accept-Encoding: gzip, deflate, br',
+      'Referer: http://127.0.0.1/start',
+      'Cookie: uid=1234567; session=abcdef0123456789; theme=dark',
+      'Upgrade-Insecure-Requests: 1',
+      'Sec-Fetch-Dest: document',
+      'Sec-Fetch-Mode: navigate',
+      'Sec-Fetch-Site: same-origin',
+      'Priority: u=0, i',
+    ],
+    bytes: 100,
+    title: '100-byte response, keep-alive, a browser-like request head (12 fields)',
+  },
   close: {
     path: '/',
     headers: ['Connection: close'],
