@@ -212,3 +212,37 @@ test('backend response headers become strings, hop-by-hop ones left out', () => 
     'v',
   ])
 })
+
+test('hop-by-hop request fields go whatever their case; names of the same length that differ stay', () => {
+  const hop = [
+    'CONNECTION',
+    'keep-ALIVE',
+    'Proxy-Authenticate',
+    'proxy-authorization',
+    'TRAILERS',
+    'Transfer-encoding',
+    'UPGRADE',
+    'expect',
+    'Proxy-Connection',
+  ]
+  const near = [
+    'Connectiom',
+    'Keep-Alivf',
+    'Proxy-Authenticatf',
+    'Proxy-Authorizatiom',
+    'Trailerz',
+    'Transfer-Encodinf',
+    'Upgradf',
+    'Expire',
+    'Proxy-Connectiom',
+    'Tf',
+    'Hosz',
+  ]
+  const raw: string[] = ['HOST', 'a.test']
+  for (const n of hop) raw.push(n, 'x')
+  for (const n of near) raw.push(n, 'y')
+  raw.push('te', 'gzip', 'Te', ' Trailers ')
+  const out = outgoingRequestHeaders(raw, undefined)
+  const names = out.filter((_, i) => i % 2 === 0)
+  assert.deepEqual(names, ['HOST', ...near, 'Te'])
+})
