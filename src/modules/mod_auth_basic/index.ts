@@ -1,5 +1,4 @@
 import type { BfeRequest } from '../../basic/request.js'
-import { internalResponse } from '../../basic/response.js'
 import { ini } from '../../config/ini.js'
 import { type JsonNode, loadAtField } from '../../config/json-node.js'
 import { type CondValue, type Schema, s } from '../../config/schema.js'
@@ -12,6 +11,7 @@ import {
   productRuleFile,
 } from '../../module/rule-table.js'
 import type { BfeModule, ExplainStep, FilterReturn } from '../../module/types.js'
+import { challenge401 } from '../auth-challenge.js'
 import { firstMatchIndex, firstMatchSeen } from '../explain-rules.js'
 import { loadUserFile, type UserEntry, verifyPassword, verifyPasswordSync } from './user-file.js'
 
@@ -93,14 +93,6 @@ export function basicCredentials(
   return { user: raw.subarray(0, colon).toString('utf8'), password: raw.subarray(colon + 1) }
 }
 
-/** The 401 challenge of a rule, set on the request (filter and explain). */
-function refuse(req: BfeRequest, rule: AuthBasicRule): HandlerResult {
-  const res = internalResponse(401)
-  res.headers.set('WWW-Authenticate', rule.challenge)
-  req.httpResponse = res
-  return HandlerResult.Response
-}
-
 /**
  * mod_auth_basic: at HandleFoundProduct the first rule of the request's product whose condition
  * matches asks for HTTP Basic credentials; valid ones let the request go on, anything else gets
@@ -141,7 +133,7 @@ export function createModAuthBasic(): BfeModule {
           }
         else why = `wrong password for user "${cred.user}"`
       }
-      refuse(req, rule)
+      challenge401(req, rule.challenge)
       return {
         summary: `401: ${why} (rule ${i}, realm "${rule.realm}")`,
         result: HandlerResult.Response,
@@ -165,7 +157,7 @@ export function createModAuthBasic(): BfeModule {
           return HandlerResult.GoOn
         }
         state.REQ_AUTH_FAILURE++
-        return refuse(req, rule)
+        return challenge401(req, rule.challenge)
       }
 
       ctx.callbacks.addRequestFilter(
@@ -179,7 +171,7 @@ export function createModAuthBasic(): BfeModule {
           const cred = basicCredentials(req.headers.get('authorization'))
           if (cred === undefined) {
             state.REQ_AUTH_CHALLENGE++
-            return refuse(req, rule)
+            return challenge401(req, rule.challenge)
           }
           const entry = rule.users.get(cred.user)
           if (debug) ctx.log.debug({ user: cred.user, known: entry !== undefined }, 'check')

@@ -1,5 +1,4 @@
 import type { BfeRequest } from '../../basic/request.js'
-import { internalResponse } from '../../basic/response.js'
 import { ini } from '../../config/ini.js'
 import { type JsonNode, loadAtField } from '../../config/json-node.js'
 import { type CondValue, type Schema, s } from '../../config/schema.js'
@@ -12,6 +11,7 @@ import {
   productRuleFile,
 } from '../../module/rule-table.js'
 import type { BfeModule, ExplainStep, FilterReturn } from '../../module/types.js'
+import { challenge401 } from '../auth-challenge.js'
 import { firstMatchIndex, firstMatchSeen } from '../explain-rules.js'
 import type { JwtKey } from './key-file.js'
 
@@ -68,14 +68,6 @@ const COUNTERS = [
   'REQ_AUTH_FAILURE',
 ] as const
 
-/** The 401 with the rule's Bearer challenge, set on the request (filter and explain). */
-function challenge(req: BfeRequest, rule: AuthJwtRule): HandlerResult {
-  const res = internalResponse(401)
-  res.headers.set('WWW-Authenticate', rule.challenge)
-  req.httpResponse = res
-  return HandlerResult.Response
-}
-
 /**
  * mod_auth_jwt: at HandleFoundProduct the first rule of the request's product whose condition
  * matches requires `Authorization: Bearer <JWT>` signed with one of the rule's keys; anything else
@@ -108,7 +100,7 @@ export function createModAuthJwt(): BfeModule {
       if (token === undefined || token === null) {
         const why =
           token === undefined ? 'no Authorization header' : 'Authorization is not "Bearer <token>"'
-        challenge(req, rule)
+        challenge401(req, rule.challenge)
         return {
           summary: `401: ${why} (rule ${i})`,
           result: HandlerResult.Response,
@@ -144,7 +136,7 @@ export function createModAuthJwt(): BfeModule {
       const refuse = (req: BfeRequest, rule: AuthJwtRule, why: string): HandlerResult => {
         state.REQ_AUTH_FAILURE++
         if (debug) ctx.log.debug({ uri: req.rawUri, why }, 'jwt refused')
-        return challenge(req, rule)
+        return challenge401(req, rule.challenge)
       }
       const verdict = (req: BfeRequest, rule: AuthJwtRule, ok: boolean): HandlerResult => {
         if (!ok) return refuse(req, rule, 'token invalid')
