@@ -307,8 +307,9 @@ export class UpstreamConn {
   /** The response is complete; release after the parser returns. */
   complete: boolean
   /**
-   * Body bytes still to come of a response framed by Content-Length, read past the parser:
-   * node's binding copies every body span into a new Buffer, these go to the sink as views.
+   * Body bytes still to come of a response framed by Content-Length, read past the parser (which
+   * would copy every span through a JavaScript callback); bodyBytes hands them on as one copy per
+   * read out of READ_BUFFER.
    */
   bodyLeft: number
   /** Set by scanResponse: the response's Content-Length (-1: none) and Transfer-Encoding. */
