@@ -1089,10 +1089,11 @@ export class Http1Writer implements ResponseWriter {
   }
 
   respond(status: number, headers: string[], body: string | Buffer | undefined): void {
+    const n = bodyLength(body)
     if (!noBodyStatus(status) && !hasHeader(headers, 'content-length'))
-      headers.push('Content-Length', String(bodyLength(body)))
+      headers.push('Content-Length', String(n))
     this.head(status, headers)
-    if (body === undefined || !this.bodyAllowed || bodyLength(body) === 0) {
+    if (body === undefined || !this.bodyAllowed || n === 0) {
       this.finishWith('')
       return
     }
@@ -1102,9 +1103,8 @@ export class Http1Writer implements ResponseWriter {
     const socket = this.c.socket
     if (!socket.destroyed) {
       const p = this.pipeline
-      if (p !== undefined) p.req.stat.bodyLenOut += bodyLength(body)
+      if (p !== undefined) p.req.stat.bodyLenOut += n
       if (typeof body === 'string') {
-        const n = Buffer.byteLength(body)
         if (n + h.length <= JOIN_LIMIT) {
           const buf = Buffer.allocUnsafe(h.length + n)
           buf.write(h, 0, 'latin1')

@@ -577,7 +577,8 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     if (stream.closed || stream.destroyed) return
     const h = toH2Headers(headers, status)
     const noBody = noBodyStatus(status)
-    if (!noBody && h['content-length'] === undefined) h['content-length'] = bodyLength(body)
+    const n = bodyLength(body)
+    if (!noBody && h['content-length'] === undefined) h['content-length'] = n
     this.ended = true
     if (body === undefined || this.isHead || noBody) {
       stream.respond(h, { endStream: true })
@@ -585,7 +586,7 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     }
     stream.respond(h)
     const p = this.pipeline
-    if (p !== undefined) p.req.stat.bodyLenOut += bodyLength(body)
+    if (p !== undefined) p.req.stat.bodyLenOut += n
     stream.end(body)
   }
 
