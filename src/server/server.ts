@@ -15,6 +15,7 @@ import { serverDataPaths } from '../config/server-data.js'
 import { type Logger, silentLogger } from '../log/logger.js'
 import { type FailedFilter, kFailedFilter } from '../module/handler-list.js'
 import { loadModuleFiles } from '../module/module-file.js'
+import { restoreFastPrototypes } from '../process/fast-prototypes.js'
 import { ModuleFramework } from '../module/registry.js'
 import type { BfeModule } from '../module/types.js'
 import { moduleCatalog } from '../modules/index.js'
@@ -205,6 +206,8 @@ export class BfeServer implements ServerContext {
 
   /** Opens the HTTP and HTTPS listeners. Resolves with the bound HTTP port. */
   async listen(): Promise<number> {
+    // every library and module is loaded by now: undo what their classes did to V8's prototypes
+    restoreFastPrototypes()
     const s = this.conf.Server
     this.runtime.balTable.setProber(socketHealthProber)
     const http1 = new Http1Engine(this, {
