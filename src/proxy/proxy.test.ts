@@ -246,3 +246,28 @@ test('hop-by-hop request fields go whatever their case; names of the same length
   const names = out.filter((_, i) => i % 2 === 0)
   assert.deepEqual(names, ['HOST', ...near, 'Te'])
 })
+
+test('hop-by-hop response fields go whatever their case; names of the same length that differ stay', () => {
+  const raw = [
+    'CONNECTION',
+    'close',
+    'keep-ALIVE',
+    'timeout=5',
+    'transfer-ENCODING',
+    'chunked',
+    'PROXY-connection',
+    'close',
+    'Connectiom',
+    'a',
+    'Keep-Alivf',
+    'b',
+    'Transfer-Encodinf',
+    'c',
+    'Proxy-Connectiom',
+    'd',
+    'Upgrade',
+    'e',
+  ]
+  const names = responseHeaderStrings(raw).filter((_, i) => i % 2 === 0)
+  assert.deepEqual(names, ['Connectiom', 'Keep-Alivf', 'Transfer-Encodinf', 'Proxy-Connectiom', 'Upgrade'])
+})
