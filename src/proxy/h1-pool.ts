@@ -1,5 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
+import { isFieldValue, isToken } from '../basic/field-syntax.js'
 import { sameName } from '../basic/header-list.js'
 import {
   completeFields,
@@ -223,10 +224,6 @@ export class H1Pool {
 
 /** A request-target undici would refuse too: bytes outside `!`..`\xff`. */
 const BAD_PATH = /[^\u0021-\u00ff]/
-/** A field name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/** A byte a field value may not hold (CR, LF, NUL and the other controls but HTAB). */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 
 function invalid(msg: string): Error {
   return Object.assign(new Error(msg), { code: 'UND_ERR_INVALID_ARG' })
@@ -249,8 +246,8 @@ function requestHead(req: ForwardRequest, authority: string, close: boolean): st
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i] as string
     const value = fields[i + 1] as string
-    if (!TOKEN.test(name)) throw invalid(`invalid header name ${JSON.stringify(name)}`)
-    if (BAD_VALUE.test(value)) throw invalid(`invalid value of header ${name}`)
+    if (!isToken(name)) throw invalid(`invalid header name ${JSON.stringify(name)}`)
+    if (!isFieldValue(value)) throw invalid(`invalid value of header ${name}`)
     const n = name.length
     if (n === 4 && host === undefined && sameName(name, 'host')) host = value
     else if (n === 14 && sameName(name, 'content-length')) length = value

@@ -1,3 +1,4 @@
+import { isToken } from '../../basic/field-syntax.js'
 import type { HeaderList } from '../../basic/header-list.js'
 import type { BfeRequest } from '../../basic/request.js'
 import type { JsonNode } from '../../config/json-node.js'
@@ -160,11 +161,9 @@ export function addQuery(uri: string, pair: string): string {
   return `${head}${q === head.length - 1 ? '' : '&'}${pair}${frag}`
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-
 /** Go's canonical header key (`x-bfe-ip` → `X-Bfe-Ip`); names with other characters stay. */
 export function canonicalHeaderKey(name: string): string {
-  if (!TOKEN.test(name)) return name
+  if (!isToken(name)) return name
   let out = ''
   let upper = true
   for (const c of name) {

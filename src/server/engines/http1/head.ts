@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import { isFieldValue, isToken } from '../../../basic/field-syntax.js'
 
 /*
  * Building HTTP/1.1 response heads: status lines, field validation (no response splitting), the
@@ -17,18 +18,13 @@ export function statusLine(code: number): string {
   return s
 }
 
-/** A field name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/** A byte a field value may not hold (CR, LF, NUL and the other controls but HTAB). */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
-
 /** Throws (as node:http does) on a field that would break the head's framing. */
 export function checkField(name: string, value: string): void {
-  if (!TOKEN.test(name))
+  if (!isToken(name))
     throw Object.assign(new TypeError(`invalid header name ${JSON.stringify(name)}`), {
       code: 'ERR_INVALID_HTTP_TOKEN',
     })
-  if (BAD_VALUE.test(value))
+  if (!isFieldValue(value))
     throw Object.assign(new TypeError(`invalid character in header ${JSON.stringify(name)}`), {
       code: 'ERR_INVALID_CHAR',
     })
