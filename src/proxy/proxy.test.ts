@@ -269,5 +269,11 @@ test('hop-by-hop response fields go whatever their case; names of the same lengt
     'e',
   ]
   const names = responseHeaderStrings(raw).filter((_, i) => i % 2 === 0)
-  assert.deepEqual(names, ['Connectiom', 'Keep-Alivf', 'Transfer-Encodinf', 'Proxy-Connectiom', 'Upgrade'])
+  assert.deepEqual(names, [
+    'Connectiom',
+    'Keep-Alivf',
+    'Transfer-Encodinf',
+    'Proxy-Connectiom',
+    'Upgrade',
+  ])
 })
