@@ -806,11 +806,14 @@ export class H1Attempt extends ForwardAttempt {
     const socket = c.socket
     this.onBodyData = (chunk: Buffer) => {
       if (chunk.length === 0) return
-      const ok = chunked
-        ? socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1') &&
-          socket.write(chunk) &&
-          socket.write('\r\n', 'latin1')
-        : socket.write(chunk)
+      // All three parts of a chunk are written whatever the first two return: false only asks
+      // the source to pause, and a chunk cut after its size line would corrupt the body.
+      let ok: boolean
+      if (chunked) {
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1')
+        socket.write(chunk)
+        ok = socket.write('\r\n', 'latin1')
+      } else ok = socket.write(chunk)
       if (!ok) body.pause()
     }
     this.onBodyEnd = () => {
