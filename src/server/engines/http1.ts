@@ -6,6 +6,7 @@ import { absoluteFormAuthority, validHost } from '../../basic/host.js'
 import { BfeRequest } from '../../basic/request.js'
 import { dropConnectionNamed } from '../../proxy/hop-headers.js'
 import { type SwitchResponse, switchHead, Tunnel } from '../../proxy/tunnel.js'
+import { holdWrites, releaseWrites } from '../../util/write-batch.js'
 import type { Conn, ConnHandler } from '../accept/conn.js'
 import { Deadline } from '../accept/deadlines.js'
 import { RequestPipeline } from '../pipeline/pipeline.js'
@@ -973,6 +974,7 @@ export class Http1Writer implements ResponseWriter {
 
   writeContinue(): void {
     if (this.headersSent || this.bodyComplete) return
+    holdWrites(this.c.socket)
     this.c.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
   }
 
@@ -1045,7 +1047,10 @@ export class Http1Writer implements ResponseWriter {
     const h = this.pendingHead
     if (h === '') return
     this.pendingHead = ''
-    if (!this.c.socket.destroyed) this.c.socket.write(h, 'latin1')
+    const socket = this.c.socket
+    if (socket.destroyed) return
+    holdWrites(socket)
+    socket.write(h, 'latin1')
   }
 
   write(chunk: Buffer): boolean {
@@ -1056,6 +1061,8 @@ export class Http1Writer implements ResponseWriter {
     if (socket.destroyed) return true
     const p = this.pipeline
     if (p !== undefined) p.req.stat.bodyLenOut += chunk.length
+    if (h.length + chunk.length <= JOIN_LIMIT) holdWrites(socket)
+    else releaseWrites(socket)
     return sendJoined(socket, h, chunk, this.chunked)
   }
 
@@ -1084,7 +1091,10 @@ export class Http1Writer implements ResponseWriter {
     const out = this.pendingHead + tail
     this.pendingHead = ''
     const socket = this.c.socket
-    if (out !== '' && !socket.destroyed) socket.write(out, 'latin1')
+    if (out !== '' && !socket.destroyed) {
+      holdWrites(socket)
+      socket.write(out, 'latin1')
+    }
     this.pipeline?.finished()
   }
 
@@ -1104,6 +1114,8 @@ export class Http1Writer implements ResponseWriter {
     if (!socket.destroyed) {
       const p = this.pipeline
       if (p !== undefined) p.req.stat.bodyLenOut += n
+      if (n + h.length <= JOIN_LIMIT) holdWrites(socket)
+      else releaseWrites(socket)
       if (typeof body === 'string') {
         if (n + h.length <= JOIN_LIMIT) {
           const buf = Buffer.allocUnsafe(h.length + n)
