@@ -37,6 +37,11 @@ export interface ForwardRequest {
   path: string
   headers: string[]
   body: Readable | null
+  /**
+   * The request's writes to the backend may wait for the end of the loop turn
+   * (util/write-batch.ts): the pipeline sets it for clients on persistent connections.
+   */
+  holdWrites?: boolean
 }
 
 /**

@@ -154,7 +154,7 @@ export function forward(
 ): ForwardAttempt {
   const pool = pools.forBackend(backend, cc)
   if (pool instanceof H1Pool) {
-    const a = new H1Attempt(sink, req.method)
+    const a = new H1Attempt(sink, req.method, req.holdWrites === true)
     pool.dispatch(req, a)
     return a
   }

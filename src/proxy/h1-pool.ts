@@ -418,7 +418,7 @@ export class UpstreamConn {
 
   private write(head: string, body: Readable | null): void {
     const socket = this.socket
-    holdWrites(socket)
+    if ((this.attempt as H1Attempt).holdWrites) holdWrites(socket)
     if (body === null) {
       socket.write(head, 'latin1')
       this.requestDone = true
@@ -698,14 +698,17 @@ export class H1Attempt extends ForwardAttempt {
   private onBodyEnd: (() => void) | undefined
   private onBodyError: ((err: Error) => void) | undefined
   private onDrain: (() => void) | undefined
+  /** The request's writes may wait for the end of the loop turn (ForwardRequest.holdWrites). */
+  holdWrites: boolean
   /** The sink asked to hold the response: what the parser still delivers waits here. */
   private held: boolean
   private backlog: Buffer[] | undefined
   /** The response ended while held: its trailers, delivered once the backlog is through. */
   private pendingEnd: string[] | undefined
 
-  constructor(sink: ForwardSink, method: string) {
+  constructor(sink: ForwardSink, method: string, holdWrites = false) {
     super(sink)
+    this.holdWrites = holdWrites
     this.held = false
     this.backlog = undefined
     this.pendingEnd = undefined
@@ -810,7 +813,7 @@ export class H1Attempt extends ForwardAttempt {
     const socket = c.socket
     this.onBodyData = (chunk: Buffer) => {
       if (chunk.length === 0) return
-      if (chunk.length <= BATCH_LIMIT) holdWrites(socket)
+      if (this.holdWrites && chunk.length <= BATCH_LIMIT) holdWrites(socket)
       else releaseWrites(socket)
       // All three parts of a chunk are written whatever the first two return: false only asks
       // the source to pause, and a chunk cut after its size line would corrupt the body.
@@ -825,7 +828,7 @@ export class H1Attempt extends ForwardAttempt {
     this.onBodyEnd = () => {
       this.detachBody()
       if (this.chunked) {
-        holdWrites(socket)
+        if (this.holdWrites) holdWrites(socket)
         socket.write('0\r\n\r\n', 'latin1')
       }
       c.bodySent()

@@ -974,7 +974,7 @@ export class Http1Writer implements ResponseWriter {
 
   writeContinue(): void {
     if (this.headersSent || this.bodyComplete) return
-    holdWrites(this.c.socket)
+    this.beforeWrite(0)
     this.c.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
   }
 
@@ -993,6 +993,19 @@ export class Http1Writer implements ResponseWriter {
 
   idleTimeout(ms: number): void {
     this.c.conn.keepAliveMs = ms
+  }
+
+  get persistent(): boolean {
+    return this.keepAlive && !this.closeRequested
+  }
+
+  /**
+   * Before a write of `size` bytes: on a persistent connection a small write waits for the end
+   * of the loop turn (util/write-batch.ts); a large one goes now, after what is held.
+   */
+  private beforeWrite(size: number): void {
+    if (size <= JOIN_LIMIT && this.persistent) holdWrites(this.c.socket)
+    else releaseWrites(this.c.socket)
   }
 
   closeAfter(): void {
@@ -1049,7 +1062,7 @@ export class Http1Writer implements ResponseWriter {
     this.pendingHead = ''
     const socket = this.c.socket
     if (socket.destroyed) return
-    holdWrites(socket)
+    this.beforeWrite(h.length)
     socket.write(h, 'latin1')
   }
 
@@ -1061,8 +1074,7 @@ export class Http1Writer implements ResponseWriter {
     if (socket.destroyed) return true
     const p = this.pipeline
     if (p !== undefined) p.req.stat.bodyLenOut += chunk.length
-    if (h.length + chunk.length <= JOIN_LIMIT) holdWrites(socket)
-    else releaseWrites(socket)
+    this.beforeWrite(h.length + chunk.length)
     return sendJoined(socket, h, chunk, this.chunked)
   }
 
@@ -1092,7 +1104,7 @@ export class Http1Writer implements ResponseWriter {
     this.pendingHead = ''
     const socket = this.c.socket
     if (out !== '' && !socket.destroyed) {
-      holdWrites(socket)
+      this.beforeWrite(out.length)
       socket.write(out, 'latin1')
     }
     this.pipeline?.finished()
@@ -1114,8 +1126,7 @@ export class Http1Writer implements ResponseWriter {
     if (!socket.destroyed) {
       const p = this.pipeline
       if (p !== undefined) p.req.stat.bodyLenOut += n
-      if (n + h.length <= JOIN_LIMIT) holdWrites(socket)
-      else releaseWrites(socket)
+      this.beforeWrite(n + h.length)
       if (typeof body === 'string') {
         if (n + h.length <= JOIN_LIMIT) {
           const buf = Buffer.allocUnsafe(h.length + n)

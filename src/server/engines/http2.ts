@@ -443,6 +443,8 @@ function toH2Headers(raw: readonly string[], status: number | undefined): Outgoi
 /** The pipeline's ResponseWriter over one HTTP/2 stream. */
 export class Http2Writer implements ResponseWriter, DeadlineOwner {
   pipeline: RequestPipeline | undefined
+  /** Streams share their connection: it stays open. */
+  readonly persistent = true
   readonly due: Float64Array
   /** The response has been completely handed to the stream. */
   ended: boolean

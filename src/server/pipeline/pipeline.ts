@@ -377,6 +377,7 @@ export class RequestPipeline implements TunnelSink {
         path: originForm(req.uri),
         headers,
         body: this.hasBody ? (req.body ?? null) : null,
+        holdWrites: this.writer.persistent,
       },
       this,
     )

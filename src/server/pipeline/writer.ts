@@ -10,6 +10,12 @@ import type { SwitchResponse } from '../../proxy/tunnel.js'
 export interface ResponseWriter {
   /** Status and headers have been sent. */
   readonly headersSent: boolean
+  /**
+   * The client connection is meant to stay open after this response (HTTP/1 keep-alive asked
+   * for and allowed, HTTP/2): the backend request's writes may then wait for the end of the
+   * loop turn (util/write-batch.ts), which pays only while connections carry request after request.
+   */
+  readonly persistent: boolean
   /** `100 Continue` for a client that sent `Expect: 100-continue` (HTTP/1 only). */
   writeContinue(): void
   /** Arms the request-body read deadline (the cluster's TimeoutReadClient), disarmed at body end. */
