@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { after, before, test } from 'node:test'
-import { holdsWrites, holdWrites, releaseWrites } from './write-batch.js'
+import { holdsWrites, holdWrites, MAX_HELD, releaseWrites } from './write-batch.js'
 
 let server: Server
 let port = 0
@@ -107,5 +107,27 @@ test('many sockets held in one turn are all sent by the one flush', async () => 
   await new Promise((r) => setImmediate(r))
   assert.ok(pairs.every((p) => !holdsWrites(p.client)))
   await until(() => gots.every((g, i) => g.text() === `socket ${i}`))
+  for (const p of pairs) p.client.destroy()
+})
+
+test('past MAX_HELD sockets in one turn, the full burst goes out at once', async () => {
+  const pairs: { client: Socket; peer: Socket }[] = []
+  for (let i = 0; i <= MAX_HELD; i++) pairs.push(await pair())
+  for (const p of pairs.slice(0, MAX_HELD)) {
+    holdWrites(p.client)
+    p.client.write('x')
+  }
+  assert.ok(pairs.slice(0, MAX_HELD).every((p) => p.client.writableLength === 1))
+  const last = pairs[MAX_HELD] as { client: Socket }
+  holdWrites(last.client)
+  last.client.write('y')
+  // the first burst went out when the next socket was held; the last one waits for the turn's end
+  assert.ok(
+    pairs.slice(0, MAX_HELD).every((p) => p.client.writableLength === 0 && !holdsWrites(p.client)),
+  )
+  assert.equal(last.client.writableLength, 1)
+  assert.ok(holdsWrites(last.client))
+  await new Promise((r) => setImmediate(r))
+  assert.equal(last.client.writableLength, 0)
   for (const p of pairs) p.client.destroy()
 })

