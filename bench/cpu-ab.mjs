@@ -4,6 +4,7 @@
 // and shows where a change moves the cost (user or kernel). Prints each round and the medians.
 //
 //   npm run build && node bench/cpu-ab.mjs --variants FILE.mjs [--rounds 4] [--duration 6] [--path /]
+//                                          [--close]   (wrk sends Connection: close: a connection per request)
 //
 // FILE.mjs exports `variants`, an array of
 //   { name, modules: ['mod_bench', ...], patch?(confDir), dist?: '/other/checkout/dist',
@@ -25,6 +26,7 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: '4' },
     duration: { type: 'string', default: '6' },
     path: { type: 'string', default: '/' },
+    close: { type: 'boolean', default: false },
   },
 })
 if (opt.variants === undefined) {
@@ -88,7 +90,17 @@ try {
       const a = cpuTicks(bfe.pid)
       const out = execFileSync(
         'taskset',
-        ['-c', '0', 'wrk', '-t1', '-c50', `-d${duration}s`, '--latency', url],
+        [
+          '-c',
+          '0',
+          'wrk',
+          '-t1',
+          '-c50',
+          ...(opt.close ? ['-H', 'Connection: close'] : []),
+          `-d${duration}s`,
+          '--latency',
+          url,
+        ],
         { encoding: 'utf8' },
       )
       const b = cpuTicks(bfe.pid)
