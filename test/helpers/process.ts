@@ -29,8 +29,13 @@ export function killAllBfe(): void {
   for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
 }
 
-export function spawnBfe(args: readonly string[], cwd = ROOT): BfeProcess {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+/** `node [nodeFlags] dist/src/main.js args` in `cwd`. */
+export function spawnBfe(
+  args: readonly string[],
+  cwd = ROOT,
+  nodeFlags: readonly string[] = [],
+): BfeProcess {
+  const child = spawn(process.execPath, [...nodeFlags, MAIN, ...args], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
