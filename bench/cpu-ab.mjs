@@ -109,7 +109,7 @@ try {
       // ticks are 10 ms: µs per request = ticks * 10_000 / requests
       const user = ((b[0] - a[0]) * 1e4) / n
       const total = ((b[0] - a[0] + b[1] - a[1]) * 1e4) / n
-      const p99 = /99%\s+(\S+)/.exec(out)?.[1] ?? '?'
+      const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '?'
       const row = { rps, user, total }
       results.set(v.name, [...(results.get(v.name) ?? []), row])
       process.stdout.write(
