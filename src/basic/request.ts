@@ -206,13 +206,9 @@ export class BfeRequest {
    * direct edit of the list): the cache is kept with the header text it was parsed from.
    */
   cookies(): Map<string, string> {
-    const raw = this.headers.raw
-    let text: string | undefined
-    for (let i = 0; i < raw.length; i += 2) {
-      if (!sameName(raw[i]!, 'cookie')) continue
-      // several Cookie lines: one text, as parseCookies reads them in order
-      text = text === undefined ? raw[i + 1]! : `${text};${raw[i + 1]!}`
-    }
+    // several Cookie lines: one text, as parseCookies reads them in order
+    const lines = this.headers.getAll('cookie')
+    const text = lines.length === 0 ? undefined : lines.join(';')
     const cached = this.cookieCache
     if (cached !== undefined && text === this.cookieText) return cached
     const parsed = parseCookies(text === undefined ? [] : [text])
