@@ -14,7 +14,7 @@ import {
   type NativeParser,
   PARSER_RESOURCE,
 } from '../server/engines/http1/parser.js'
-import { holdWrites, releaseWrites } from '../util/write-batch.js'
+import { beforeWrite } from '../util/write-batch.js'
 import { ForwardAttempt, type ForwardRequest, type ForwardSink } from './attempt.js'
 import { responseHeaderStrings } from './hop-headers.js'
 
@@ -418,7 +418,7 @@ export class UpstreamConn {
 
   private write(head: string, body: Readable | null): void {
     const socket = this.socket
-    if ((this.attempt as H1Attempt).holdWrites) holdWrites(socket)
+    beforeWrite(socket, head.length, (this.attempt as H1Attempt).holdWrites)
     if (body === null) {
       socket.write(head, 'latin1')
       this.requestDone = true
@@ -628,8 +628,6 @@ export class UpstreamConn {
 }
 
 const EMPTY_LIST: string[] = []
-/** Request body chunks up to this size wait for the end of the loop turn (util/write-batch.ts). */
-const BATCH_LIMIT = 16 * 1024
 const CHUNKED_END = 'transfer-encoding: chunked\r\n\r\n'
 
 /**
@@ -813,8 +811,7 @@ export class H1Attempt extends ForwardAttempt {
     const socket = c.socket
     this.onBodyData = (chunk: Buffer) => {
       if (chunk.length === 0) return
-      if (this.holdWrites && chunk.length <= BATCH_LIMIT) holdWrites(socket)
-      else releaseWrites(socket)
+      beforeWrite(socket, chunk.length, this.holdWrites)
       // All three parts of a chunk are written whatever the first two return: false only asks
       // the source to pause, and a chunk cut after its size line would corrupt the body.
       let ok: boolean
@@ -828,7 +825,7 @@ export class H1Attempt extends ForwardAttempt {
     this.onBodyEnd = () => {
       this.detachBody()
       if (this.chunked) {
-        if (this.holdWrites) holdWrites(socket)
+        beforeWrite(socket, 5, this.holdWrites)
         socket.write('0\r\n\r\n', 'latin1')
       }
       c.bodySent()

@@ -22,6 +22,9 @@ import type { Socket } from 'node:net'
 /** Sockets held at most before a burst goes out in the middle of a turn. */
 export const MAX_HELD = 32
 
+/** The largest write that is held: a socket's default high-water mark (16 KiB). */
+export const HOLD_LIMIT = 16 * 1024
+
 /*
  * The sockets holding writes: an array cleared in place, and a mark on each socket. (A Set cleared
  * every turn left a chain of its old hash tables, each keeping the next one alive once promoted:
@@ -60,6 +63,15 @@ export function holdWrites(socket: Socket): void {
     scheduled = true
     setImmediate(sendHeld)
   }
+}
+
+/**
+ * Before a write of `size` bytes to `socket`: held when `hold` (the caller's connection is
+ * persistent) and the write is small, else what the socket holds goes now, ahead of it.
+ */
+export function beforeWrite(socket: Socket, size: number, hold: boolean): void {
+  if (hold && size <= HOLD_LIMIT) holdWrites(socket)
+  else releaseWrites(socket)
 }
 
 /** Sends what `socket` holds now; its next writes go out at once. */

@@ -6,7 +6,7 @@ import { absoluteFormAuthority, validHost } from '../../basic/host.js'
 import { BfeRequest } from '../../basic/request.js'
 import { dropConnectionNamed } from '../../proxy/hop-headers.js'
 import { type SwitchResponse, switchHead, Tunnel } from '../../proxy/tunnel.js'
-import { holdWrites, releaseWrites } from '../../util/write-batch.js'
+import { beforeWrite } from '../../util/write-batch.js'
 import type { Conn, ConnHandler } from '../accept/conn.js'
 import { Deadline } from '../accept/deadlines.js'
 import { RequestPipeline } from '../pipeline/pipeline.js'
@@ -999,13 +999,9 @@ export class Http1Writer implements ResponseWriter {
     return this.keepAlive && !this.closeRequested
   }
 
-  /**
-   * Before a write of `size` bytes: on a persistent connection a small write waits for the end
-   * of the loop turn (util/write-batch.ts); a large one goes now, after what is held.
-   */
+  /** Before a write of `size` bytes to the client (util/write-batch.ts). */
   private beforeWrite(size: number): void {
-    if (size <= JOIN_LIMIT && this.persistent) holdWrites(this.c.socket)
-    else releaseWrites(this.c.socket)
+    beforeWrite(this.c.socket, size, this.persistent)
   }
 
   closeAfter(): void {
