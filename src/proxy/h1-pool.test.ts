@@ -447,7 +447,7 @@ test('header checks: names and values that could split the head are refused, als
   const b = await rawBackend((s) => ok(s))
   const pool = new H1Pool('127.0.0.1', b.port, { connectTimeout: 1000, maxIdle: 4 })
   try {
-    // valid names first (remembered as checked), then near-misses of them
+    // valid names first, then near-misses of them
     const good = await send(pool, { headers: ['X-A', '1', 'X-Long', 'x'.repeat(100)] })
     assert.equal(good.status, 200)
     for (const [name, value] of [
