@@ -14,6 +14,7 @@ import {
   type NativeParser,
   PARSER_RESOURCE,
 } from '../server/engines/http1/parser.js'
+import { SlotList } from '../util/slot-list.js'
 import { beforeWrite } from '../util/write-batch.js'
 import { ForwardAttempt, type ForwardRequest, type ForwardSink } from './attempt.js'
 import { responseHeaderStrings } from './hop-headers.js'
@@ -58,12 +59,13 @@ export interface H1PoolOptions {
 }
 
 /** Pools with idle connections, swept for expired ones once a second. */
-const sweeping = new Set<H1Pool>()
+const sweeping = new SlotList<'sweepSlot', H1Pool>('sweepSlot')
 let sweepTimer: NodeJS.Timeout | undefined
 
 function sweepIdle(): void {
   const now = Date.now()
-  for (const p of sweeping) p.sweep(now)
+  // from the end: a pool left without idle connections leaves the list
+  for (let i = sweeping.size - 1; i >= 0; i--) sweeping.at(i)?.sweep(now)
   if (sweeping.size === 0 && sweepTimer !== undefined) {
     clearInterval(sweepTimer)
     sweepTimer = undefined
@@ -83,7 +85,9 @@ export class H1Pool {
   private readonly counters: BackendConnCounters | undefined
   private readonly idle: UpstreamConn[]
   /** Connections carrying a request (or connecting for one). */
-  private readonly busy: Set<UpstreamConn>
+  private readonly busy: SlotList<'busySlot', UpstreamConn>
+  /** Position in `sweeping` (SlotList). */
+  sweepSlot: number
   closed: boolean
   destroyed: boolean
   private drained: (() => void) | undefined
@@ -95,7 +99,8 @@ export class H1Pool {
     this.opts = opts
     this.counters = counters
     this.idle = []
-    this.busy = new Set()
+    this.busy = new SlotList('busySlot')
+    this.sweepSlot = -1
     this.closed = false
     this.destroyed = false
     this.drained = undefined
@@ -215,7 +220,7 @@ export class H1Pool {
     this.closed = true
     this.destroyed = true
     for (const c of this.idle.splice(0)) c.destroy()
-    for (const c of [...this.busy]) c.destroy()
+    for (const c of this.busy.toArray()) c.destroy()
     this.busy.clear()
     sweeping.delete(this)
     this.checkDrained()
@@ -313,9 +318,12 @@ export class UpstreamConn {
   /** Set by scanResponse: the response's Content-Length (-1: none) and Transfer-Encoding. */
   length: number
   chunked: boolean
+  /** Position in the pool's busy list (SlotList). */
+  busySlot: number
 
   constructor(pool: H1Pool, connectTimeout: number) {
     this.pool = pool
+    this.busySlot = -1
     this.attempt = undefined
     this.idleUntil = 0
     this.connected = false

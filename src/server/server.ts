@@ -29,6 +29,7 @@ import { loadServerDataConf } from '../route/server-data.js'
 import { TlsSessionCache, useSessionCache } from '../tls/session-cache.js'
 import { loadTlsConf, type TlsTable } from '../tls/tls-table.js'
 import { type DecisionTrace, decisionTrace } from '../tools/trace.js'
+import { SlotList } from '../util/slot-list.js'
 import { type AcceptContext, Acceptor, type Engine } from './accept/acceptor.js'
 import type { Conn } from './accept/conn.js'
 import { Sweeper } from './accept/deadlines.js'
@@ -98,7 +99,7 @@ export class BfeServer implements ServerContext {
   readonly warnings: string[]
 
   readonly sweeper: Sweeper
-  readonly conns = new Set<Conn>()
+  readonly conns = new SlotList<'connSlot', Conn>('connSlot')
 
   private readonly opts: BfeServerOptions
   /** The TLS stage's view of the TLS configuration (replaced as a whole on reload). */
@@ -430,7 +431,7 @@ export class BfeServer implements ServerContext {
     const listeners = [this.netServer, this.tlsServer].filter((n) => n !== undefined)
     // A listener's close() waits for its connections: cut them first.
     const closed = listeners.map((n) => new Promise<void>((resolve) => n.close(() => resolve())))
-    for (const c of this.conns) c.destroy()
+    for (const c of this.conns.toArray()) c.destroy()
     await Promise.all(closed)
     this.runtime.balTable.stop()
     await Promise.all([
@@ -451,7 +452,7 @@ export class BfeServer implements ServerContext {
     const closed = Promise.all(listeners.map((n) => new Promise<void>((r) => n.close(() => r()))))
     const deadline = Date.now() + timeoutMs
     while (this.conns.size > 0 && Date.now() < deadline) {
-      for (const c of this.conns) if (c.served > 0) c.handler?.drain(c)
+      for (const c of this.conns.toArray()) if (c.served > 0) c.handler?.drain(c)
       await new Promise((r) => setTimeout(r, 50))
     }
     await Promise.race([closed, new Promise((r) => setTimeout(r, 10))])

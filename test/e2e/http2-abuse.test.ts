@@ -669,10 +669,12 @@ test('11. once every client has gone, the server holds no connection', async () 
   for (const t of [main, iso]) {
     const srv = t.bfe.server
     await waitFor(() => srv.connectionCount === 0, 3500, 'connections to close').catch(() => {})
-    const left = [...srv.conns].map(
-      (c) =>
-        `${c.session.protocol} served ${c.served} ${c.session.errCode ?? '-'} ${c.session.errMsg}`,
-    )
+    const left = srv.conns
+      .toArray()
+      .map(
+        (c) =>
+          `${c.session.protocol} served ${c.served} ${c.session.errCode ?? '-'} ${c.session.errMsg}`,
+      )
     assert.equal(srv.connectionCount, 0, `connections left: ${left.join('; ')}`)
   }
 })

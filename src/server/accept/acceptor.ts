@@ -6,6 +6,7 @@ import { HandlerResult } from '../../module/callback-point.js'
 import { runAcceptFilters } from '../../module/handler-list.js'
 import type { HandlerTable } from '../../module/registry.js'
 import { plainIp } from '../../util/ip.js'
+import type { SlotList } from '../../util/slot-list.js'
 import { countConnProtocol, type ProxyCounters, uncountConnProtocol } from '../runtime.js'
 import { Conn, type ConnHandler } from './conn.js'
 import { Deadline, type Sweeper } from './deadlines.js'
@@ -32,7 +33,7 @@ export interface AcceptContext {
   readonly counters: ProxyCounters
   readonly log: Logger
   readonly sweeper: Sweeper
-  readonly conns: Set<Conn>
+  readonly conns: SlotList<'connSlot', Conn>
   readonly shuttingDown: boolean
   onUnexpected(err: unknown): void
   /** The product of a VIP by vip_rule.data ('' when none): set on sessions with a PROXY VIP. */

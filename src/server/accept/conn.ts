@@ -55,8 +55,13 @@ export class Conn implements DeadlineOwner {
   /** The protocol the connection is counted under in proxy_state (once known). */
   proto: ConnProtocol | undefined
   closed: boolean
+  /** Position in the server's connection list and in the deadline sweeper's (SlotList). */
+  connSlot: number
+  sweepSlot: number
 
   constructor(raw: Socket, session: Session) {
+    this.connSlot = -1
+    this.sweepSlot = -1
     this.raw = raw
     this.socket = raw
     this.session = session

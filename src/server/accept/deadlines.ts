@@ -7,6 +7,8 @@
  * connection or request, which keeps the request path free of timer churn.
  */
 
+import { SlotList } from '../../util/slot-list.js'
+
 /** The kinds of deadline, one per purpose. */
 export const Deadline = {
   /** TLS handshake (TlsHandshakeTimeout), from accept to the end of the handshake. */
@@ -36,6 +38,8 @@ export interface DeadlineOwner {
   readonly due: Float64Array
   /** Called by the sweeper once a deadline has passed (the slot is already disarmed). */
   expired(kind: Deadline, now: number): void
+  /** Position in the sweeper's list (SlotList), -1 when not in it. */
+  sweepSlot: number
 }
 
 export function newDeadlines(): Float64Array {
@@ -47,7 +51,7 @@ export const SWEEP_INTERVAL_MS = 100
 
 /** Checks the deadlines of every registered owner on one interval timer. */
 export class Sweeper {
-  private readonly owners = new Set<DeadlineOwner>()
+  private readonly owners = new SlotList<'sweepSlot', DeadlineOwner>('sweepSlot')
   private timer: NodeJS.Timeout | undefined
 
   add(o: DeadlineOwner): void {
@@ -71,7 +75,12 @@ export class Sweeper {
 
   /** Fires every passed deadline. An owner's handler may remove owners while this runs. */
   sweep(now: number): void {
-    for (const o of this.owners) {
+    // From the end: an owner removed by a handler never makes the loop skip another. One moved
+    // into a visited position is checked twice, which fires nothing: its passed slots are zero.
+    const owners = this.owners
+    for (let i = owners.size - 1; i >= 0; i--) {
+      const o = owners.at(i)
+      if (o === undefined) continue
       const due = o.due
       for (let k = 0; k < DEADLINE_KINDS; k++) {
         const t = due[k] as number

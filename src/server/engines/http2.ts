@@ -458,6 +458,7 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
   private readonly ctx: ServerContext
   private readonly counters: Http2Counters
   private swept: boolean
+  sweepSlot: number
 
   constructor(stream: ServerHttp2Stream, h: H2Conn, ctx: ServerContext, counters: Http2Counters) {
     this.pipeline = undefined
@@ -471,6 +472,7 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     this.ctx = ctx
     this.counters = counters
     this.swept = false
+    this.sweepSlot = -1
   }
 
   /** Resets the stream with `code` (RST_STREAM), marked as ours. */
