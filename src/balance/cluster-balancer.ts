@@ -2,6 +2,7 @@ import type { StickyBackend } from '../basic/request.js'
 import { defaultClusterConf } from '../config/cluster-conf.js'
 import type { CheckConf, ClusterConf, HashConf, HTTPSConf } from '../config/cluster-conf-types.js'
 import type { BackendSpec } from '../config/cluster-table.js'
+import * as clock from '../util/clock.js'
 import { murmur3Sum64 } from '../util/murmur3.js'
 import { Backend, type HealthHost } from './backend.js'
 import { type HashSource, hashKey, type RandomSource } from './hash-key.js'
@@ -133,7 +134,7 @@ const DEFAULT_HASH_CONF: HashConf = Object.freeze(DEFAULTS.GslbBasic.HashConf)
 export interface BalancerOptions {
   /** Random numbers in [0, 1); default Math.random. */
   random?: RandomSource | undefined
-  /** Clock in ms (slow start); default Date.now. */
+  /** Clock in ms (slow start); default the request-path clock (util/clock.ts). */
   now?: (() => number) | undefined
   /** Shared counters (the table's); a private set by default. */
   counters?: BalCounters | undefined
@@ -196,7 +197,7 @@ export class ClusterBalancer implements HealthHost {
     this.proberRef = opts.prober
     this.counters = opts.counters ?? newBalCounters()
     this.random = opts.random ?? Math.random
-    this.now = opts.now ?? Date.now
+    this.now = opts.now ?? clock.now
   }
 
   // ---- configuration -----------------------------------------------------------------------

@@ -1,5 +1,10 @@
+/** What parseCookies and parseQuery return for nothing to parse: one map, never written. */
+const NO_COOKIES: ReadonlyMap<string, string> = new Map()
+const NO_QUERY: ReadonlyMap<string, readonly string[]> = new Map()
+
 /** Parses `Cookie` header values; the first occurrence of a name wins. */
-export function parseCookies(values: readonly string[]): Map<string, string> {
+export function parseCookies(values: readonly string[]): ReadonlyMap<string, string> {
+  if (values.length === 0) return NO_COOKIES
   const out = new Map<string, string>()
   for (const line of values) {
     for (const part of line.split(';')) {
@@ -20,9 +25,9 @@ export function parseCookies(values: readonly string[]): Map<string, string> {
  * Parses a raw query string as Go's url.ParseQuery does: split on `&`, `key=value`, `+` and
  * percent-decoding; pairs with a bad escape or a `;` are dropped.
  */
-export function parseQuery(raw: string): Map<string, string[]> {
+export function parseQuery(raw: string): ReadonlyMap<string, readonly string[]> {
+  if (raw === '') return NO_QUERY
   const out = new Map<string, string[]>()
-  if (raw === '') return out
   for (const pair of raw.split('&')) {
     if (pair === '' || pair.includes(';')) continue
     const eq = pair.indexOf('=')

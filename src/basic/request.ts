@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import * as clock from '../util/clock.js'
 import { HeaderList, sameName } from './header-list.js'
 import { parseCookies, parseQuery } from './parse.js'
 import type { BfeResponse } from './response.js'
@@ -112,10 +113,10 @@ export class BfeRequest {
    */
   readonly serial: number
 
-  private cookieCache: Map<string, string> | undefined
+  private cookieCache: ReadonlyMap<string, string> | undefined
   /** The Cookie header text cookieCache was parsed from (undefined: no Cookie header). */
   private cookieText: string | undefined
-  private queryCache: Map<string, string[]> | undefined
+  private queryCache: ReadonlyMap<string, readonly string[]> | undefined
   // Created on first use: most requests never touch them.
   private tagMap: Map<string, string[]> | undefined
   private contextMap: Map<string, unknown> | undefined
@@ -153,7 +154,7 @@ export class BfeRequest {
     this.stickyBackend = undefined
     this.httpResponse = undefined
     this.isSse = false
-    const now = Date.now()
+    const now = clock.now()
     this.stat = {
       readStart: now,
       readEnd: now,
@@ -205,7 +206,7 @@ export class BfeRequest {
    * when the Cookie header has changed since (a module's `REQ_COOKIE_SET`, a header action, a
    * direct edit of the list): the cache is kept with the header text it was parsed from.
    */
-  cookies(): Map<string, string> {
+  cookies(): ReadonlyMap<string, string> {
     // several Cookie lines: one text, as parseCookies reads them in order
     const lines = this.headers.getAll('cookie')
     const text = lines.length === 0 ? undefined : lines.join(';')
@@ -235,7 +236,7 @@ export class BfeRequest {
   }
 
   /** Query parameters (decoded), values in order. Parsed once, on first use. */
-  query(): Map<string, string[]> {
+  query(): ReadonlyMap<string, readonly string[]> {
     if (this.queryCache === undefined) this.queryCache = parseQuery(this.rawQuery)
     return this.queryCache
   }

@@ -9,11 +9,13 @@ import {
   kOnBody,
   kOnHeaders,
   kOnHeadersComplete,
+  kOnMessageBegin,
   kOnMessageComplete,
   LENIENT_NONE,
   type NativeParser,
   PARSER_RESOURCE,
 } from '../server/engines/http1/parser.js'
+import * as clock from '../util/clock.js'
 import { SlotList } from '../util/slot-list.js'
 import { beforeWrite } from '../util/write-batch.js'
 import { ForwardAttempt, type ForwardRequest, type ForwardSink } from './attempt.js'
@@ -121,7 +123,7 @@ export class H1Pool {
       queueMicrotask(() => attempt.fail(err as Error))
       return
     }
-    const now = Date.now()
+    const now = clock.now()
     const idle = this.idle
     while (idle.length > 0) {
       const c = idle.pop() as UpstreamConn
@@ -149,7 +151,7 @@ export class H1Pool {
       this.checkDrained()
       return
     }
-    c.idleUntil = Date.now() + keepMs
+    c.idleUntil = clock.now() + keepMs
     this.idle.push(c)
     if (!sweeping.has(this)) {
       sweeping.add(this)
@@ -327,7 +329,7 @@ export class UpstreamConn {
     this.attempt = undefined
     this.idleUntil = 0
     this.connected = false
-    this.dialedAt = Date.now()
+    this.dialedAt = clock.now()
     this.timer = undefined
     this.pendingHead = ''
     this.pendingBody = null
@@ -343,6 +345,7 @@ export class UpstreamConn {
     let parser = parserPool.pop() as OwnedParser | undefined
     if (parser === undefined) {
       parser = new HTTPParser() as OwnedParser
+      parser[kOnMessageBegin] = undefined
       parser[kOnHeaders] = resOnHeaders
       parser[kOnHeadersComplete] = resOnHeadersComplete
       parser[kOnBody] = resOnBody
@@ -361,7 +364,13 @@ export class UpstreamConn {
       onread: {
         buffer: READ_BUFFER,
         callback: (n: number) => {
-          this.read(n === READ_BUFFER.length ? READ_BUFFER : READ_BUFFER.subarray(0, n))
+          // the response's stamps, its writing and this connection's release share one reading
+          const held = clock.holdClock()
+          try {
+            this.read(n === READ_BUFFER.length ? READ_BUFFER : READ_BUFFER.subarray(0, n))
+          } finally {
+            clock.releaseClock(held)
+          }
           return true
         },
       },

@@ -2,24 +2,62 @@
  * Hop-by-hop header removal, in one place (protocols.md §7). Works on flat raw header arrays.
  */
 
-const REQUEST_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'trailers',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-  'proxy-connection',
-])
+import { sameName } from '../basic/header-list.js'
 
-const RESPONSE_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'proxy-connection',
-])
+/*
+ * The hop-by-hop fields (and Host, TE, which requests treat apart), told apart by length first
+ * and then compared without case: no lower-cased copy of the name and no hash of it per field.
+ * Ids 1-4 are hop-by-hop in both directions, 5-9 in requests only.
+ */
+const CONNECTION = 1
+const KEEP_ALIVE = 2
+const TRANSFER_ENCODING = 3
+const PROXY_CONNECTION = 4
+const PROXY_AUTHENTICATE = 5
+const PROXY_AUTHORIZATION = 6
+const TRAILERS = 7
+const UPGRADE = 8
+const EXPECT = 9
+const TE = 10
+const HOST = 11
+
+/** The id of `name` above, 0 for any other field. */
+function fieldId(name: string): number {
+  switch (name.length) {
+    case 2:
+      return sameName(name, 'te') ? TE : 0
+    case 4:
+      return sameName(name, 'host') ? HOST : 0
+    case 6:
+      return sameName(name, 'expect') ? EXPECT : 0
+    case 7:
+      return sameName(name, 'upgrade') ? UPGRADE : 0
+    case 8:
+      return sameName(name, 'trailers') ? TRAILERS : 0
+    case 10:
+      return sameName(name, 'connection')
+        ? CONNECTION
+        : sameName(name, 'keep-alive')
+          ? KEEP_ALIVE
+          : 0
+    case 16:
+      return sameName(name, 'proxy-connection') ? PROXY_CONNECTION : 0
+    case 17:
+      return sameName(name, 'transfer-encoding') ? TRANSFER_ENCODING : 0
+    case 18:
+      return sameName(name, 'proxy-authenticate') ? PROXY_AUTHENTICATE : 0
+    case 19:
+      return sameName(name, 'proxy-authorization') ? PROXY_AUTHORIZATION : 0
+    default:
+      return 0
+  }
+}
+
+/** A field a proxy does not forward in a response. */
+function responseHop(name: string): boolean {
+  const id = fieldId(name)
+  return id !== 0 && id <= PROXY_CONNECTION
+}
 
 /**
  * Connection options that name no header to remove: `close` and `keep-alive` are connection
@@ -96,39 +134,28 @@ function requestHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     const value = raw[i + 1]!
-    const c = name.charCodeAt(0) | 0x20
-    // Only names starting with c, e, h, k, p, t, u can be hop-by-hop or Host: skip the Set probe otherwise.
-    if (
-      c === 0x63 ||
-      c === 0x65 ||
-      c === 0x6b ||
-      c === 0x70 ||
-      c === 0x74 ||
-      c === 0x75 ||
-      c === 0x68
-    ) {
-      const lower = name.toLowerCase()
-      if (REQUEST_HOP.has(lower)) {
+    const id = fieldId(name)
+    if (id !== 0) {
+      if (id <= EXPECT) {
         if (!upgrade) continue
-        if (lower === 'upgrade' && !upgradeSeen) {
+        if (id === UPGRADE && !upgradeSeen) {
           upgradeSeen = true
           out.push(name, value)
-        } else if (lower === 'connection' && !connectionSeen) {
+        } else if (id === CONNECTION && !connectionSeen) {
           connectionSeen = true
           out.push(name, 'Upgrade')
         }
         continue
       }
-      if (lower === 'te') {
+      if (id === TE) {
         if (value.trim().toLowerCase() === 'trailers') out.push(name, value)
         continue
       }
-      if (lower === 'host') {
-        if (hostSeen) continue
-        hostSeen = true
-        out.push(name, hostOverride ?? value)
-        continue
-      }
+      // HOST
+      if (hostSeen) continue
+      hostSeen = true
+      out.push(name, hostOverride ?? value)
+      continue
     }
     out.push(name, value)
   }
@@ -146,12 +173,7 @@ export function responseHeaderStrings(raw: readonly (Buffer | string)[]): string
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!
     const name = typeof n === 'string' ? n : n.toString('latin1')
-    const c = name.charCodeAt(0) | 0x20
-    if (
-      (c === 0x63 || c === 0x6b || c === 0x74 || c === 0x70) &&
-      RESPONSE_HOP.has(name.toLowerCase())
-    )
-      continue
+    if (responseHop(name)) continue
     const v = raw[i + 1]!
     out.push(name, typeof v === 'string' ? v : v.toString('latin1'))
   }
@@ -164,7 +186,7 @@ export function responseHeadersFromObject(
 ): string[] {
   const out: string[] = []
   for (const name of Object.keys(headers)) {
-    if (RESPONSE_HOP.has(name)) continue
+    if (responseHop(name)) continue
     const v = headers[name]
     if (v === undefined) continue
     if (typeof v === 'string') out.push(name, v)

@@ -9,6 +9,7 @@ import {
 import { CallbackPoint, HandlerResult } from '../../module/callback-point.js'
 import type { ModuleContext } from '../../module/context.js'
 import type { BfeModule } from '../../module/types.js'
+import * as clock from '../../util/clock.js'
 import {
   COMBINED,
   COMMON,
@@ -97,7 +98,7 @@ export function createModAccess(): BfeModule {
       ctx.callbacks.addResponseFilter(
         CallbackPoint.RequestFinish,
         function requestLog(req, res) {
-          file.write(request(req, res, Date.now()))
+          file.write(request(req, res, clock.now()))
           m.REQUEST_LOG_LINES++
           return HandlerResult.GoOn
         },
@@ -106,7 +107,7 @@ export function createModAccess(): BfeModule {
       ctx.callbacks.addFinishFilter(
         CallbackPoint.Finish,
         function sessionLog(ses) {
-          file.write(session(ses, Date.now()))
+          file.write(session(ses, clock.now()))
           m.SESSION_LOG_LINES++
           return HandlerResult.GoOn
         },

@@ -6,6 +6,7 @@ import { absoluteFormAuthority, validHost } from '../../basic/host.js'
 import { BfeRequest } from '../../basic/request.js'
 import { dropConnectionNamed } from '../../proxy/hop-headers.js'
 import { type SwitchResponse, switchHead, Tunnel } from '../../proxy/tunnel.js'
+import * as clock from '../../util/clock.js'
 import { beforeWrite } from '../../util/write-batch.js'
 import type { Conn, ConnHandler } from '../accept/conn.js'
 import { Deadline } from '../accept/deadlines.js'
@@ -21,6 +22,7 @@ import {
   kOnExecute,
   kOnHeaders,
   kOnHeadersComplete,
+  kOnMessageBegin,
   kOnMessageComplete,
   LENIENT_NONE,
   METHODS,
@@ -107,6 +109,7 @@ export class Http1Engine implements ConnHandler {
     let parser = parserPool.pop()
     if (parser === undefined) {
       parser = new HTTPParser()
+      parser[kOnMessageBegin] = undefined
       parser[kOnHeaders] = onHeaders
       parser[kOnHeadersComplete] = onHeadersComplete
       parser[kOnBody] = onBody
@@ -729,7 +732,13 @@ function onHeadersComplete(
     uri = c.url + uri
     c.url = ''
   }
-  return c.head(major, minor, all, METHODS[method] ?? 'GET', uri, upgrade, keepAlive)
+  // the request's stage stamps and deadlines up to its dispatch share one clock reading
+  const held = clock.holdClock()
+  try {
+    return c.head(major, minor, all, METHODS[method] ?? 'GET', uri, upgrade, keepAlive)
+  } finally {
+    clock.releaseClock(held)
+  }
 }
 
 function onExecute(this: OwnedParser, r: number | ParseError): void {
@@ -980,7 +989,7 @@ export class Http1Writer implements ResponseWriter {
 
   bodyDeadline(ms: number): void {
     if (this.bodyComplete) return
-    this.c.conn.due[Deadline.Body] = Date.now() + ms
+    this.c.conn.due[Deadline.Body] = clock.now() + ms
   }
 
   writeDeadline(at: number): void {
@@ -1239,7 +1248,7 @@ export class Http1Writer implements ResponseWriter {
       conn.socket.destroySoon()
       return
     }
-    due[Deadline.KeepAliveIdle] = Date.now() + conn.keepAliveMs
+    due[Deadline.KeepAliveIdle] = clock.now() + conn.keepAliveMs
     c.next(this)
   }
 }

@@ -22,6 +22,7 @@ import { outgoingRequestHeaders, upgradeRequestHeaders } from '../../proxy/hop-h
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
 import { openTunnel, type SwitchResponse, type TunnelSink } from '../../proxy/tunnel.js'
 import { TRACE_RESPONSE_HEADER } from '../../tools/trace.js'
+import * as clock from '../../util/clock.js'
 import type { ProxyCounters, Runtime, ServerContext } from '../runtime.js'
 import { setTrustedClientAddr } from './client-ip.js'
 import { redirectBody, redirectLocation } from './redirect.js'
@@ -202,7 +203,7 @@ export class RequestPipeline implements TunnelSink {
       this.errorResponse(ErrCode.FindProduct, 'no product found for this request')
       return
     }
-    req.stat.findProEnd = Date.now()
+    req.stat.findProEnd = clock.now()
     this.runRequestPoint(this.handlers.foundProduct, Stage.FoundProduct)
   }
 
@@ -232,7 +233,7 @@ export class RequestPipeline implements TunnelSink {
         { host: req.host, uri: req.rawUri, product: req.product, cluster: name },
         'route: request matched product and cluster',
       )
-    req.stat.locateEnd = Date.now()
+    req.stat.locateEnd = clock.now()
     const basic = cc.ClusterBasic
     this.writer.idleTimeout(basic.TimeoutReadClientAgain)
     if (this.hasBody && !req.isSse && basic.TimeoutReadClient > 0)
@@ -328,7 +329,7 @@ export class RequestPipeline implements TunnelSink {
         this.forwardAborted()
         return
       }
-      if (!this.dispatch(this.cc as ClusterConf, Date.now())) {
+      if (!this.dispatch(this.cc as ClusterConf, clock.now())) {
         this.retry++
         this.nextAttempt(CONN_CAP_REACHED)
       }
@@ -411,7 +412,7 @@ export class RequestPipeline implements TunnelSink {
     if (attempt !== this.attempt) return true
     this.stopHeaderDeadline()
     const req = this.req
-    const now = Date.now()
+    const now = clock.now()
     req.stat.backendEnd = now
     req.errCode = undefined
     req.errMsg = ''
@@ -519,7 +520,7 @@ export class RequestPipeline implements TunnelSink {
     }
     this.stopHeaderDeadline()
     const req = this.req
-    const now = Date.now()
+    const now = clock.now()
     req.stat.backendEnd = now
     req.stat.responseStart = now
     req.errCode = undefined
@@ -558,14 +559,14 @@ export class RequestPipeline implements TunnelSink {
   }
 
   /** Step 11: HandleReadResponse, then send. */
-  private responseStage(res: BfeResponse, now = Date.now()): void {
+  private responseStage(res: BfeResponse, at = clock.now()): void {
     if (this.done) return
     const req = this.req
     req.httpResponse = res
-    req.stat.responseStart = now
+    req.stat.responseStart = at
     const cc = this.cc
     if (!req.isSse && cc !== undefined && cc.ClusterBasic.TimeoutWriteClient > 0)
-      this.writer.writeDeadline(now + cc.ClusterBasic.TimeoutWriteClient)
+      this.writer.writeDeadline(at + cc.ClusterBasic.TimeoutWriteClient)
     const list = this.handlers.readResponse
     if (list.length === 0) {
       this.send(res)

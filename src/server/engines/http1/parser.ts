@@ -34,6 +34,7 @@ interface HttpCommon {
     new (): NativeParser
     readonly REQUEST: number
     readonly RESPONSE: number
+    readonly kOnMessageBegin: number
     readonly kOnHeaders: number
     readonly kOnHeadersComplete: number
     readonly kOnBody: number
@@ -50,6 +51,11 @@ export const HTTPParser = common.HTTPParser
 /** llhttp's method names by index (the `method` argument of the headers-complete callback). */
 export const METHODS = common.methods
 
+/**
+ * Not a callback of ours, but set (to undefined) on every parser: the binding looks the slot up
+ * at every message, and an absent slot sends that lookup through the prototype chain.
+ */
+export const kOnMessageBegin = HTTPParser.kOnMessageBegin
 export const kOnHeaders = HTTPParser.kOnHeaders
 export const kOnHeadersComplete = HTTPParser.kOnHeadersComplete
 export const kOnBody = HTTPParser.kOnBody
