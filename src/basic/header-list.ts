@@ -55,7 +55,8 @@ export class HeaderList {
       }
       w += 2
     }
-    raw.length = w
+    // Setting an array's length is a call into the V8 runtime even when nothing changes.
+    if (w !== raw.length) raw.length = w
     if (!found) raw.push(name, value)
   }
 
@@ -73,7 +74,7 @@ export class HeaderList {
       w += 2
     }
     const removed = w !== raw.length
-    raw.length = w
+    if (removed) raw.length = w
     return removed
   }
 
