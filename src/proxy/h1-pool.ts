@@ -691,7 +691,12 @@ function resOnHeadersComplete(
 ): number {
   const c = this.owner
   if (c === undefined) return -1
-  return c.headers(completeFields(c, fields), status, upgrade, keepAlive)
+  const r = c.headers(completeFields(c, fields), status, upgrade, keepAlive)
+  // 2: the body is read past the parser, and llhttp's message-complete call that follows would
+  // find messageComplete() with nothing to do. The binding skips a slot holding no function:
+  // one call from C++ into JavaScript less per such response.
+  this[kOnMessageComplete] = r === 2 ? undefined : resOnMessageComplete
+  return r
 }
 
 function resOnBody(this: OwnedParser, chunk: Buffer): void {
