@@ -67,6 +67,47 @@ describe('host table', () => {
     assert.deepEqual([...d.products].sort(), ['dflt', 'p'])
   })
 
+  it('answers a repeated host as the first time, a miss and a hit alike, whatever came between', () => {
+    const seq = [
+      'm.a.test',
+      'm.a.test',
+      'nope.test',
+      'nope.test',
+      'www.a.test',
+      'm.a.test',
+      'y.x.a.test',
+    ]
+    const fresh = seq.map(
+      (h) =>
+        table(
+          { exactTag: ['www.a.test'], wideTag: ['*.a.test'], narrowTag: ['*.x.a.test'] },
+          { pa: ['exactTag', 'wideTag'], px: ['narrowTag'] },
+        ).lookupHost(h)?.hostTag,
+    )
+    const one = table(
+      { exactTag: ['www.a.test'], wideTag: ['*.a.test'], narrowTag: ['*.x.a.test'] },
+      { pa: ['exactTag', 'wideTag'], px: ['narrowTag'] },
+    )
+    assert.deepEqual(
+      seq.map((h) => one.lookupHost(h)?.hostTag),
+      fresh,
+    )
+    assert.deepEqual(fresh, [
+      'wideTag',
+      'wideTag',
+      undefined,
+      undefined,
+      'exactTag',
+      'wideTag',
+      'narrowTag',
+    ])
+    // the VIP still decides after a host that missed, twice in a row
+    assert.equal(t.lookup('nope.test', '10.0.0.8')?.product, 'vipP')
+    assert.equal(t.lookup('nope.test', '10.0.0.9')?.product, undefined)
+    // an empty host is never taken for the last one
+    assert.equal(t.lookup('', '10.0.0.8')?.product, 'vipP')
+  })
+
   it('treats a bare * as any host', () => {
     const a = table({ e: ['e.test'], any: ['*'] }, { pe: ['e'], pany: ['any'] })
     assert.equal(a.lookup('e.test', undefined)?.product, 'pe')

@@ -29,8 +29,17 @@ export class HostTable {
   /** Every product of HostTags. */
   readonly products: ReadonlySet<string>
   readonly defaultProduct: string | undefined
+  /**
+   * The last Host looked up and its result (the table never changes): the requests of a
+   * connection, and mostly of a server, carry the same Host, and one string comparison is
+   * cheaper than normalising it and hashing it into the maps again.
+   */
+  private lastHost: string
+  private lastRoute: HostRoute | undefined
 
   constructor(hostRule: HostRuleConf, vipRule: VipRuleConf | undefined) {
+    this.lastHost = ''
+    this.lastRoute = undefined
     this.exact = new Map()
     this.wildcard = new Map()
     this.vips = new Map()
@@ -76,6 +85,14 @@ export class HostTable {
 
   /** Host part only. */
   lookupHost(host: string): HostRoute | undefined {
+    if (host === this.lastHost && host !== '') return this.lastRoute
+    const r = this.lookupHostUncached(host)
+    this.lastHost = host
+    this.lastRoute = r
+    return r
+  }
+
+  private lookupHostUncached(host: string): HostRoute | undefined {
     const h = normaliseRequestHost(host)
     if (h === '') return undefined
     const exact = this.exact.get(h)
