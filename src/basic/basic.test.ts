@@ -103,3 +103,31 @@ test('cookies() follows changes to the Cookie header made after the first parse'
   req.headers.delete('cookie')
   assert.equal(req.cookies().size, 0)
 })
+
+test('HeaderList.checked: set and delete lower it to the first field they change, add leaves it', () => {
+  const fields = () => ['A', '1', 'B', '2', 'C', '3', 'B', '4']
+  const l = new HeaderList(fields(), 8)
+  assert.equal(l.checked, 8)
+  l.add('D', '5')
+  assert.equal(l.checked, 8)
+  l.set('E', '6') // not present: appended
+  assert.equal(l.checked, 8)
+  l.set('C', 'x') // in place at element 4
+  assert.equal(l.checked, 4)
+  const d = new HeaderList(fields(), 8)
+  d.delete('B') // first B at element 2
+  assert.equal(d.checked, 2)
+  assert.deepEqual(d.raw, ['A', '1', 'C', '3'])
+  const s = new HeaderList(fields(), 8)
+  s.set('B', 'y') // first B stays at 2, the second is removed
+  assert.equal(s.checked, 2)
+  assert.deepEqual(s.raw, ['A', '1', 'B', 'y', 'C', '3'])
+  assert.equal(new HeaderList(fields(), 6).clone().checked, 6)
+  assert.equal(new HeaderList(fields(), 99).checked, 8)
+  assert.equal(new HeaderList().checked, 0)
+  const u = new HeaderList(fields(), 8)
+  u.uncheckFrom(5) // a value: its whole field is unchecked
+  assert.equal(u.checked, 4)
+  u.uncheckFrom(7)
+  assert.equal(u.checked, 4)
+})

@@ -4,10 +4,25 @@
  * Names keep their case; lookups are case-insensitive. Duplicates are kept.
  */
 export class HeaderList {
-  raw: string[]
+  readonly raw: string[]
+  /**
+   * How many leading elements of `raw` (names and values) are known to be valid field syntax
+   * because a strict parser produced them (llhttp checks names and values as the head writers
+   * would); the HTTP/1 writer checks only the elements after them. `set` and `delete` lower it
+   * to the first element they change; `add` appends past it. Code that writes into `raw`
+   * directly must call `uncheckFrom` with the first index it changes.
+   */
+  checked: number
 
-  constructor(raw?: string[]) {
+  constructor(raw?: string[], checked = 0) {
     this.raw = raw ?? []
+    this.checked = raw === undefined ? 0 : Math.min(checked, raw.length)
+  }
+
+  /** Fields from the one holding element `i` on are no longer known to be valid. */
+  uncheckFrom(i: number): void {
+    const pair = i - (i % 2)
+    if (pair < this.checked) this.checked = pair
   }
 
   /** First value of `name`, or undefined. */
@@ -44,6 +59,7 @@ export class HeaderList {
       if (sameName(k, name)) {
         if (found) continue
         found = true
+        if (w < this.checked) this.checked = w
         raw[w] = k
         raw[w + 1] = value
         w += 2
@@ -66,7 +82,10 @@ export class HeaderList {
     let w = 0
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i]!
-      if (sameName(k, name)) continue
+      if (sameName(k, name)) {
+        if (i < this.checked) this.checked = i
+        continue
+      }
       if (w !== i) {
         raw[w] = k
         raw[w + 1] = raw[i + 1]!
@@ -84,7 +103,7 @@ export class HeaderList {
   }
 
   clone(): HeaderList {
-    return new HeaderList(this.raw.slice())
+    return new HeaderList(this.raw.slice(), this.checked)
   }
 }
 

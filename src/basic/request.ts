@@ -229,6 +229,7 @@ export class BfeRequest {
     for (let i = 0; i < raw.length; i += 2) {
       if (!sameName(raw[i]!, 'cookie')) continue
       const cur = raw[i + 1]!
+      this.headers.uncheckFrom(i)
       raw[i + 1] = cur === '' ? pair : `${cur}; ${pair}`
       return
     }

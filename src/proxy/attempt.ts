@@ -19,9 +19,15 @@ export interface UpstreamAttempt {
 export interface ForwardSink {
   /**
    * The backend's final response header (1xx are skipped), hop-by-hop headers removed. Return
-   * false to hold the body until `attempt.resume()`.
+   * false to hold the body until `attempt.resume()`. `checked`: how many leading elements of
+   * `headers` a strict parser produced unchanged (HeaderList.checked); 0 when unknown.
    */
-  upstreamHeaders(attempt: UpstreamAttempt, status: number, headers: string[]): boolean
+  upstreamHeaders(
+    attempt: UpstreamAttempt,
+    status: number,
+    headers: string[],
+    checked?: number,
+  ): boolean
   /** A body chunk. Return false when the client cannot take more now (then `resume()` later). */
   upstreamData(attempt: UpstreamAttempt, chunk: Buffer): boolean
   /** The body is complete; trailers as a flat list (usually empty). */

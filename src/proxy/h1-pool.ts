@@ -801,7 +801,9 @@ export class H1Attempt extends ForwardAttempt {
   headers(status: number, fields: string[]): boolean {
     this.gotHeaders = true
     this.status = status
-    if (!this.sink.upstreamHeaders(this, status, fields)) this.hold()
+    // llhttp read every field (strictly: names are tokens, values without control bytes) and
+    // responseHeaderStrings only left some out
+    if (!this.sink.upstreamHeaders(this, status, fields, fields.length)) this.hold()
     return this.headRequest
   }
 

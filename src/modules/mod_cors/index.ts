@@ -154,7 +154,10 @@ export function addVaryOrigin(h: HeaderList): void {
     for (const item of value.split(',')) if (item.trim().toLowerCase() === 'origin') return
   }
   if (first === -1 || (raw[first] as string) === '') h.set('Vary', 'Origin')
-  else raw[first] = `${raw[first] as string},Origin`
+  else {
+    h.uncheckFrom(first)
+    raw[first] = `${raw[first] as string},Origin`
+  }
 }
 
 /** A CORS preflight: OPTIONS with an Origin and an Access-Control-Request-Method we know. */

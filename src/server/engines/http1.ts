@@ -1023,7 +1023,9 @@ export class Http1Writer implements ResponseWriter {
     if (!this.headersSent) this.keepAlive = false
   }
 
-  head(status: number, headers: string[]): void {
+  head(status: number, headers: string[], checked = 0): void {
+    // a head refused by checkField (below) may have set it; the next head starts afresh
+    this.chunked = false
     let h = statusLine(status)
     let hasLength = false
     let hasTe = false
@@ -1032,7 +1034,8 @@ export class Http1Writer implements ResponseWriter {
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!
       const value = headers[i + 1]!
-      checkField(name, value)
+      // a field is skipped only when both its name and its value are below `checked`
+      if (i + 2 > checked) checkField(name, value)
       const n = name.length
       if (n === 14 && sameName(name, 'content-length')) hasLength = true
       else if (n === 4 && sameName(name, 'date')) hasDate = true

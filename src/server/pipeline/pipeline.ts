@@ -408,7 +408,12 @@ export class RequestPipeline implements TunnelSink {
 
   // ForwardSink: what the current attempt reports
 
-  upstreamHeaders(attempt: UpstreamAttempt, statusCode: number, headers: string[]): boolean {
+  upstreamHeaders(
+    attempt: UpstreamAttempt,
+    statusCode: number,
+    headers: string[],
+    checked = 0,
+  ): boolean {
     if (attempt !== this.attempt) return true
     this.stopHeaderDeadline()
     const req = this.req
@@ -427,7 +432,7 @@ export class RequestPipeline implements TunnelSink {
     }
     onBackendSuccess(this.backend as Backend, statusCode)
     if (attempt instanceof ForwardAttempt) req.stat.backendConnectMs = attempt.connectMs
-    const res = new BfeResponse(statusCode, new HeaderList(headers), UPSTREAM_BODY, false)
+    const res = new BfeResponse(statusCode, new HeaderList(headers, checked), UPSTREAM_BODY, false)
     this.responseStage(res, now)
     return !this.holdBody
   }
@@ -568,19 +573,22 @@ export class RequestPipeline implements TunnelSink {
     if (!req.isSse && cc !== undefined && cc.ClusterBasic.TimeoutWriteClient > 0)
       this.writer.writeDeadline(at + cc.ClusterBasic.TimeoutWriteClient)
     const list = this.handlers.readResponse
-    if (list.length === 0) {
-      this.send(res)
-      return
-    }
     let r: HandlerResult | Promise<HandlerResult>
     try {
+      if (list.length === 0) {
+        this.send(res)
+        return
+      }
       r = runResponseFilters(list, req, res)
+      if (typeof r === 'number') {
+        // The head writer throws on a field a module set that would split the head: a 500,
+        // as for a filter that throws (before, the exception went up into the backend parser's
+        // callback and the client waited for a timeout).
+        this.afterReadResponse(r, res)
+        return
+      }
     } catch (err) {
       this.fail(err)
-      return
-    }
-    if (typeof r === 'number') {
-      this.afterReadResponse(r, res)
       return
     }
     this.holdBody = true
@@ -644,7 +652,7 @@ export class RequestPipeline implements TunnelSink {
       return
     }
     if (body === UPSTREAM_BODY) {
-      w.head(res.statusCode, raw)
+      w.head(res.statusCode, raw, res.headers.checked)
       return
     }
     if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {

@@ -33,8 +33,11 @@ export interface ResponseWriter {
   idleTimeout(ms: number): void
   /** Close the connection once this response is written (HTTP/1: `Connection: close`; HTTP/2: GOAWAY). */
   closeAfter(): void
-  /** Sends status and headers; the body follows with write/end. */
-  head(status: number, headers: string[]): void
+  /**
+   * Sends status and headers; the body follows with write/end. The first `checked` elements of
+   * `headers` are known to be valid field syntax (HeaderList.checked); the rest are checked.
+   */
+  head(status: number, headers: string[], checked?: number): void
   /** A body chunk; false when the client is not draining (wait for `onceDrain`). */
   write(chunk: Buffer): boolean
   onceDrain(fn: () => void): void

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { CallbackPoint, HandlerResult } from '../../src/module/callback-point.js'
+import type { BfeModule } from '../../src/module/types.js'
+import { get } from '../helpers/client.js'
+import { simpleConf } from '../helpers/conf.js'
+import { type RunningBfe, startBfe } from '../helpers/server.js'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
+
+/*
+ * The HTTP/1 writer skips the field checks for the backend's own fields (llhttp checked them
+ * while reading the response, HeaderList.checked). A module's change to those fields, in place
+ * or appended, is still checked: nothing it writes may split the response head.
+ */
+
+const EVIL = 'x\r\nX-Injected: 1'
+
+function editor(): BfeModule {
+  return {
+    name: 'mod_field_editor',
+    init(ctx) {
+      ctx.callbacks.addResponseFilter(CallbackPoint.ReadResponse, (req, res) => {
+        if (res === undefined) return HandlerResult.GoOn
+        const h = res.headers
+        switch (req.path) {
+          case '/set-first':
+            h.set('Content-Type', EVIL)
+            break
+          case '/set-middle':
+            h.set('X-A', EVIL)
+            break
+          case '/set-fine':
+            h.set('X-A', 'fine')
+            break
+          case '/add':
+            h.add('X-C', EVIL)
+            break
+          case '/delete-then-set':
+            h.delete('Content-Type')
+            h.set('X-B', 'y\nX-Injected: 1')
+            break
+          case '/bad-name':
+            h.set('X-A: 1\r\nX-Injected', '1')
+            break
+          case '/clone':
+            req.httpResponse = res
+            res.headers = h.clone()
+            res.headers.set('X-B', EVIL)
+            break
+        }
+        return HandlerResult.GoOn
+      })
+    },
+  }
+}
+
+describe('response fields a module changes are checked, the backend’s are trusted', () => {
+  let up: Upstream
+  let bfe: RunningBfe
+
+  before(async () => {
+    up = await startUpstream((_req, res) => {
+      res.setHeader('Content-Type', 'text/plain')
+      res.setHeader('X-A', 'a')
+      res.setHeader('X-B', 'b')
+      res.end('ok')
+    })
+    bfe = await startBfe(simpleConf([up.port], { server: ['Modules = mod_field_editor'] }), [
+      editor(),
+    ])
+  })
+  after(async () => {
+    await bfe.close()
+    await up.close()
+  })
+
+  it('the backend’s fields pass through unchanged', async () => {
+    const r = await get(`${bfe.url}/plain`)
+    assert.equal(r.status, 200)
+    assert.equal(r.headers['x-a'], 'a')
+    assert.equal(r.headers['x-b'], 'b')
+    assert.equal(r.headers['content-type'], 'text/plain')
+    assert.equal(r.body, 'ok')
+  })
+
+  it('a valid value set in place of a backend field is sent', async () => {
+    const r = await get(`${bfe.url}/set-fine`)
+    assert.equal(r.status, 200)
+    assert.equal(r.headers['x-a'], 'fine')
+    assert.equal(r.headers['x-b'], 'b')
+  })
+
+  for (const path of [
+    '/set-first',
+    '/set-middle',
+    '/add',
+    '/delete-then-set',
+    '/bad-name',
+    '/clone',
+  ]) {
+    it(`${path}: a value or name that would split the head is refused with a 500`, async () => {
+      const r = await get(`${bfe.url}${path}`)
+      assert.equal(r.status, 500)
+      assert.equal(r.headers['x-injected'], undefined)
+      // the connection's next request is served as usual
+      const ok = await get(`${bfe.url}/plain`)
+      assert.equal(ok.status, 200)
+    })
+  }
+})
