@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { CallbackPoint, HandlerResult } from '../../src/module/callback-point.js'
 import type { BfeModule } from '../../src/module/types.js'
-import { get } from '../helpers/client.js'
+import { get, h2Request } from '../helpers/client.js'
 import { simpleConf } from '../helpers/conf.js'
+import { run } from '../helpers/exec.js'
 import { type RunningBfe, startBfe } from '../helpers/server.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
@@ -107,4 +108,23 @@ describe('response fields a module changes are checked, the backend’s are trus
       assert.equal(ok.status, 200)
     })
   }
+
+  it('over HTTP/2 a field with CR or LF is left out (as Go’s http2 server does); the rest goes through', async () => {
+    const bad = await h2Request(bfe.tlsPort, '/set-middle')
+    assert.equal(bad.status, 200)
+    assert.equal(bad.headers['x-a'], undefined)
+    assert.equal(bad.headers['x-injected'], undefined)
+    assert.equal(bad.headers['x-b'], 'b')
+    const ok = await h2Request(bfe.tlsPort, '/plain')
+    assert.equal(ok.status, 200)
+    assert.equal(ok.headers['x-a'], 'a')
+  })
+
+  it('over HTTP/2 the invalid field is not sent at all: nghttp, which refuses a stream carrying one, gets the response', async () => {
+    const r = await run('nghttp', ['-nv', `https://127.0.0.1:${bfe.tlsPort}/set-middle`])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /:status: 200/)
+    assert.match(r.stdout, /x-b: b/)
+    assert.doesNotMatch(r.stdout, /x-a:|x-injected/i)
+  })
 })

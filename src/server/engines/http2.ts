@@ -9,6 +9,7 @@ import {
 import type { Readable } from 'node:stream'
 import { PassThrough, pipeline as pipeStreams } from 'node:stream'
 import { ErrCode } from '../../basic/error-code.js'
+import { isFieldValue, isToken } from '../../basic/field-syntax.js'
 import { validHost } from '../../basic/host.js'
 import { BfeRequest } from '../../basic/request.js'
 import type { Engine } from '../accept/acceptor.js'
@@ -425,13 +426,25 @@ const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
 ])
 
 /** A flat header list as an HTTP/2 header object: lower-case names, repeats as arrays. */
-function toH2Headers(raw: readonly string[], status: number | undefined): OutgoingHttpHeaders {
+/**
+ * The flat field list as node:http2 takes it. A field that is not valid field syntax (a name
+ * that is not a token, a value with CR, LF, NUL or another control byte) is left out, as Go's
+ * http2 server (BFE's) does: HTTP/2 must not carry it (RFC 9113 §8.2.1), and node:http2 would
+ * send it as it is. The first `checked` elements came from a strict parser (HeaderList.checked).
+ */
+function toH2Headers(
+  raw: readonly string[],
+  status: number | undefined,
+  checked = 0,
+): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {}
   if (status !== undefined) out[':status'] = status
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase()
-    if (CONNECTION_SPECIFIC.has(name)) continue
+    const rawName = raw[i]!
     const value = raw[i + 1]!
+    if (i + 2 > checked && (!isToken(rawName) || !isFieldValue(value))) continue
+    const name = rawName.toLowerCase()
+    if (CONNECTION_SPECIFIC.has(name)) continue
     const prev = out[name]
     if (prev === undefined) out[name] = value
     else if (Array.isArray(prev)) prev.push(value)
@@ -545,16 +558,16 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     this.h.close()
   }
 
-  head(status: number, headers: string[]): void {
+  head(status: number, headers: string[], checked = 0): void {
     const stream = this.stream
     if (stream.closed || stream.destroyed) return
     if (this.isHead) {
-      stream.respond(toH2Headers(headers, status), { endStream: true })
+      stream.respond(toH2Headers(headers, status, checked), { endStream: true })
       this.ended = true
       return
     }
     stream.on('wantTrailers', onWantTrailers)
-    stream.respond(toH2Headers(headers, status), { waitForTrailers: true })
+    stream.respond(toH2Headers(headers, status, checked), { waitForTrailers: true })
   }
 
   write(chunk: Buffer): boolean {
