@@ -44,7 +44,6 @@ function editor(): BfeModule {
             h.set('X-A: 1\r\nX-Injected', '1')
             break
           case '/clone':
-            req.httpResponse = res
             res.headers = h.clone()
             res.headers.set('X-B', EVIL)
             break

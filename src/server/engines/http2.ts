@@ -425,12 +425,12 @@ const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
   'upgrade',
 ])
 
-/** A flat header list as an HTTP/2 header object: lower-case names, repeats as arrays. */
 /**
- * The flat field list as node:http2 takes it. A field that is not valid field syntax (a name
- * that is not a token, a value with CR, LF, NUL or another control byte) is left out, as Go's
- * http2 server (BFE's) does: HTTP/2 must not carry it (RFC 9113 §8.2.1), and node:http2 would
- * send it as it is. The first `checked` elements came from a strict parser (HeaderList.checked).
+ * A flat header list as an HTTP/2 header object: lower-case names, repeats as arrays. A field
+ * that is not valid field syntax (a name that is not a token, a value with CR, LF, NUL or another
+ * control byte) is left out, as Go's http2 server (BFE's) does: HTTP/2 must not carry it (RFC 9113
+ * §8.2.1), and node:http2 would send it as it is. The first `checked` elements came from a strict
+ * parser (HeaderList.checked).
  */
 function toH2Headers(
   raw: readonly string[],
@@ -470,7 +470,6 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
   private readonly h: H2Conn
   private readonly ctx: ServerContext
   private readonly counters: Http2Counters
-  private swept: boolean
   sweepSlot: number
 
   constructor(stream: ServerHttp2Stream, h: H2Conn, ctx: ServerContext, counters: Http2Counters) {
@@ -484,7 +483,6 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
     this.h = h
     this.ctx = ctx
     this.counters = counters
-    this.swept = false
     this.sweepSlot = -1
   }
 
@@ -518,17 +516,12 @@ export class Http2Writer implements ResponseWriter, DeadlineOwner {
 
   private arm(kind: Deadline, at: number): void {
     this.due[kind] = at
-    if (!this.swept) {
-      this.swept = true
-      this.ctx.sweeper.add(this)
-    }
+    // a no-op when the sweeper has it already (its list knows its members)
+    this.ctx.sweeper.add(this)
   }
 
   stopDeadlines(): void {
-    if (this.swept) {
-      this.swept = false
-      this.ctx.sweeper.delete(this)
-    }
+    this.ctx.sweeper.delete(this)
   }
 
   expired(kind: Deadline): void {
