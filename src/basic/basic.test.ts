@@ -131,3 +131,24 @@ test('HeaderList.checked: set and delete lower it to the first field they change
   u.uncheckFrom(7)
   assert.equal(u.checked, 4)
 })
+
+test('HeaderList.checked: a field vouched valid joins the prefix only when it ends a checked list', () => {
+  const fields = () => ['A', '1', 'B', '2']
+  const l = new HeaderList(fields(), 4)
+  l.set('X-New', 'v', true) // appended after a wholly checked list
+  assert.equal(l.checked, 6)
+  l.add('X-Add', 'w', true)
+  assert.equal(l.checked, 8)
+  l.add('X-Plain', 'p') // not vouched: past the prefix
+  assert.equal(l.checked, 8)
+  l.add('X-Late', 'q', true) // after an unchecked field: stays out
+  l.set('X-Later', 'r', true)
+  assert.equal(l.checked, 8)
+  const p = new HeaderList(fields(), 2)
+  p.set('X-New', 'v', true) // the list before it is not wholly checked
+  p.add('X-Add', 'w', true)
+  assert.equal(p.checked, 2)
+  const r = new HeaderList(fields(), 4)
+  r.set('A', 'x', true) // replaced in place: lowered as any set
+  assert.equal(r.checked, 0)
+})

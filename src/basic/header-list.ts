@@ -6,11 +6,12 @@
 export class HeaderList {
   readonly raw: string[]
   /**
-   * How many leading elements of `raw` (names and values) are known to be valid field syntax
+   * How many leading elements of `raw` (names and values) are known to be valid field syntax,
    * because a strict parser produced them (llhttp checks names and values as the head writers
-   * would); the HTTP/1 writer checks only the elements after them. `set` and `delete` lower it
-   * to the first element they change; `add` appends past it. Code that writes into `raw`
-   * directly must call `uncheckFrom` with the first index it changes.
+   * would) or the code that appended them vouches for them; the HTTP/1 writers (the response
+   * head, the request head to a backend) check only the elements after them. `set` and `delete`
+   * lower it to the first element they change; `add` appends past it. Code that writes into
+   * `raw` directly must call `uncheckFrom` with the first index it changes.
    */
   checked: number
 
@@ -44,13 +45,19 @@ export class HeaderList {
     return this.get(name) !== undefined
   }
 
-  /** Appends one value (keeps existing ones). */
-  add(name: string, value: string): void {
-    this.raw.push(name, value)
+  /** Appends one value (keeps existing ones); `valid` as for `set`. */
+  add(name: string, value: string, valid = false): void {
+    const raw = this.raw
+    if (valid && this.checked === raw.length) this.checked = raw.length + 2
+    raw.push(name, value)
   }
 
-  /** Replaces every value of `name` with one value, at the position of the first one. */
-  set(name: string, value: string): void {
+  /**
+   * Replaces every value of `name` with one value, at the position of the first one. `valid`
+   * vouches that the field is valid syntax (a token name, a value of visible characters): one
+   * appended after a wholly checked list then joins the checked prefix.
+   */
+  set(name: string, value: string, valid = false): void {
     const raw = this.raw
     let found = false
     let w = 0
@@ -73,7 +80,10 @@ export class HeaderList {
     }
     // Setting an array's length is a call into the V8 runtime even when nothing changes.
     if (w !== raw.length) raw.length = w
-    if (!found) raw.push(name, value)
+    if (!found) {
+      if (valid && this.checked === w) this.checked = w + 2
+      raw.push(name, value)
+    }
   }
 
   /** Removes every value of `name`. Returns true when something was removed. */

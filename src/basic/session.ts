@@ -89,6 +89,9 @@ export class Session {
   readonly context: Map<string, unknown>
   /** The accepted TCP socket (BFE's session.Connection: socket options such as keep-alive). */
   readonly connection: Socket | undefined
+  /** `remotePort` as text, and the port it was made from (remotePortText). */
+  private portText: string
+  private portTextOf: number
 
   constructor(init: SessionInit) {
     this.seq = ++sessionSeq
@@ -120,5 +123,16 @@ export class Session {
     this.tlsKeyLog = undefined
     this.context = new Map()
     this.connection = init.connection
+    this.portText = ''
+    this.portTextOf = -1
+  }
+
+  /** `remotePort` as text, made once per connection (forwarding headers carry it on every request). */
+  get remotePortText(): string {
+    if (this.portTextOf !== this.remotePort) {
+      this.portText = String(this.remotePort)
+      this.portTextOf = this.remotePort
+    }
+    return this.portText
   }
 }

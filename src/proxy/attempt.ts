@@ -42,6 +42,11 @@ export interface ForwardRequest {
   /** Origin-form request-target. */
   path: string
   headers: string[]
+  /**
+   * How many leading elements of `headers` are known to be valid field syntax (copies of fields
+   * a strict parser produced): the HTTP/1.1 pool checks only the others. Absent: none.
+   */
+  checked?: number
   body: Readable | null
   /**
    * The request's writes to the backend may wait for the end of the loop turn

@@ -72,7 +72,13 @@ interface Outcome {
 
 function send(
   pool: H1Pool,
-  req: { method?: string; path?: string; headers?: string[]; body?: Readable | null },
+  req: {
+    method?: string
+    path?: string
+    headers?: string[]
+    checked?: number
+    body?: Readable | null
+  },
   hold?: { untilMs: number },
 ): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -111,6 +117,7 @@ function send(
         method: req.method ?? 'GET',
         path: req.path ?? '/',
         headers: req.headers ?? ['Host', 'b.test'],
+        ...(req.checked === undefined ? {} : { checked: req.checked }),
         body: req.body ?? null,
       },
       a,
@@ -465,6 +472,32 @@ test('header checks: names and values that could split the head are refused, als
     }
     // nothing of the refused requests reached the backend
     assert.ok(b.wire.every((w) => !w.includes('Evil')))
+  } finally {
+    await pool.destroy()
+    await b.close()
+  }
+})
+
+test('header checks: only fields past the checked prefix are checked', async () => {
+  const b = await rawBackend((s) => ok(s))
+  const pool = new H1Pool('127.0.0.1', b.port, { connectTimeout: 1000, maxIdle: 4 })
+  try {
+    // a bad field past the prefix is refused, as without one
+    const bad = ['Host', 'b.test', 'X-A', '1', 'X-B', 'a\r\nEvil: 1']
+    for (const checked of [0, 2, 4, 5]) {
+      const r = await send(pool, { headers: bad, checked })
+      assert.equal(
+        (r.error as { code?: string } | undefined)?.code,
+        'UND_ERR_INVALID_ARG',
+        `${checked}`,
+      )
+    }
+    assert.ok(b.wire.every((w) => !w.includes('Evil')))
+    // fields inside the prefix are the parser's and go out unchecked (here a marker value that
+    // the check would refuse shows that they were not looked at)
+    const r = await send(pool, { headers: ['Host', 'b.test', 'X-Raw', 'a\u0001b'], checked: 4 })
+    assert.equal(r.status, 200)
+    assert.ok(b.wire.some((w) => w.includes('X-Raw: a\u0001b\r\n')))
   } finally {
     await pool.destroy()
     await b.close()

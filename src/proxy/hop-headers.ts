@@ -107,7 +107,9 @@ export function outgoingRequestHeaders(
   raw: readonly string[],
   hostOverride: string | undefined,
 ): string[] {
-  return requestHeaders(raw, hostOverride, false)
+  const out: string[] = []
+  backendRequestHeaders(raw, 0, hostOverride, false, out)
+  return out
 }
 
 /**
@@ -119,48 +121,58 @@ export function upgradeRequestHeaders(
   raw: readonly string[],
   hostOverride: string | undefined,
 ): string[] {
-  return requestHeaders(raw, hostOverride, true)
+  const out: string[] = []
+  backendRequestHeaders(raw, 0, hostOverride, true, out)
+  return out
 }
 
-function requestHeaders(
+/**
+ * `outgoingRequestHeaders` (or, with `upgrade`, `upgradeRequestHeaders`) appended to `out`, for
+ * the pipeline: the first `checked` elements of `raw` are known to be valid field syntax
+ * (HeaderList.checked), and the result is how many leading elements of `out` are copies of
+ * them, so the HTTP/1 pool checks only the rest. An override of Host is not counted as checked.
+ */
+export function backendRequestHeaders(
   raw: readonly string[],
+  checked: number,
   hostOverride: string | undefined,
   upgrade: boolean,
-): string[] {
-  const out: string[] = []
+  out: string[],
+): number {
+  let outChecked = 0
   let upgradeSeen = false
   let connectionSeen = false
   let hostSeen = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
-    const value = raw[i + 1]!
+    let value = raw[i + 1]!
     const id = fieldId(name)
     if (id !== 0) {
       if (id <= EXPECT) {
         if (!upgrade) continue
-        if (id === UPGRADE && !upgradeSeen) {
-          upgradeSeen = true
-          out.push(name, value)
-        } else if (id === CONNECTION && !connectionSeen) {
+        if (id === UPGRADE && !upgradeSeen) upgradeSeen = true
+        else if (id === CONNECTION && !connectionSeen) {
           connectionSeen = true
-          out.push(name, 'Upgrade')
+          value = 'Upgrade'
+        } else continue
+      } else if (id === TE) {
+        if (value.trim().toLowerCase() !== 'trailers') continue
+      } else {
+        // HOST
+        if (hostSeen) continue
+        hostSeen = true
+        if (hostOverride !== undefined) {
+          out.push(name, hostOverride)
+          continue
         }
-        continue
       }
-      if (id === TE) {
-        if (value.trim().toLowerCase() === 'trailers') out.push(name, value)
-        continue
-      }
-      // HOST
-      if (hostSeen) continue
-      hostSeen = true
-      out.push(name, hostOverride ?? value)
-      continue
     }
+    // A copy of a checked field extends the checked prefix of `out` while it is unbroken.
+    if (outChecked === out.length && i + 2 <= checked) outChecked += 2
     out.push(name, value)
   }
   if (!hostSeen && hostOverride !== undefined) out.push('Host', hostOverride)
-  return out
+  return outChecked
 }
 
 /**

@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { ErrCode } from '../basic/error-code.js'
 import { classifyUpstreamError, closesConnection, statusForError } from './errors.js'
 import {
+  backendRequestHeaders,
   outgoingRequestHeaders,
   responseHeaderStrings,
   upgradeRequestHeaders,
@@ -276,4 +277,30 @@ test('hop-by-hop response fields go whatever their case; names of the same lengt
     'Proxy-Connectiom',
     'Upgrade',
   ])
+})
+
+test('backendRequestHeaders: the checked prefix follows the copied fields and stops at a Host override', () => {
+  const raw = ['Host', 'a.test', 'Connection', 'keep-alive', 'X-A', '1', 'TE', 'gzip', 'X-B', '2']
+  const run = (checked: number, host?: string, upgrade = false): [string[], number] => {
+    const out: string[] = []
+    const n = backendRequestHeaders(raw, checked, host, upgrade, out)
+    return [out, n]
+  }
+  // every field checked: all that is copied stays checked (dropped ones do not break the run)
+  assert.deepEqual(run(10), [['Host', 'a.test', 'X-A', '1', 'X-B', '2'], 6])
+  // the prefix ends before X-B
+  assert.deepEqual(run(8)[1], 4)
+  assert.deepEqual(run(2)[1], 2)
+  assert.deepEqual(run(0)[1], 0)
+  // Host replaced: not checked, and nothing after it counts
+  assert.deepEqual(run(10, 'b.test:80'), [['Host', 'b.test:80', 'X-A', '1', 'X-B', '2'], 0])
+  // upgrade keeps Connection as "Upgrade": a copy of a checked field
+  assert.deepEqual(run(10, undefined, true), [
+    ['Host', 'a.test', 'Connection', 'Upgrade', 'X-A', '1', 'X-B', '2'],
+    8,
+  ])
+  // Host added at the end for a request without one is past the prefix
+  const out: string[] = []
+  assert.equal(backendRequestHeaders(['X-A', '1'], 2, 'c.test', false, out), 2)
+  assert.deepEqual(out, ['X-A', '1', 'Host', 'c.test'])
 })

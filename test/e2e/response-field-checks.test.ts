@@ -127,3 +127,89 @@ describe('response fields a module changes are checked, the backend’s are trus
     assert.doesNotMatch(r.stdout, /x-a:|x-injected/i)
   })
 })
+
+/*
+ * The same on the request side: the HTTP/1.1 pool skips the checks for the client's fields
+ * (llhttp checked them) and for the forwarding headers mod_header appends, never for what a
+ * module sets.
+ */
+function requestEditor(): BfeModule {
+  return {
+    name: 'mod_request_editor',
+    init(ctx) {
+      ctx.callbacks.addRequestFilter(CallbackPoint.AfterLocation, (req) => {
+        const h = req.headers
+        switch (req.path) {
+          case '/req-set':
+            h.set('X-A', EVIL)
+            break
+          case '/req-set-client-field':
+            h.set('User-Agent', EVIL)
+            break
+          case '/req-add':
+            h.add('X-C', EVIL)
+            break
+          case '/req-bad-name':
+            h.set('X-A: 1\r\nX-Injected', '1')
+            break
+          case '/req-fine':
+            h.set('X-Fine', 'yes')
+            break
+        }
+        return HandlerResult.GoOn
+      })
+    },
+  }
+}
+
+describe('request fields a module changes are checked, the client’s are trusted', () => {
+  let up: Upstream
+  let bfe: RunningBfe
+  const seen: Record<string, string | string[] | undefined>[] = []
+
+  before(async () => {
+    up = await startUpstream((req, res) => {
+      seen.push(req.headers)
+      res.end('ok')
+    })
+    bfe = await startBfe(
+      simpleConf([up.port], {
+        server: ['Modules = mod_header', 'Modules = mod_request_editor'],
+        files: {
+          'mod_header/mod_header.conf': '[Basic]\nDataPath = mod_header/header_rule.data\n',
+          'mod_header/header_rule.data': JSON.stringify({ Version: 't', Config: {} }),
+        },
+      }),
+      [requestEditor()],
+    )
+  })
+  after(async () => {
+    await bfe.close()
+    await up.close()
+  })
+
+  it('the client’s fields, the forwarding headers and a valid module field reach the backend', async () => {
+    seen.length = 0
+    const r = await get(`${bfe.url}/req-fine`, { headers: { 'X-Client': 'caf\u00e9' } })
+    assert.equal(r.status, 200)
+    const h = seen[0] ?? {}
+    assert.equal(h['x-client'], 'caf\u00e9')
+    assert.equal(h['x-fine'], 'yes')
+    assert.equal(h['x-forwarded-for'], '127.0.0.1')
+    assert.equal(h['x-real-ip'], '127.0.0.1')
+    assert.match(String(h['x-forwarded-port']), /^\d+$/)
+  })
+
+  for (const path of ['/req-set', '/req-set-client-field', '/req-add', '/req-bad-name']) {
+    it(`${path}: a request field that would split the head never reaches the backend`, async () => {
+      seen.length = 0
+      const r = await get(`${bfe.url}${path}`)
+      // refused by the pool before anything is written: BFE's transport error (not the backend's fault)
+      assert.equal(r.status, 502)
+      assert.equal(seen.length, 0)
+      const ok = await get(`${bfe.url}/plain`)
+      assert.equal(ok.status, 200)
+      assert.equal(seen[0]?.['x-injected'], undefined)
+    })
+  }
+})

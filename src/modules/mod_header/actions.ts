@@ -1,4 +1,4 @@
-import { isToken } from '../../basic/field-syntax.js'
+import { isFieldValue, isToken } from '../../basic/field-syntax.js'
 import type { HeaderList } from '../../basic/header-list.js'
 import type { BfeRequest } from '../../basic/request.js'
 import type { JsonNode } from '../../config/json-node.js'
@@ -69,6 +69,11 @@ function compileAction(
       const name = canonicalHeaderKey(p0)
       const c = compileValue(p1)
       const v: HeaderValue = typeof c === 'object' ? params.get('1').fail(c.error) : c
+      if (typeof v === 'string' && isToken(name) && isFieldValue(v)) {
+        // A literal field that is valid syntax: the head writer need not check it again.
+        if (cmd.endsWith('SET')) return (_req, h) => h.set(name, v, true)
+        return (_req, h) => h.add(name, v, true)
+      }
       if (cmd.endsWith('SET')) return (req, h) => h.set(name, headerValue(v, req))
       return (req, h) => h.add(name, headerValue(v, req))
     }

@@ -1,3 +1,4 @@
+import { isFieldValue } from '../../basic/field-syntax.js'
 import { HeaderList, sameName } from '../../basic/header-list.js'
 import type { BfeRequest } from '../../basic/request.js'
 import { ini } from '../../config/ini.js'
@@ -122,14 +123,24 @@ export function setDefaultHeaders(req: BfeRequest): void {
   if (!hasDefaultName(h.raw)) {
     // The usual case (a client talking to us directly): append, no list scans per header.
     const raw = h.raw
+    // The appended fields need no check by the head writer when every field before them is
+    // known valid (Host among them) and the addresses are (ports are numbers, names constants).
+    const valid =
+      h.checked === raw.length &&
+      isFieldValue(req.session.remoteAddr) &&
+      isFieldValue(req.session.localAddr) &&
+      (req.clientAddr === undefined || isFieldValue(req.clientAddr))
     const host = req.host
     if (host !== '') raw.push('X-Forwarded-Host', host)
     const ses = req.session
-    if (ses.remoteAddr !== '')
-      raw.push('X-Forwarded-For', ses.remoteAddr, 'X-Forwarded-Port', String(ses.remotePort))
-    if (req.clientAddr !== undefined)
-      raw.push('X-Real-Ip', req.clientAddr, 'X-Real-Port', String(req.clientPort))
+    const port = ses.remotePortText
+    if (ses.remoteAddr !== '') raw.push('X-Forwarded-For', ses.remoteAddr, 'X-Forwarded-Port', port)
+    if (req.clientAddr !== undefined) {
+      const cport = req.clientPort === ses.remotePort ? port : String(req.clientPort)
+      raw.push('X-Real-Ip', req.clientAddr, 'X-Real-Port', cport)
+    }
     if (ses.localAddr !== '') raw.push('X-Bfe-Ip', ses.localAddr)
+    if (valid) h.checked = raw.length
     return
   }
   const host = req.host
@@ -137,7 +148,7 @@ export function setDefaultHeaders(req: BfeRequest): void {
   const ses = req.session
   if (ses.remoteAddr !== '') {
     h.set('X-Forwarded-For', appended(h.getAll('x-forwarded-for'), ses.remoteAddr))
-    h.set('X-Forwarded-Port', appended(h.getAll('x-forwarded-port'), String(ses.remotePort)))
+    h.set('X-Forwarded-Port', appended(h.getAll('x-forwarded-port'), ses.remotePortText))
   }
   if (req.clientAddr !== undefined) {
     h.set('X-Real-Ip', req.clientAddr)

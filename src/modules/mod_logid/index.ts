@@ -81,7 +81,8 @@ export function createModLogId(): BfeModule {
           }
           const id = genLogId()
           req.logId = id
-          req.headers.set(HEADER_LOG_ID, id)
+          // a constant name and 32 hex digits: no field check needed when it is appended
+          req.headers.set(HEADER_LOG_ID, id, true)
           return HandlerResult.GoOn
         },
         'requestId',

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { ErrCode } from '../../basic/error-code.js'
-import { sameName } from '../../basic/header-list.js'
+import { HeaderList, sameName } from '../../basic/header-list.js'
 import { absoluteFormAuthority, validHost } from '../../basic/host.js'
 import { BfeRequest } from '../../basic/request.js'
 import { dropConnectionNamed } from '../../proxy/hop-headers.js'
@@ -565,7 +565,9 @@ export class H1Conn {
         method,
         rawUri,
         proto: http11 ? 'HTTP/1.1' : 'HTTP/1.0',
-        headers: raw,
+        // llhttp (strict) checked every name and value; an absolute-form authority put in
+        // Host passed its check of the request target
+        headers: new HeaderList(raw, raw.length),
         body: writer.body,
         hasBody,
       })

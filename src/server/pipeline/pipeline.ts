@@ -18,7 +18,7 @@ import {
   statusForError,
 } from '../../proxy/errors.js'
 import { ForwardAttempt, forward, originForm, type UpstreamAttempt } from '../../proxy/forward.js'
-import { outgoingRequestHeaders, upgradeRequestHeaders } from '../../proxy/hop-headers.js'
+import { backendRequestHeaders } from '../../proxy/hop-headers.js'
 import { MAX_ATTEMPTS, retryAllowed } from '../../proxy/retry.js'
 import { openTunnel, type SwitchResponse, type TunnelSink } from '../../proxy/tunnel.js'
 import { TRACE_RESPONSE_HEADER } from '../../tools/trace.js'
@@ -79,6 +79,8 @@ export class RequestPipeline implements TunnelSink {
   private backend: Backend | undefined
   private balancer: ClusterBalancer | undefined
   private outHeaders: string[] | undefined
+  /** How many leading elements of outHeaders are known valid field syntax (hop-headers.ts). */
+  private outChecked: number
   /** The client request has a body (Content-Length > 0, Transfer-Encoding, or HTTP/2 DATA). */
   private readonly hasBody: boolean
   private attempt: UpstreamAttempt | undefined
@@ -115,6 +117,7 @@ export class RequestPipeline implements TunnelSink {
     this.backend = undefined
     this.balancer = undefined
     this.outHeaders = undefined
+    this.outChecked = 0
     this.hasBody = req.body !== undefined
     this.attempt = undefined
     this.discardBody = false
@@ -263,7 +266,7 @@ export class RequestPipeline implements TunnelSink {
       return
     }
     if (this.req.session.useExpect100 && this.hasBody) this.writer.writeContinue()
-    if (!cc.ClusterBasic.DisableHostHeader) this.outHeaders = this.backendHeaders(undefined)
+    if (!cc.ClusterBasic.DisableHostHeader) this.backendHeaders(undefined)
     this.nextAttempt(undefined)
   }
 
@@ -354,9 +357,8 @@ export class RequestPipeline implements TunnelSink {
     b.activeRequests++
     this.ctx.stateCounters.http.HTTP_BACKEND_REQ_ALL++
     const req = this.req
-    const headers = cc.ClusterBasic.DisableHostHeader
-      ? this.backendHeaders(`${b.addr}:${b.port}`)
-      : (this.outHeaders as string[])
+    if (cc.ClusterBasic.DisableHostHeader) this.backendHeaders(`${b.addr}:${b.port}`)
+    const headers = this.outHeaders as string[]
     const t = cc.BackendConf.TimeoutResponseHeader
     if (t > 0) this.writer.headerDeadline(now + t)
     if (this.upgrade) {
@@ -377,6 +379,7 @@ export class RequestPipeline implements TunnelSink {
         method: req.method,
         path: originForm(req.uri),
         headers,
+        checked: this.outChecked,
         body: this.hasBody ? (req.body ?? null) : null,
         holdWrites: this.writer.persistent,
       },
@@ -385,10 +388,15 @@ export class RequestPipeline implements TunnelSink {
     return true
   }
 
-  /** The request headers for a backend: hop-by-hop ones removed (the upgrade pair kept for a handshake). */
-  private backendHeaders(host: string | undefined): string[] {
-    const raw = this.req.headers.raw
-    return this.upgrade ? upgradeRequestHeaders(raw, host) : outgoingRequestHeaders(raw, host)
+  /**
+   * Sets outHeaders to the request headers for a backend, hop-by-hop ones removed (the upgrade
+   * pair kept for a handshake), and outChecked to how many of them need no field check.
+   */
+  private backendHeaders(host: string | undefined): void {
+    const h = this.req.headers
+    const out: string[] = []
+    this.outChecked = backendRequestHeaders(h.raw, h.checked, host, this.upgrade, out)
+    this.outHeaders = out
   }
 
   /** The backend did not send a response header in time (the writer's deadline calls this). */
