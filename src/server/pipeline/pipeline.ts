@@ -266,7 +266,10 @@ export class RequestPipeline implements TunnelSink {
       return
     }
     if (this.req.session.useExpect100 && this.hasBody) this.writer.writeContinue()
-    if (!cc.ClusterBasic.DisableHostHeader) this.backendHeaders(undefined)
+    // The headers for the backend, once for every attempt, unless HandleForward filters (which
+    // may change them per attempt) or the backend's address as Host make them per attempt.
+    if (!cc.ClusterBasic.DisableHostHeader && this.handlers.forward.length === 0)
+      this.backendHeaders(undefined)
     this.nextAttempt(undefined)
   }
 
@@ -358,6 +361,7 @@ export class RequestPipeline implements TunnelSink {
     this.ctx.stateCounters.http.HTTP_BACKEND_REQ_ALL++
     const req = this.req
     if (cc.ClusterBasic.DisableHostHeader) this.backendHeaders(`${b.addr}:${b.port}`)
+    else if (this.handlers.forward.length > 0) this.backendHeaders(undefined)
     const headers = this.outHeaders as string[]
     const t = cc.BackendConf.TimeoutResponseHeader
     if (t > 0) this.writer.headerDeadline(now + t)
