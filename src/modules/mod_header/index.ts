@@ -123,16 +123,16 @@ export function setDefaultHeaders(req: BfeRequest): void {
   if (!hasDefaultName(h.raw)) {
     // The usual case (a client talking to us directly): append, no list scans per header.
     const raw = h.raw
+    const ses = req.session
     // The appended fields need no check by the head writer when every field before them is
     // known valid (Host among them) and the addresses are (ports are numbers, names constants).
     const valid =
       h.checked === raw.length &&
-      isFieldValue(req.session.remoteAddr) &&
-      isFieldValue(req.session.localAddr) &&
+      isFieldValue(ses.remoteAddr) &&
+      isFieldValue(ses.localAddr) &&
       (req.clientAddr === undefined || isFieldValue(req.clientAddr))
     const host = req.host
     if (host !== '') raw.push('X-Forwarded-Host', host)
-    const ses = req.session
     const port = ses.remotePortText
     if (ses.remoteAddr !== '') raw.push('X-Forwarded-For', ses.remoteAddr, 'X-Forwarded-Port', port)
     if (req.clientAddr !== undefined) {

@@ -266,10 +266,6 @@ export class RequestPipeline implements TunnelSink {
       return
     }
     if (this.req.session.useExpect100 && this.hasBody) this.writer.writeContinue()
-    // The headers for the backend, once for every attempt, unless HandleForward filters (which
-    // may change them per attempt) or the backend's address as Host make them per attempt.
-    if (!cc.ClusterBasic.DisableHostHeader && this.handlers.forward.length === 0)
-      this.backendHeaders(undefined)
     this.nextAttempt(undefined)
   }
 
@@ -360,8 +356,11 @@ export class RequestPipeline implements TunnelSink {
     b.activeRequests++
     this.ctx.stateCounters.http.HTTP_BACKEND_REQ_ALL++
     const req = this.req
+    // The headers for the backend: made once for all attempts, unless the backend's address is
+    // the Host or HandleForward filters (which may change them per attempt) ran.
     if (cc.ClusterBasic.DisableHostHeader) this.backendHeaders(`${b.addr}:${b.port}`)
-    else if (this.handlers.forward.length > 0) this.backendHeaders(undefined)
+    else if (this.outHeaders === undefined || this.handlers.forward.length > 0)
+      this.backendHeaders(undefined)
     const headers = this.outHeaders as string[]
     const t = cc.BackendConf.TimeoutResponseHeader
     if (t > 0) this.writer.headerDeadline(now + t)
