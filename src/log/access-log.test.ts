@@ -95,6 +95,28 @@ describe('AccessLogFile', () => {
     f.close()
   })
 
+  it('append: lines written into the batch stay whole and in order, mixed with write()', async () => {
+    const p = join(tempDir(), 'a.log')
+    const f = new AccessLogFile({ path: p, rotate: undefined })
+    // A writer that fills `buf` with `line` (bytes as characters), or -1 when it does not fit.
+    const put = (buf: Buffer, at: number, line: string, _b: undefined, _c: undefined): number =>
+      at + line.length > buf.length ? -1 : at + buf.write(line, at, 'latin1')
+    const lines: string[] = []
+    for (let i = 0; i < 4000; i++) lines.push(`${i} ${'y'.repeat(i % 13)}\n`)
+    // longer than a batch (64 KiB): written on its own, in its place
+    lines.splice(2000, 0, `${'long '.repeat(30_000)}\n`)
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i] as string
+      if (i % 3 === 0) f.write(l)
+      else f.append(put, l, undefined, undefined)
+    }
+    f.flushPending()
+    const want = lines.join('')
+    await waitFor(() => read(p).length >= want.length, 'every line')
+    assert.equal(read(p), want)
+    f.close()
+  })
+
   it('drops and counts lines beyond its buffer instead of growing', async () => {
     const p = join(tempDir(), 'a.log')
     let dropped = 0

@@ -98,7 +98,7 @@ export function createModAccess(): BfeModule {
       ctx.callbacks.addResponseFilter(
         CallbackPoint.RequestFinish,
         function requestLog(req, res) {
-          file.write(request(req, res, clock.now()))
+          file.append(request, req, res, clock.now())
           m.REQUEST_LOG_LINES++
           return HandlerResult.GoOn
         },
@@ -107,7 +107,7 @@ export function createModAccess(): BfeModule {
       ctx.callbacks.addFinishFilter(
         CallbackPoint.Finish,
         function sessionLog(ses) {
-          file.write(session(ses, clock.now()))
+          file.append(session, ses, clock.now(), undefined)
           m.SESSION_LOG_LINES++
           return HandlerResult.GoOn
         },

@@ -12,6 +12,8 @@ import {
   compileRequestTemplate,
   compileSessionTemplate,
   parseTemplate,
+  requestLine,
+  sessionLine,
   TemplateError,
 } from './template.js'
 import { clfTime, goDuration } from './vars.js'
@@ -97,7 +99,9 @@ describe('mod_access templates', () => {
   it('formats every request variable', () => {
     const { req, res } = fixture()
     const f = (t: string, r: BfeResponse | null = res): string =>
-      compileRequestTemplate(t, 'text')(req, r ?? undefined, 10_100).slice(0, -1)
+      requestLine(compileRequestTemplate(t, 'text'), req, r ?? undefined, 10_100)
+        .toString()
+        .slice(0, -1)
     assert.equal(f('$request_line'), 'GET /a/b?x=1 HTTP/1.1')
     assert.equal(f('$host $req_uri $url'), 'shop.test /a/b?x=1 /a/b?x=1')
     assert.equal(f('$status_code $res_proto'), '201 HTTP/1.1')
@@ -133,11 +137,46 @@ describe('mod_access templates', () => {
 
   it('COMBINED is COMMON with Referer and User-Agent', () => {
     const { req, res } = fixture()
-    const line = compileRequestTemplate(COMBINED, 'text')(req, res, 10_100)
+    const line = requestLine(compileRequestTemplate(COMBINED, 'text'), req, res, 10_100).toString()
     assert.match(
       line,
       /^shop\.test - - \[.+\] "GET \/a\/b\?x=1 HTTP\/1\.1" 201 \d+ "-" "probe\/1"\n$/,
     )
+  })
+
+  it('writes received bytes as they came and configuration text as UTF-8', () => {
+    const { req, res } = fixture()
+    // A header value with byte 0xE9, as the parser hands it (one character per byte).
+    req.headers.set('User-Agent', Buffer.from([0x61, 0xe9]).toString('latin1'))
+    req.product = 'caf\u00e9'
+    const line = requestLine(
+      compileRequestTemplate('\u00e9 ${User-Agent}req_header $product', 'text'),
+      req,
+      res,
+      0,
+    )
+    assert.deepEqual(
+      line,
+      Buffer.concat([
+        Buffer.from('\u00e9 ', 'utf8'),
+        Buffer.from([0x61, 0xe9, 0x20]),
+        Buffer.from('caf\u00e9\n', 'utf8'),
+      ]),
+    )
+    // JSON stays valid: the received byte is written as the character it was read as.
+    const json = requestLine(compileRequestTemplate('${User-Agent}req_header', 'json'), req, res, 0)
+    assert.equal(JSON.parse(json.toString())['req_header.User-Agent'], 'a\u00e9')
+  })
+
+  it('a line longer than the buffer asks for more room', () => {
+    const { req, res } = fixture()
+    req.headers.set('User-Agent', 'u'.repeat(1000))
+    const w = compileRequestTemplate(COMBINED, 'text')
+    assert.equal(w(Buffer.alloc(500), 0, req, res, 0), -1)
+    const big = Buffer.alloc(2000)
+    const end = w(big, 7, req, res, 0)
+    assert.equal(big.toString('latin1', 7, end), requestLine(w, req, res, 0).toString('latin1'))
+    assert.match(big.toString('latin1', 7, end), /"u{1000}"\n$/)
   })
 
   it('formats every session variable', () => {
@@ -149,7 +188,8 @@ describe('mod_access templates', () => {
     ses.isSecure = true
     ses.tlsClientRandom = 'ab'.repeat(32)
     ses.errCode = 'CLIENT_CLOSE'
-    const f = (t: string): string => compileSessionTemplate(t, 'text')(ses, 3_000).slice(0, -1)
+    const f = (t: string): string =>
+      sessionLine(compileSessionTemplate(t, 'text'), ses, 3_000).toString().slice(0, -1)
     assert.equal(f('$ses_clientip $ses_overhead $ses_error'), '10.1.2.3:40001 1.5s CLIENT_CLOSE')
     assert.equal(f('$ses_is_secure $ses_keepalive_num $ses_use100'), 'true 2 false')
     assert.equal(f('$ses_read_total $ses_write_total'), '120 340')
@@ -159,10 +199,15 @@ describe('mod_access templates', () => {
 
   it('writes JSON lines: variables as keys, numbers bare, "-" as null, text dropped', () => {
     const { req, res, ses } = fixture()
-    const line = compileRequestTemplate(
-      'x $status_code "${User-Agent}req_header" ${Accept}req_header $is_trust_clientip $host $status_code',
-      'json',
-    )(req, res, 10_100)
+    const line = requestLine(
+      compileRequestTemplate(
+        'x $status_code "${User-Agent}req_header" ${Accept}req_header $is_trust_clientip $host $status_code',
+        'json',
+      ),
+      req,
+      res,
+      10_100,
+    ).toString()
     assert.ok(line.endsWith('\n'))
     assert.deepEqual(JSON.parse(line), {
       status_code: 201,
@@ -172,12 +217,23 @@ describe('mod_access templates', () => {
       host: 'shop.test',
     })
     const s = JSON.parse(
-      compileSessionTemplate('$ses_clientip $ses_read_total', 'json')(ses, 2_000),
+      sessionLine(
+        compileSessionTemplate('$ses_clientip $ses_read_total', 'json'),
+        ses,
+        2_000,
+      ).toString(),
     )
     assert.deepEqual(s, { ses_clientip: '10.1.2.3:40001', ses_read_total: 0 })
     // Quotes and control characters in values stay valid JSON.
     req.headers.set('User-Agent', 'a"b\\c\u0001')
-    const q = JSON.parse(compileRequestTemplate('${User-Agent}req_header', 'json')(req, res, 0))
+    const q = JSON.parse(
+      requestLine(
+        compileRequestTemplate('${User-Agent}req_header', 'json'),
+        req,
+        res,
+        0,
+      ).toString(),
+    )
     assert.equal(q['req_header.User-Agent'], 'a"b\\c\u0001')
   })
 

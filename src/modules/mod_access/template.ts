@@ -1,7 +1,15 @@
 import type { BfeRequest } from '../../basic/request.js'
 import type { BfeResponse } from '../../basic/response.js'
 import type { Session } from '../../basic/session.js'
-import { type RequestVar, type SessionVar, VAR_NAMES, VARS, type VarKind } from './vars.js'
+import { putByte, putBytes, putUtf8, utf8Bytes } from './bytes.js'
+import {
+  type RequestPut,
+  type RequestVar,
+  type SessionVar,
+  VAR_NAMES,
+  VARS,
+  type VarKind,
+} from './vars.js'
 
 /** BFE's template shortcuts for the request log. */
 export const COMMON = '$host - - $request_time "$request_line" $status_code $res_len'
@@ -57,21 +65,33 @@ export function jsonKey(item: { name: string; key: string | undefined }): string
   return item.key === undefined ? item.name : `${item.name}.${item.key}`
 }
 
-/** A compiled template: one line (with its newline) per call. */
-export type RequestFormatter = (
+/**
+ * A compiled template: writes one line (with its newline) into `buf` from `at` and returns the
+ * offset after it, or -1 when the line does not fit (the caller retries in a bigger buffer).
+ */
+export type RequestLineWriter = (
+  buf: Buffer,
+  at: number,
   req: BfeRequest,
   res: BfeResponse | undefined,
   now: number,
-) => string
-export type SessionFormatter = (ses: Session, now: number) => string
+) => number
+export type SessionLineWriter = (buf: Buffer, at: number, ses: Session, now: number) => number
 
 export type LineFormat = 'text' | 'json'
 
 interface Part<F> {
-  /** Literal text (text format), or the `"key":` prefix with its separator (JSON). */
+  /**
+   * Text format: literal text as the bytes of its UTF-8 encoding (one character per byte).
+   * JSON: the `"key":` prefix with its separator.
+   */
   readonly prefix: string
   readonly fn: F | undefined
+  /** Writes the value directly (text format), instead of `fn`. */
+  readonly put: RequestPut | undefined
   readonly kind: VarKind
+  /** The value is configuration text, written as UTF-8 (else bytes as received). */
+  readonly text: boolean
   /** The variable's JSON key ('' for literal text). */
   readonly name: string
 }
@@ -88,7 +108,14 @@ function resolve(items: readonly TemplateItem[], scope: 'request' | 'session'): 
   const parts: Part<unknown>[] = []
   for (const it of items) {
     if (it.type === 'text') {
-      parts.push({ prefix: it.text, fn: undefined, kind: 'str', name: '' })
+      parts.push({
+        prefix: utf8Bytes(it.text),
+        fn: undefined,
+        put: undefined,
+        kind: 'str',
+        text: false,
+        name: '',
+      })
       continue
     }
     const def = VARS.get(it.name)
@@ -100,7 +127,8 @@ function resolve(items: readonly TemplateItem[], scope: 'request' | 'session'): 
     let fn: unknown
     if (def.scope === 'both') fn = scope === 'request' ? def.req : def.ses
     else fn = def.make(it.key)
-    parts.push({ prefix: '', fn, kind: def.kind, name: jsonKey(it) })
+    const put = def.scope === 'request' ? def.put : undefined
+    parts.push({ prefix: '', fn, put, kind: def.kind, text: def.text === true, name: jsonKey(it) })
   }
   return parts
 }
@@ -114,61 +142,95 @@ function toJson<F>(parts: Part<F>[]): Part<F>[] {
     if (p.fn === undefined || seen.has(p.name)) continue
     seen.add(p.name)
     const prefix = `${out.length === 0 ? '{' : ','}${JSON.stringify(p.name)}:`
-    out.push({ prefix, fn: p.fn, kind: p.kind, name: p.name })
+    out.push({ ...p, prefix })
   }
   return out
 }
 
-/** Compiles a request-log template. Throws TemplateError. */
-export function compileRequestTemplate(t: string, format: LineFormat): RequestFormatter {
+/**
+ * Compiles a request-log template. Throws TemplateError. The text format is written piece by
+ * piece (bytes.ts); a JSON line is made as a string (escaping needs the whole value) and written
+ * as UTF-8, characters of received bytes included (the line stays valid JSON).
+ */
+export function compileRequestTemplate(t: string, format: LineFormat): RequestLineWriter {
   let parts = resolve(parseTemplate(t), 'request') as Part<RequestVar>[]
   if (format === 'json') {
     parts = toJson(parts)
     const n = parts.length
-    return (req, res, now) => {
-      if (n === 0) return '{}\n'
+    return (buf, at, req, res, now) => {
+      if (n === 0) return putBytes(buf, at, '{}\n')
       let line = ''
       for (let i = 0; i < n; i++) {
         const p = parts[i] as Part<RequestVar>
         line += p.prefix + jsonValue((p.fn as RequestVar)(req, res, now), p.kind)
       }
-      return `${line}}\n`
+      return putUtf8(buf, at, `${line}}\n`)
     }
   }
   const n = parts.length
-  return (req, res, now) => {
-    let line = ''
+  return (buf, at, req, res, now) => {
+    let o = at
     for (let i = 0; i < n; i++) {
       const p = parts[i] as Part<RequestVar>
-      line += p.fn === undefined ? p.prefix : p.fn(req, res, now)
+      const fn = p.fn
+      if (fn === undefined) o = putBytes(buf, o, p.prefix)
+      else if (p.put !== undefined) o = p.put(buf, o, req, res, now)
+      else if (p.text) o = putUtf8(buf, o, fn(req, res, now))
+      else o = putBytes(buf, o, fn(req, res, now))
     }
-    return `${line}\n`
+    return putByte(buf, o, 10)
   }
 }
 
 /** Compiles a session-log template. Throws TemplateError. */
-export function compileSessionTemplate(t: string, format: LineFormat): SessionFormatter {
+export function compileSessionTemplate(t: string, format: LineFormat): SessionLineWriter {
   let parts = resolve(parseTemplate(t), 'session') as Part<SessionVar>[]
   if (format === 'json') {
     parts = toJson(parts)
     const n = parts.length
-    return (ses, now) => {
-      if (n === 0) return '{}\n'
+    return (buf, at, ses, now) => {
+      if (n === 0) return putBytes(buf, at, '{}\n')
       let line = ''
       for (let i = 0; i < n; i++) {
         const p = parts[i] as Part<SessionVar>
         line += p.prefix + jsonValue((p.fn as SessionVar)(ses, now), p.kind)
       }
-      return `${line}}\n`
+      return putUtf8(buf, at, `${line}}\n`)
     }
   }
   const n = parts.length
-  return (ses, now) => {
-    let line = ''
+  return (buf, at, ses, now) => {
+    let o = at
     for (let i = 0; i < n; i++) {
       const p = parts[i] as Part<SessionVar>
-      line += p.fn === undefined ? p.prefix : p.fn(ses, now)
+      const fn = p.fn
+      if (fn === undefined) o = putBytes(buf, o, p.prefix)
+      else if (p.text) o = putUtf8(buf, o, fn(ses, now))
+      else o = putBytes(buf, o, fn(ses, now))
     }
-    return `${line}\n`
+    return putByte(buf, o, 10)
+  }
+}
+
+/** The bytes of one request line (tests, tools). */
+export function requestLine(
+  w: RequestLineWriter,
+  req: BfeRequest,
+  res: BfeResponse | undefined,
+  now: number,
+): Buffer {
+  return writeWhole((buf) => w(buf, 0, req, res, now))
+}
+
+/** The bytes of one session line (tests, tools). */
+export function sessionLine(w: SessionLineWriter, ses: Session, now: number): Buffer {
+  return writeWhole((buf) => w(buf, 0, ses, now))
+}
+
+function writeWhole(write: (buf: Buffer) => number): Buffer {
+  for (let size = 256; ; size *= 2) {
+    const buf = Buffer.alloc(size)
+    const end = write(buf)
+    if (end >= 0) return buf.subarray(0, end)
   }
 }

@@ -2,11 +2,14 @@ import { STATUS_CODES } from 'node:http'
 import type { BfeRequest } from '../../basic/request.js'
 import type { BfeResponse } from '../../basic/response.js'
 import type { Session } from '../../basic/session.js'
+import { putByte, putBytes } from './bytes.js'
 
 /**
  * The variables of mod_access templates (spec/modules.md §1). Each is a function of the request
  * (or session) that returns its text; `-` stands for "absent". Variables taking a key (`${Key}name`)
- * are built once per template item with that key.
+ * are built once per template item with that key. A value is bytes as received (one byte per
+ * character: what came from the wire, and what we generate), unless its definition says `text`:
+ * configuration text, written as UTF-8 (bytes.ts).
  */
 
 /** How a value is written in the JSON line format: number, boolean or string; `-` is null. */
@@ -14,21 +17,35 @@ export type VarKind = 'num' | 'bool' | 'str'
 
 export type RequestVar = (req: BfeRequest, res: BfeResponse | undefined, now: number) => string
 export type SessionVar = (ses: Session, now: number) => string
+/** Writes a request variable into `buf` from `at` (bytes.ts): the end, or -1 when out of room. */
+export type RequestPut = (
+  buf: Buffer,
+  at: number,
+  req: BfeRequest,
+  res: BfeResponse | undefined,
+  now: number,
+) => number
 
 interface RequestVarDef {
   readonly scope: 'request'
   readonly kind: VarKind
+  /** Configuration text (UTF-8), not bytes as received. */
+  readonly text?: boolean
   /** Builds the variable for a `${Key}` (undefined when written as `$name`). */
   readonly make: (key: string | undefined) => RequestVar
+  /** Writes the value without making its string (a value made of several pieces). */
+  readonly put?: RequestPut
 }
 interface SessionVarDef {
   readonly scope: 'session'
   readonly kind: VarKind
+  readonly text?: boolean
   readonly make: (key: string | undefined) => SessionVar
 }
 interface BothVarDef {
   readonly scope: 'both'
   readonly kind: VarKind
+  readonly text?: boolean
   readonly req: RequestVar
   readonly ses: SessionVar
 }
@@ -134,6 +151,18 @@ function reqKeyed(kind: VarKind, make: (key: string) => RequestVar): RequestVarD
 function ses(kind: VarKind, fn: SessionVar): SessionVarDef {
   return { scope: 'session', kind, make: () => fn }
 }
+/** A variable whose value is configuration text (names from the configuration, our messages). */
+function text<D extends RequestVarDef | SessionVarDef>(def: D): D {
+  return { ...def, text: true }
+}
+
+function putRequestLine(buf: Buffer, at: number, r: BfeRequest): number {
+  let o = putBytes(buf, at, r.method)
+  o = putByte(buf, o, 32)
+  o = putBytes(buf, o, r.rawUri)
+  o = putByte(buf, o, 32)
+  return putBytes(buf, o, r.proto)
+}
 
 /** Every variable by name. */
 export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
@@ -148,7 +177,10 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
   ],
 
   ['request_time', req('str', (r) => clfTime(r.stat.readStart))],
-  ['request_line', req('str', (r) => `${r.method} ${r.rawUri} ${r.proto}`)],
+  [
+    'request_line',
+    { ...req('str', (r) => `${r.method} ${r.rawUri} ${r.proto}`), put: putRequestLine },
+  ],
   ['host', req('str', (r) => r.host)],
   ['url', req('str', (r) => r.uri)],
   ['req_uri', req('str', (r) => r.rawUri)],
@@ -198,21 +230,25 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
     reqKeyed('str', (key) => (_r, res) => (res === undefined ? '-' : firstSetCookie(res, key))),
   ],
   ['log_id', req('str', (r) => r.logId)],
-  ['product', req('str', (r) => (r.product === '' ? '-' : r.product))],
+  ['product', text(req('str', (r) => (r.product === '' ? '-' : r.product)))],
   [
     'cluster_name',
-    req('str', (r) => {
-      const c = r.backend.clusterName === '' ? r.clusterName : r.backend.clusterName
-      return c === '' ? '-' : c
-    }),
+    text(
+      req('str', (r) => {
+        const c = r.backend.clusterName === '' ? r.clusterName : r.backend.clusterName
+        return c === '' ? '-' : c
+      }),
+    ),
   ],
-  ['subcluster', req('str', (r) => r.backend.subclusterName)],
+  ['subcluster', text(req('str', (r) => r.backend.subclusterName))],
   [
     'backend',
-    req('str', (r) => {
-      const b = r.backend
-      return `${b.clusterName},${b.subclusterName},${b.backendAddr},${b.backendName}`
-    }),
+    text(
+      req('str', (r) => {
+        const b = r.backend
+        return `${b.clusterName},${b.subclusterName},${b.backendAddr},${b.backendName}`
+      }),
+    ),
   ],
   ['vip', req('str', (r) => r.session.vip ?? '-')],
   ['remote_addr', req('str', (r) => (r.session.remoteAddr === '' ? '-' : r.session.remoteAddr))],
@@ -224,7 +260,7 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
     'redirect',
     req('str', (r) => (r.redirect === undefined ? '-' : `${r.redirect.url},${r.redirect.code}`)),
   ],
-  ['error', req('str', (r) => errorText(r.errCode, r.errMsg))],
+  ['error', text(req('str', (r) => errorText(r.errCode, r.errMsg)))],
   ['all_time', req('num', (r, _res, now) => ms(now, r.stat.readStart))],
   ['read_req_duration', req('num', (r) => ms(r.stat.readEnd, r.stat.readStart))],
   [
@@ -272,7 +308,7 @@ export const VARS: ReadonlyMap<string, VarDef> = new Map<string, VarDef>([
     'ses_overhead',
     ses('str', (s, now) => goDuration((s.endTime === 0 ? now : s.endTime) - s.startTime)),
   ],
-  ['ses_error', ses('str', (s) => errorText(s.errCode, s.errMsg))],
+  ['ses_error', text(ses('str', (s) => errorText(s.errCode, s.errMsg)))],
   ['ses_is_secure', ses('bool', (s) => (s.isSecure ? 'true' : 'false'))],
   ['ses_keepalive_num', ses('num', (s) => String(s.keepAliveNum))],
   ['ses_read_total', ses('num', (s) => String(s.bytesRead))],
