@@ -188,6 +188,29 @@ describe('mod_access', () => {
     )
   })
 
+  it('writes received bytes as they came: a UTF-8 and a Latin-1 User-Agent', async () => {
+    const send = (ua: Buffer): Promise<{ data: string }> =>
+      rawExchange(
+        bfe.port,
+        Buffer.concat([
+          Buffer.from('GET /bytes HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: '),
+          ua,
+          Buffer.from('\r\nConnection: close\r\n\r\n'),
+        ]),
+      )
+    const utf8 = Buffer.from('caf\u00e9-u8', 'utf8')
+    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2d, 0x6c, 0x31])
+    assert.match((await send(utf8)).data, /hello/)
+    assert.match((await send(latin1)).data, /hello/)
+    const raw = (): Buffer => (existsSync(log) ? readFileSync(log) : Buffer.alloc(0))
+    const has = (b: Buffer): boolean =>
+      raw().includes(Buffer.concat([Buffer.from('ua='), b, Buffer.from(' ')]))
+    for (let i = 0; i < 300 && !(has(utf8) && has(latin1)); i++)
+      await new Promise((r) => setTimeout(r, 20))
+    assert.ok(has(utf8), 'the UTF-8 bytes, unchanged')
+    assert.ok(has(latin1), 'the Latin-1 byte, unchanged')
+  })
+
   it('refuses to start with a bad template, naming the file and the key', async () => {
     await assert.rejects(
       startBfe(
