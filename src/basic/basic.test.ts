@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { HeaderList, sameName } from './header-list.js'
+import { HeaderList, HeaderRun, sameName } from './header-list.js'
 import { parseCookies, parseQuery } from './parse.js'
 import { BfeRequest } from './request.js'
 import { Session } from './session.js'
@@ -151,4 +151,26 @@ test('HeaderList.checked: a field vouched valid joins the prefix only when it en
   const r = new HeaderList(fields(), 4)
   r.set('A', 'x', true) // replaced in place: lowered as any set
   assert.equal(r.checked, 0)
+})
+
+test('HeaderRun: checked once, its text, and where a list holds it', () => {
+  const run = HeaderRun.of(['X-A', '1', 'X-B', 'two words']) as HeaderRun
+  assert.equal(run.text, 'X-A: 1\r\nX-B: two words\r\n')
+  assert.equal(run.at(['Host', 'h', 'X-A', '1', 'X-B', 'two words'], 2), true)
+  assert.equal(run.at(['Host', 'h', 'X-A', '1', 'X-B', 'two words'], 0), false)
+  assert.equal(run.at(['X-A', '1', 'X-B'], 0), false)
+  // equal text in another string still matches (the list holds the same fields)
+  assert.equal(run.at(['X-A', String(1), 'X-B', 'two words'], 0), true)
+  assert.equal(run.at(['X-A', '1', 'X-B', 'two'], 0), false)
+  // no run of invalid fields, of the fields the writer frames the message with, or of nothing
+  assert.equal(HeaderRun.of(['X-A', 'a\r\nEvil: 1']), undefined)
+  assert.equal(HeaderRun.of(['X A', '1']), undefined)
+  assert.equal(HeaderRun.of(['host', 'h']), undefined)
+  assert.equal(HeaderRun.of(['Content-Length', '1']), undefined)
+  assert.equal(HeaderRun.of([]), undefined)
+  assert.equal(HeaderRun.of(['X-A']), undefined)
+  // a clone keeps the hint
+  const h = new HeaderList(['X-A', '1'])
+  h.run = run
+  assert.equal(h.clone().run, run)
 })

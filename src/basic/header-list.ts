@@ -1,3 +1,5 @@
+import { isFieldValue, isToken } from './field-syntax.js'
+
 /**
  * An ordered header list kept as a flat array `[name0, value0, name1, value1, ...]`, the shape of
  * Node's `rawHeaders` and of undici's `headers` option, so nothing is converted on the hot path.
@@ -14,10 +16,17 @@ export class HeaderList {
    * `raw` directly must call `uncheckFrom` with the first index it changes.
    */
   checked: number
+  /**
+   * Fields appended to this list as a unit, with their HTTP/1.1 text made once (HeaderRun):
+   * the request writer to a backend copies the text where `raw` still holds the run unchanged.
+   * A hint only: whatever `raw` holds is what is sent.
+   */
+  run: HeaderRun | undefined
 
   constructor(raw?: string[], checked = 0) {
     this.raw = raw ?? []
     this.checked = raw === undefined ? 0 : Math.min(checked, raw.length)
+    this.run = undefined
   }
 
   /** Fields from the one holding element `i` on are no longer known to be valid. */
@@ -113,7 +122,55 @@ export class HeaderList {
   }
 
   clone(): HeaderList {
-    return new HeaderList(this.raw.slice(), this.checked)
+    const c = new HeaderList(this.raw.slice(), this.checked)
+    c.run = this.run
+    return c
+  }
+}
+
+/**
+ * Fields that are appended together to many requests, checked and turned into HTTP/1.1 field
+ * lines once: mod_header's forwarding headers, the same on every request of a connection. Written
+ * one by one, five such fields cost a backend request head about 180 ns (each line is four string
+ * pieces, copied again when the head is flattened); the writer copies `text` instead wherever
+ * the list still holds the run, name for name and value for value (`at`), so an edit made since
+ * by a module is seen and written as it is.
+ */
+export class HeaderRun {
+  /** `[name0, value0, name1, value1, ...]`, as appended to `HeaderList.raw`. */
+  readonly fields: readonly string[]
+  /** `name: value\r\n` for each field, as one flat string. */
+  readonly text: string
+
+  private constructor(fields: readonly string[], text: string) {
+    this.fields = fields
+    this.text = text
+  }
+
+  /**
+   * A run of `fields`; undefined when one is not valid field syntax, or is a field the request
+   * writer frames the message with (Host, Content-Length), or there is none.
+   */
+  static of(fields: readonly string[]): HeaderRun | undefined {
+    if (fields.length === 0 || fields.length % 2 !== 0) return undefined
+    let text = ''
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i] as string
+      const value = fields[i + 1] as string
+      if (!isToken(name) || !isFieldValue(value)) return undefined
+      if (sameName(name, 'host') || sameName(name, 'content-length')) return undefined
+      text += `${name}: ${value}\r\n`
+    }
+    // one flat string: the heads it goes into are flattened on every write
+    return new HeaderRun(fields, Buffer.from(text, 'latin1').toString('latin1'))
+  }
+
+  /** `raw` holds the run from element `i` on. */
+  at(raw: readonly string[], i: number): boolean {
+    const f = this.fields
+    if (i + f.length > raw.length) return false
+    for (let j = 0; j < f.length; j++) if (raw[i + j] !== f[j]) return false
+    return true
   }
 }
 

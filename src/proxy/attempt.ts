@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { HeaderRun } from '../basic/header-list.js'
 
 /**
  * One attempt to a backend as the pipeline drives it: an HTTP request (`ForwardAttempt`) or a
@@ -47,6 +48,8 @@ export interface ForwardRequest {
    * a strict parser produced): the HTTP/1.1 pool checks only the others. Absent: none.
    */
   checked?: number
+  /** A run of fields that `headers` may hold (HeaderList.run), written as its ready text. */
+  run?: HeaderRun | undefined
   body: Readable | null
   /**
    * The request's writes to the backend may wait for the end of the loop turn

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { test } from 'node:test'
+import { HeaderRun } from '../basic/header-list.js'
 import type { ForwardSink, UpstreamAttempt } from './attempt.js'
 import { classifyUpstreamError } from './errors.js'
 import { H1Attempt, H1Pool } from './h1-pool.js'
@@ -77,6 +78,7 @@ function send(
     path?: string
     headers?: string[]
     checked?: number
+    run?: HeaderRun
     body?: Readable | null
   },
   hold?: { untilMs: number },
@@ -118,6 +120,7 @@ function send(
         path: req.path ?? '/',
         headers: req.headers ?? ['Host', 'b.test'],
         ...(req.checked === undefined ? {} : { checked: req.checked }),
+        run: req.run,
         body: req.body ?? null,
       },
       a,
@@ -471,6 +474,34 @@ test('header checks: names and values that could split the head are refused, als
       assert.equal((r.error as { code?: string } | undefined)?.code, 'UND_ERR_INVALID_ARG')
     }
     // nothing of the refused requests reached the backend
+    assert.ok(b.wire.every((w) => !w.includes('Evil')))
+  } finally {
+    await pool.destroy()
+    await b.close()
+  }
+})
+
+test('a run of fields goes out as its text where the headers hold it, field by field once edited', async () => {
+  const b = await rawBackend((s) => ok(s))
+  const pool = new H1Pool('127.0.0.1', b.port, { connectTimeout: 1000, maxIdle: 4 })
+  try {
+    const run = HeaderRun.of(['X-Forwarded-For', '10.0.0.1', 'X-Real-Port', '4000']) as HeaderRun
+    const fields = ['Host', 'b.test', 'X-A', '1', ...run.fields, 'X-Z', '2']
+    const head =
+      'GET / HTTP/1.1\r\nhost: b.test\r\nconnection: keep-alive\r\nX-A: 1\r\n' +
+      'X-Forwarded-For: 10.0.0.1\r\nX-Real-Port: 4000\r\nX-Z: 2\r\n\r\n'
+    // with the run and without: the same bytes
+    await send(pool, { headers: fields, run })
+    await send(pool, { headers: fields })
+    assert.equal(b.wire.join(''), head + head)
+    // a value changed since (another string) is written as it is now
+    const edited = ['Host', 'b.test', 'X-Forwarded-For', '10.0.0.1', 'X-Real-Port', '4001']
+    await send(pool, { headers: edited, run })
+    assert.ok(b.wire.join('').endsWith('X-Forwarded-For: 10.0.0.1\r\nX-Real-Port: 4001\r\n\r\n'))
+    // and still checked: a run does not vouch for fields that only begin like it
+    const bad = ['Host', 'b.test', 'X-Forwarded-For', '10.0.0.1', 'X-Real-Port', '1\r\nEvil: 1']
+    const r = await send(pool, { headers: bad, run })
+    assert.equal((r.error as { code?: string } | undefined)?.code, 'UND_ERR_INVALID_ARG')
     assert.ok(b.wire.every((w) => !w.includes('Evil')))
   } finally {
     await pool.destroy()

@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { isFieldValue, isToken } from '../basic/field-syntax.js'
-import { sameName } from '../basic/header-list.js'
+import { type HeaderRun, sameName } from '../basic/header-list.js'
 import {
   completeFields,
   HTTPParser,
@@ -241,7 +241,7 @@ function invalid(msg: string): Error {
  * The request head as undici wrote it before (the wire format backends and tests know): request
  * line, `host` (the request's, else the backend's address), `connection`, the other fields as
  * given (checked, except the leading `req.checked` elements known valid: nothing a module set
- * may split the head), then the body's framing: the client's Content-Length when it had one,
+ * may split the head; where they still hold `req.run`, its text), then the body's framing: the client's Content-Length when it had one,
  * else `transfer-encoding: chunked` for a body of unknown length (re-framed), `content-length: 0`
  * for a POST, PUT or PATCH without a body.
  */
@@ -253,8 +253,16 @@ function requestHead(req: ForwardRequest, authority: string, close: boolean): st
   let rest = ''
   const fields = req.headers
   const checked = req.checked ?? 0
+  const run = req.run
+  const runFirst = run === undefined ? undefined : run.fields[0]
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i] as string
+    if (name === runFirst && (run as HeaderRun).at(fields, i)) {
+      // checked when the run was made
+      rest += (run as HeaderRun).text
+      i += (run as HeaderRun).fields.length - 2
+      continue
+    }
     const value = fields[i + 1] as string
     if (i + 2 > checked) {
       if (!isToken(name)) throw invalid(`invalid header name ${JSON.stringify(name)}`)

@@ -1,5 +1,4 @@
-import { isFieldValue } from '../../basic/field-syntax.js'
-import { HeaderList, sameName } from '../../basic/header-list.js'
+import { HeaderList, HeaderRun, sameName } from '../../basic/header-list.js'
 import type { BfeRequest } from '../../basic/request.js'
 import { ini } from '../../config/ini.js'
 import { type CondValue, s } from '../../config/schema.js'
@@ -118,28 +117,69 @@ function hasDefaultName(raw: readonly string[]): boolean {
   return false
 }
 
+/**
+ * The forwarding fields a connection's requests carry after X-Forwarded-Host (the same on every
+ * request unless a trusted client address changes), kept on the session and written to backends
+ * from a ready text (HeaderRun).
+ */
+interface ConnectionFields {
+  readonly remoteAddr: string
+  readonly localAddr: string
+  readonly clientAddr: string | undefined
+  readonly clientPort: number
+  readonly fields: string[]
+  /** The fields as a run; undefined when an address is not a valid field value. */
+  readonly run: HeaderRun | undefined
+}
+
+const kConnectionFields = 'mod_header.connectionFields'
+
+function connectionFields(req: BfeRequest): ConnectionFields {
+  const ses = req.session
+  const known = ses.context.get(kConnectionFields) as ConnectionFields | undefined
+  if (
+    known !== undefined &&
+    known.clientAddr === req.clientAddr &&
+    known.clientPort === req.clientPort &&
+    known.remoteAddr === ses.remoteAddr &&
+    known.localAddr === ses.localAddr
+  )
+    return known
+  const fields: string[] = []
+  const port = ses.remotePortText
+  if (ses.remoteAddr !== '')
+    fields.push('X-Forwarded-For', ses.remoteAddr, 'X-Forwarded-Port', port)
+  if (req.clientAddr !== undefined) {
+    const cport = req.clientPort === ses.remotePort ? port : String(req.clientPort)
+    fields.push('X-Real-Ip', req.clientAddr, 'X-Real-Port', cport)
+  }
+  if (ses.localAddr !== '') fields.push('X-Bfe-Ip', ses.localAddr)
+  const made: ConnectionFields = {
+    remoteAddr: ses.remoteAddr,
+    localAddr: ses.localAddr,
+    clientAddr: req.clientAddr,
+    clientPort: req.clientPort,
+    fields,
+    run: HeaderRun.of(fields),
+  }
+  ses.context.set(kConnectionFields, made)
+  return made
+}
+
 export function setDefaultHeaders(req: BfeRequest): void {
   const h = req.headers
   if (!hasDefaultName(h.raw)) {
     // The usual case (a client talking to us directly): append, no list scans per header.
     const raw = h.raw
-    const ses = req.session
+    const conn = connectionFields(req)
     // The appended fields need no check by the head writer when every field before them is
-    // known valid (Host among them) and the addresses are (ports are numbers, names constants).
-    const valid =
-      h.checked === raw.length &&
-      isFieldValue(ses.remoteAddr) &&
-      isFieldValue(ses.localAddr) &&
-      (req.clientAddr === undefined || isFieldValue(req.clientAddr))
+    // known valid (Host among them) and so are they (the run was checked when it was made).
+    const valid = h.checked === raw.length && conn.run !== undefined
     const host = req.host
     if (host !== '') raw.push('X-Forwarded-Host', host)
-    const port = ses.remotePortText
-    if (ses.remoteAddr !== '') raw.push('X-Forwarded-For', ses.remoteAddr, 'X-Forwarded-Port', port)
-    if (req.clientAddr !== undefined) {
-      const cport = req.clientPort === ses.remotePort ? port : String(req.clientPort)
-      raw.push('X-Real-Ip', req.clientAddr, 'X-Real-Port', cport)
-    }
-    if (ses.localAddr !== '') raw.push('X-Bfe-Ip', ses.localAddr)
+    const f = conn.fields
+    for (let i = 0; i < f.length; i++) raw.push(f[i] as string)
+    if (conn.run !== undefined) h.run = conn.run
     if (valid) h.checked = raw.length
     return
   }

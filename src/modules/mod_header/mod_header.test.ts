@@ -111,6 +111,53 @@ describe('mod_header default headers', () => {
     assert.equal(r.headers.get('x-real-port'), '4000')
     assert.equal(r.headers.get('x-bfe-ip'), '10.9.9.9')
   })
+  it('makes the connection fields once per session, as a run the backend writer copies', () => {
+    // as the engine makes it: every field from the parser, so known valid
+    const r = req()
+    r.headers.checked = r.headers.raw.length
+    setDefaultHeaders(r)
+    const run = r.headers.run
+    assert.ok(run !== undefined)
+    assert.deepEqual(run.fields, [
+      'X-Forwarded-For',
+      '10.0.0.1',
+      'X-Forwarded-Port',
+      '4000',
+      'X-Real-Ip',
+      '10.0.0.1',
+      'X-Real-Port',
+      '4000',
+      'X-Bfe-Ip',
+      '10.9.9.9',
+    ])
+    assert.equal(run.at(r.headers.raw, 4), true)
+    // every field is known valid: the writer checks none of them
+    assert.equal(r.headers.checked, r.headers.raw.length)
+    // the next request of the connection reuses it
+    const next = new BfeRequest(r.session, {
+      method: 'GET',
+      rawUri: '/',
+      proto: 'HTTP/1.1',
+      headers: ['Host', 'b.test'],
+    })
+    setDefaultHeaders(next)
+    assert.equal(next.headers.run, run)
+    assert.equal(next.headers.get('x-forwarded-host'), 'b.test')
+    // a request with another (trusted) client address gets its own fields
+    const other = new BfeRequest(r.session, {
+      method: 'GET',
+      rawUri: '/',
+      proto: 'HTTP/1.1',
+      headers: ['Host', 'b.test'],
+    })
+    other.clientAddr = '192.0.2.7'
+    other.clientPort = 5555
+    setDefaultHeaders(other)
+    assert.notEqual(other.headers.run, run)
+    assert.equal(other.headers.get('x-real-ip'), '192.0.2.7')
+    assert.equal(other.headers.get('x-real-port'), '5555')
+    assert.equal(other.headers.get('x-forwarded-for'), '10.0.0.1')
+  })
   it('skips X-Forwarded-Host without Host and the real address when unknown', () => {
     const r = req([])
     r.clientAddr = undefined

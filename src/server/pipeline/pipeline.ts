@@ -383,6 +383,7 @@ export class RequestPipeline implements TunnelSink {
         path: originForm(req.uri),
         headers,
         checked: this.outChecked,
+        run: req.headers.run,
         body: this.hasBody ? (req.body ?? null) : null,
         holdWrites: this.writer.persistent,
       },
