@@ -48,6 +48,18 @@ describe('product rule tables', () => {
     assert.equal(t.size, 3)
     assert.equal(firstMatch(t.rules('p'), makeRequest({ uri: '/a/b' }))?.Name, 'a')
     assert.equal(firstMatch(t.rules('p'), makeRequest({ uri: '/z' }))?.Name, 'all')
+    // asked in turn (the table remembers the last product): each gets its own, every time
+    const names = (p: string): string[] => t.rules(p).map((r) => r.Name)
+    for (const p of ['p', 'p', 'global', 'nope', 'p', 'global', 'global', 'nope', 'p']) {
+      const want = p === 'p' ? ['a', 'all'] : p === 'global' ? ['g'] : []
+      assert.deepEqual(names(p), want, p)
+      // an equal string made at run time is the same product
+      assert.deepEqual(names(['', p].join('')), want, p)
+    }
+    assert.deepEqual(
+      t.rulesOrGlobal('nope').map((r) => r.Name),
+      ['g'],
+    )
   })
 
   it('refuses a missing Version or Config, bad rules and list checks, naming the field', () => {

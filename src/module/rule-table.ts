@@ -35,6 +35,13 @@ export class ProductRuleTable<R> {
   readonly file: string
   readonly warnings: readonly string[]
   private readonly products: ReadonlyMap<string, readonly R[]>
+  /**
+   * The last product asked for and its rules: most requests of a listener belong to a few
+   * products, and filters of several modules ask on every request (a string compare, usually
+   * of the same string, instead of a hash lookup).
+   */
+  private lastProduct: string | undefined
+  private lastRules: readonly R[]
 
   constructor(
     file: string,
@@ -46,11 +53,17 @@ export class ProductRuleTable<R> {
     this.version = version
     this.products = products
     this.warnings = warnings
+    this.lastProduct = undefined
+    this.lastRules = EMPTY
   }
 
   /** The rules of `product` (empty when it has none). */
   rules(product: string): readonly R[] {
-    return this.products.get(product) ?? EMPTY
+    if (product === this.lastProduct) return this.lastRules
+    const r = this.products.get(product) ?? EMPTY
+    this.lastProduct = product
+    this.lastRules = r
+    return r
   }
 
   /** The rules of `product`, or those of `global` when it has none (mod_userid, mod_session_sticky). */

@@ -305,15 +305,29 @@ export function createModHeader(): BfeModule {
       loaded = table
       withDefaults = defaults
       const debug = conf.Log.OpenDebug
+      // The global rules and the product's, looked up again only when the table or the product
+      // changes (both stages, on every request, would otherwise make four lookups).
+      let seenTable: HeaderTable | undefined
+      let seenProduct = ''
+      let globalRules: ProductHeaderRules | undefined
+      let productRules: ProductHeaderRules | undefined
+      const select = (t: HeaderTable, product: string): void => {
+        if (t === seenTable && product === seenProduct) return
+        seenTable = t
+        seenProduct = product
+        globalRules = t.get('global')
+        productRules = t.get(product)
+      }
       ctx.callbacks.addRequestFilter(
         CallbackPoint.AfterLocation,
         function reqHeader(req) {
           if (defaults) setDefaultHeaders(req)
           const t = table.value
           if (t.size === 0) return HandlerResult.GoOn
-          const g = t.get('global')
+          select(t, req.product)
+          const g = globalRules
           if (g !== undefined && g.req.length > 0) runList(g.req, req, req.headers)
-          const p = t.get(req.product)
+          const p = productRules
           if (p !== undefined && p.req.length > 0) runList(p.req, req, req.headers)
           if (debug) ctx.log.debug({ uri: req.rawUri, headers: req.headers.raw }, 'request headers')
           return HandlerResult.GoOn
@@ -325,9 +339,10 @@ export function createModHeader(): BfeModule {
         function rspHeader(req, res) {
           const t = table.value
           if (res === undefined || t.size === 0) return HandlerResult.GoOn
-          const g = t.get('global')
+          select(t, req.product)
+          const g = globalRules
           if (g !== undefined && g.rsp.length > 0) runList(g.rsp, req, res.headers)
-          const p = t.get(req.product)
+          const p = productRules
           if (p !== undefined && p.rsp.length > 0) runList(p.rsp, req, res.headers)
           return HandlerResult.GoOn
         },
