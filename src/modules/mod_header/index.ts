@@ -124,6 +124,7 @@ function hasDefaultName(raw: readonly string[]): boolean {
  */
 interface ConnectionFields {
   readonly remoteAddr: string
+  readonly remotePort: number
   readonly localAddr: string
   readonly clientAddr: string | undefined
   readonly clientPort: number
@@ -142,6 +143,7 @@ function connectionFields(req: BfeRequest): ConnectionFields {
     known.clientAddr === req.clientAddr &&
     known.clientPort === req.clientPort &&
     known.remoteAddr === ses.remoteAddr &&
+    known.remotePort === ses.remotePort &&
     known.localAddr === ses.localAddr
   )
     return known
@@ -156,6 +158,7 @@ function connectionFields(req: BfeRequest): ConnectionFields {
   if (ses.localAddr !== '') fields.push('X-Bfe-Ip', ses.localAddr)
   const made: ConnectionFields = {
     remoteAddr: ses.remoteAddr,
+    remotePort: ses.remotePort,
     localAddr: ses.localAddr,
     clientAddr: req.clientAddr,
     clientPort: req.clientPort,
