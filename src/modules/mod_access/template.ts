@@ -69,13 +69,7 @@ export function jsonKey(item: { name: string; key: string | undefined }): string
  * A compiled template: writes one line (with its newline) into `buf` from `at` and returns the
  * offset after it, or -1 when the line does not fit (the caller retries in a bigger buffer).
  */
-export type RequestLineWriter = (
-  buf: Buffer,
-  at: number,
-  req: BfeRequest,
-  res: BfeResponse | undefined,
-  now: number,
-) => number
+export type RequestLineWriter = RequestPut
 export type SessionLineWriter = (buf: Buffer, at: number, ses: Session, now: number) => number
 
 export type LineFormat = 'text' | 'json'
