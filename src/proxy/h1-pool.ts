@@ -241,9 +241,9 @@ function invalid(msg: string): Error {
  * The request head as undici wrote it before (the wire format backends and tests know): request
  * line, `host` (the request's, else the backend's address), `connection`, the other fields as
  * given (checked, except the leading `req.checked` elements known valid: nothing a module set
- * may split the head; where they still hold `req.run`, its text), then the body's framing: the client's Content-Length when it had one,
- * else `transfer-encoding: chunked` for a body of unknown length (re-framed), `content-length: 0`
- * for a POST, PUT or PATCH without a body.
+ * may split the head; where they still hold `req.run`, its text), then the body's framing: the
+ * client's Content-Length when it had one, else `transfer-encoding: chunked` for a body of
+ * unknown length (re-framed), `content-length: 0` for a POST, PUT or PATCH without a body.
  */
 function requestHead(req: ForwardRequest, authority: string, close: boolean): string {
   const path = req.path
